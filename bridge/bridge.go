@@ -1,0 +1,140 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// Defaults of SPEC §4, for fields left at their zero value.
+const (
+	DefaultWebhookPath     = "/webhooks"
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultPublishTimeout  = 10 * time.Second
+	DefaultMaxInFlight     = 1024
+	DefaultDedupMaxEntries = 100_000
+	DefaultCESource        = "audiospliter"
+	DefaultCETypePrefix    = "com.audiospliter."
+)
+
+// Config is everything the bridge needs; it never reads the environment.
+type Config struct {
+	Secrets         []string      // at least one, none empty; any may match
+	WebhookPath     string        // default DefaultWebhookPath
+	MaxBodyBytes    int64         // default DefaultMaxBodyBytes
+	PublishTimeout  time.Duration // whole publish, retries included; default DefaultPublishTimeout
+	MaxInFlight     int           // default DefaultMaxInFlight
+	DedupTTL        time.Duration // 0 disables the cache of confirmed ids
+	DedupMaxEntries int           // default DefaultDedupMaxEntries
+	CESource        string        // default DefaultCESource
+	CETypePrefix    string        // used as given: callers pass DefaultCETypePrefix
+	Sink            sinks.Sink
+	Logger          *slog.Logger         // default: discard
+	Registry        *prometheus.Registry // default: a new one, served on /metrics
+}
+
+// Bridge is the HTTP side: it verifies webhooks and publishes them through one sink.
+type Bridge struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *Verifier
+	dedup    *dedup
+	metrics  *metrics
+	inFlight atomic.Int64
+	mux      *http.ServeMux
+}
+
+// New checks cfg and returns a bridge ready to serve.
+func New(cfg Config) (*Bridge, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("bridge: no webhook secret")
+	}
+	for _, s := range cfg.Secrets {
+		if s == "" {
+			return nil, errors.New("bridge: empty webhook secret")
+		}
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("bridge: no sink")
+	}
+	if cfg.WebhookPath == "" {
+		cfg.WebhookPath = DefaultWebhookPath
+	}
+	if cfg.WebhookPath[0] != '/' {
+		return nil, fmt.Errorf("bridge: webhook path %q must start with /", cfg.WebhookPath)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.DedupMaxEntries <= 0 {
+		cfg.DedupMaxEntries = DefaultDedupMaxEntries
+	}
+	if cfg.CESource == "" {
+		cfg.CESource = DefaultCESource
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	b := &Bridge{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		verifier: NewVerifier(cfg.Secrets),
+		dedup:    newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
+		metrics:  newMetrics(cfg.Registry),
+		mux:      http.NewServeMux(),
+	}
+	b.mux.HandleFunc(cfg.WebhookPath, b.serveWebhook)
+	b.mux.HandleFunc("GET /healthz", b.serveHealth)
+	b.mux.HandleFunc("GET /readyz", b.serveReady)
+	b.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	return b, nil
+}
+
+// ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
+
+// PublishTimeout is the configured bound of one publish, retries included; the HTTP
+// server's write timeout must exceed it.
+func (b *Bridge) PublishTimeout() time.Duration { return b.cfg.PublishTimeout }
+
+func (b *Bridge) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// serveReady asks the sink, so /readyz is 503 exactly while publishes cannot succeed.
+func (b *Bridge) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := b.cfg.Sink.Ready(ctx); err != nil {
+		b.log.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("sink not ready: "+err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+}
+
+var contentTypeJSON = []string{"application/json"}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is the bridge's whole configuration: SPEC §4, read from BRIDGE_* variables
+// in this one place. Nested structs give BRIDGE_RABBITMQ_*, BRIDGE_NATS_*, … without
+// `envconfig:"…"` tags, because such a tag makes envconfig fall back to the bare
+// variable (RABBITMQ_URL) when the prefixed one is unset.
+type Config struct {
+	WebhookSecret   string        `split_words:"true"`
+	ListenAddr      string        `split_words:"true" default:":8080"`
+	WebhookPath     string        `split_words:"true" default:"/webhooks"`
+	Sink            string        `default:"nats"`
+	MaxBodyBytes    int64         `split_words:"true" default:"1048576"`
+	PublishTimeout  time.Duration `split_words:"true" default:"10s"`
+	MaxInFlight     int           `split_words:"true" default:"1024"`
+	DedupTTL        time.Duration `split_words:"true" default:"10m"`
+	ShutdownTimeout time.Duration `split_words:"true" default:"30s"`
+	LogLevel        string        `split_words:"true" default:"info"`
+	TLSCertFile     string        `split_words:"true"`
+	TLSKeyFile      string        `split_words:"true"`
+	DataDir         string        `split_words:"true" default:"./data"`
+
+	Rabbitmq struct {
+		URL       string `default:"amqp://guest:guest@localhost:5672/"`
+		Exchange  string `default:"audiospliter"`
+		Queue     string `default:"audiospliter.events"`
+		QueueType string `split_words:"true" default:"classic"`
+	}
+	Nats struct {
+		URL            string
+		Stream         string `default:"AUDIOSPLITER"`
+		SubjectPrefix  string `split_words:"true" default:"audiospliter"`
+		EmbeddedListen string `split_words:"true" default:"127.0.0.1:4222"`
+	}
+	Sqs struct {
+		QueueURL string `split_words:"true"`
+		Endpoint string
+	}
+	Ce struct {
+		Source     string `default:"audiospliter"`
+		TypePrefix string `split_words:"true" default:"com.audiospliter."`
+	}
+
+	secrets  []string
+	logLevel slog.Level
+}
+
+// configError is a configuration problem; its text names the variable.
+type configError struct {
+	variable, problem string
+}
+
+func (e *configError) Error() string { return e.variable + ": " + e.problem }
+
+func badVar(variable, format string, args ...any) error {
+	return &configError{variable: variable, problem: fmt.Sprintf(format, args...)}
+}
+
+// reservedPaths are served by the bridge itself and cannot be the webhook path.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// loadConfig reads the environment and validates the result.
+func loadConfig() (*Config, error) {
+	var c Config
+	if err := envconfig.Process("BRIDGE", &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return nil, badVar(pe.KeyName, "cannot parse %q as %s: %v", pe.Value, pe.TypeName, pe.Err)
+		}
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// validate checks what envconfig cannot: presence of values that have no default,
+// ranges, and the closed sets of values.
+func (c *Config) validate() error {
+	if strings.TrimSpace(c.WebhookSecret) == "" {
+		return badVar("BRIDGE_WEBHOOK_SECRET", "is required: set one secret, or several separated by commas")
+	}
+	for _, s := range strings.Split(c.WebhookSecret, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return badVar("BRIDGE_WEBHOOK_SECRET", "has an empty secret in its comma-separated list")
+		}
+		c.secrets = append(c.secrets, s)
+	}
+	switch c.Sink {
+	case "nats":
+	case "rabbitmq", "sqs":
+		return badVar("BRIDGE_SINK", "%q is not available in this version yet; use nats", c.Sink)
+	default:
+		return badVar("BRIDGE_SINK", "unknown sink %q: want rabbitmq, nats or sqs", c.Sink)
+	}
+	if c.ListenAddr == "" {
+		return badVar("BRIDGE_LISTEN_ADDR", "must not be empty")
+	}
+	if !strings.HasPrefix(c.WebhookPath, "/") {
+		return badVar("BRIDGE_WEBHOOK_PATH", "%q must start with /", c.WebhookPath)
+	}
+	for _, p := range reservedPaths {
+		if c.WebhookPath == p {
+			return badVar("BRIDGE_WEBHOOK_PATH", "%q is served by the bridge itself", c.WebhookPath)
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		return badVar("BRIDGE_MAX_BODY_BYTES", "must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.PublishTimeout <= 0 {
+		return badVar("BRIDGE_PUBLISH_TIMEOUT", "must be positive, got %s", c.PublishTimeout)
+	}
+	if c.MaxInFlight <= 0 {
+		return badVar("BRIDGE_MAX_IN_FLIGHT", "must be positive, got %d", c.MaxInFlight)
+	}
+	if c.DedupTTL < 0 {
+		return badVar("BRIDGE_DEDUP_TTL", "must not be negative (0 disables), got %s", c.DedupTTL)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return badVar("BRIDGE_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil || !knownLevel(c.LogLevel) {
+		return badVar("BRIDGE_LOG_LEVEL", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return badVar("BRIDGE_TLS_CERT_FILE", "and BRIDGE_TLS_KEY_FILE must be set together")
+	}
+	if c.Sink == "nats" && c.Nats.URL == "" && c.DataDir == "" {
+		return badVar("BRIDGE_DATA_DIR", "must not be empty with the embedded NATS server")
+	}
+	return nil
+}
+
+func knownLevel(s string) bool {
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}
+
+// shortSecrets returns how many secrets are shorter than 16 bytes: still accepted,
+// but worth a warning.
+func (c *Config) shortSecrets() int {
+	n := 0
+	for _, s := range c.secrets {
+		if len(s) < 16 {
+			n++
+		}
+	}
+	return n
+}

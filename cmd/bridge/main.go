@@ -1,0 +1,142 @@
+// Command bridge receives signed AudioSpliter webhooks and publishes each one to the
+// configured broker, answering 200 only once the broker has confirmed it.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the server failed while running
+	exitConfig = 2 // bad configuration, including a broker unreachable at start
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Stderr, nil))
+}
+
+// run is the whole program. It returns when ctx ends or SIGINT/SIGTERM arrives,
+// after draining. onListen, when not nil, receives the bound address (tests listen
+// on port 0).
+func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig()
+	if err != nil {
+		newLogger(stderr, slog.LevelInfo).Error("bad configuration: " + err.Error())
+		return exitConfig
+	}
+	log := newLogger(stderr, cfg.logLevel)
+	if n := cfg.shortSecrets(); n > 0 {
+		log.Warn("BRIDGE_WEBHOOK_SECRET: a secret shorter than 16 bytes is easy to guess", "count", n)
+	}
+
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			log.Error("bad configuration: " + badVar("BRIDGE_TLS_CERT_FILE", "with BRIDGE_TLS_KEY_FILE: %v", err).Error())
+			return exitConfig
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	sink, err := openSink(ctx, cfg, log)
+	if err != nil {
+		log.Error("bad configuration: " + err.Error())
+		return exitConfig
+	}
+	defer func() {
+		if err := sink.Close(); err != nil {
+			log.Warn("closing the sink", "err", err)
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b, err := bridge.New(bridge.Config{
+		Secrets:        cfg.secrets,
+		WebhookPath:    cfg.WebhookPath,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		PublishTimeout: cfg.PublishTimeout,
+		MaxInFlight:    cfg.MaxInFlight,
+		DedupTTL:       cfg.DedupTTL,
+		CESource:       cfg.Ce.Source,
+		CETypePrefix:   cfg.Ce.TypePrefix,
+		Sink:           sink,
+		Logger:         log,
+		Registry:       reg,
+	})
+	if err != nil {
+		log.Error("bad configuration: " + err.Error())
+		return exitConfig
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		log.Error("bad configuration: " + badVar("BRIDGE_LISTEN_ADDR", "%v", err).Error())
+		return exitConfig
+	}
+	srv := &http.Server{
+		Handler:           b,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A response waits for the broker at most PublishTimeout.
+		WriteTimeout:   cfg.PublishTimeout + 10*time.Second,
+		IdleTimeout:    90 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	log.Info("listening", "addr", ln.Addr().String(), "path", cfg.WebhookPath, "sink", cfg.Sink, "tls", tlsConfig != nil)
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+
+	code := exitOK
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight webhooks", "timeout", cfg.ShutdownTimeout.String())
+	case err := <-serveErr:
+		log.Error("server failed", "err", err)
+		code = exitFailed
+	}
+	// The parent context is done by now; the drain gets its own deadline.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown timed out; closing remaining connections", "err", err)
+		_ = srv.Close()
+	}
+	return code
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+)
+
+// startupTimeout bounds connecting to the broker and declaring its topology.
+const startupTimeout = 15 * time.Second
+
+// openSink builds the configured sink. A failure is reported as a configError that
+// names the variable behind the sink's field at fault.
+func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	switch c.Sink {
+	case "nats":
+		s, err := natsjs.New(ctx, natsjs.Config{
+			URL:             c.Nats.URL,
+			Stream:          c.Nats.Stream,
+			SubjectPrefix:   c.Nats.SubjectPrefix,
+			EmbeddedListen:  c.Nats.EmbeddedListen,
+			DataDir:         c.DataDir,
+			DuplicateWindow: max(c.DedupTTL, 2*time.Minute),
+			MaxPayload:      int32(min(c.MaxBodyBytes+64<<10, 64<<20)),
+			Logger:          log.With("sink", "nats"),
+		})
+		return s, sinkError(err, map[string]string{
+			"URL":            "BRIDGE_NATS_URL",
+			"Stream":         "BRIDGE_NATS_STREAM",
+			"EmbeddedListen": "BRIDGE_NATS_EMBEDDED_LISTEN",
+			"DataDir":        "BRIDGE_DATA_DIR",
+		})
+	}
+	return nil, badVar("BRIDGE_SINK", "unknown sink %q", c.Sink)
+}
+
+// sinkError turns a sink's *sinks.ConfigError into a configError naming the variable;
+// any other start-up failure is blamed on BRIDGE_SINK's broker as a whole.
+func sinkError(err error, vars map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	var ce *sinks.ConfigError
+	if errors.As(err, &ce) {
+		if v, ok := vars[ce.Field]; ok {
+			return badVar(v, "%v", ce.Err)
+		}
+	}
+	return badVar("BRIDGE_SINK", "%v", fmt.Errorf("broker not usable: %w", err))
+}

@@ -1,0 +1,281 @@
+// Package natsjs is the NATS JetStream sink: one synchronous JetStream publish per
+// message, with the delivery id as Nats-Msg-Id so the stream drops a retried copy.
+// A publish counts only when the stream's PubAck arrives; a PubAck that says
+// "duplicate" is a success, because the stream already holds that delivery.
+//
+// With Config.URL empty the sink starts an embedded nats-server with JetStream
+// (embedded.go) and talks to it in-process; other clients reach it over TCP.
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// Config is the sink's whole configuration. The zero value of a field takes the
+// default of SPEC §4.
+type Config struct {
+	URL             string        // empty: run an embedded server
+	Stream          string        // default AUDIOSPLITER
+	SubjectPrefix   string        // default audiospliter
+	EmbeddedListen  string        // default 127.0.0.1:4222
+	DataDir         string        // default ./data
+	DuplicateWindow time.Duration // JetStream dedup window of a stream we create; default 2m
+	MaxPayload      int32         // embedded server's largest message (body + headers); default 8 MiB
+	ConnectTimeout  time.Duration // default 5s
+	Logger          *slog.Logger
+}
+
+// maxSubjectLen bounds the subject: a longer one would exceed the server's control
+// line and cost the whole connection.
+const maxSubjectLen = 1024
+
+// Sink publishes to a JetStream stream.
+type Sink struct {
+	cfg    Config
+	log    *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	server *server.Server // nil unless embedded
+
+	mu       sync.Mutex
+	closed   bool
+	inFlight sync.WaitGroup
+}
+
+// New connects (or starts the embedded server), makes sure the stream exists and
+// captures the subjects, and returns a ready sink. Failures name the Config field at
+// fault with a *sinks.ConfigError.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	cfg = withDefaults(cfg)
+	s := &Sink{cfg: cfg, log: cfg.Logger}
+
+	opts := []nats.Option{
+		nats.Name("audiospliter-bridge"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(cfg.ConnectTimeout),
+		// Without a reconnect buffer a publish during an outage fails at once and
+		// the bridge retries it, instead of waiting in a buffer that may be lost.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if !nc.IsClosed() {
+				s.log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+	}
+	url := cfg.URL
+	if url == "" {
+		srv, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.server = srv
+		url = srv.ClientURL()
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		s.shutdownEmbedded()
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: connect to %s: %w", redact(url), err)}
+	}
+	s.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.closeConn()
+		return nil, fmt.Errorf("natsjs: %w", err)
+	}
+	s.js = js
+
+	if err := s.ensureStream(ctx); err != nil {
+		s.closeConn()
+		return nil, err
+	}
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Stream == "" {
+		cfg.Stream = "AUDIOSPLITER"
+	}
+	if cfg.SubjectPrefix == "" {
+		cfg.SubjectPrefix = "audiospliter"
+	}
+	if cfg.EmbeddedListen == "" {
+		cfg.EmbeddedListen = "127.0.0.1:4222"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./data"
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = 2 * time.Minute
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = 8 << 20
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// ensureStream creates the stream when it is missing and checks that the stream
+// which captures our subjects is the configured one, so a mismatch is a start-up
+// error rather than every publish timing out.
+func (s *Sink) ensureStream(ctx context.Context) error {
+	_, err := s.js.Stream(ctx, s.cfg.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:       s.cfg.Stream,
+			Subjects:   []string{s.cfg.SubjectPrefix + ".>"},
+			Storage:    jetstream.FileStorage,
+			Duplicates: s.cfg.DuplicateWindow,
+		})
+		if err != nil {
+			return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: create stream %s: %w", s.cfg.Stream, err)}
+		}
+		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>")
+	case err != nil:
+		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
+	}
+	probe := s.cfg.SubjectPrefix + ".probe"
+	name, err := s.js.StreamNameBySubject(ctx, probe)
+	if err != nil || name != s.cfg.Stream {
+		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf(
+			"natsjs: stream %s does not capture subject %s.> (found %q, %v)", s.cfg.Stream, s.cfg.SubjectPrefix, name, err)}
+	}
+	return nil
+}
+
+// Subject returns the subject an event is published on.
+func (s *Sink) Subject(event string) string { return s.cfg.SubjectPrefix + "." + event }
+
+// Publish implements sinks.Sink.
+func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
+	}
+	s.inFlight.Add(1)
+	s.mu.Unlock()
+	defer s.inFlight.Done()
+
+	subject := s.Subject(msg.Event)
+	if err := validSubject(subject); err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: subject, Data: msg.Body, Header: make(nats.Header, len(msg.Headers)+2)}
+	for _, h := range msg.Headers {
+		m.Header[h.Name] = []string{h.Value}
+	}
+	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
+	if err != nil {
+		return classify(ctx, err)
+	}
+	if ack.Duplicate {
+		s.log.Debug("jetstream already held the delivery", "delivery_id", msg.ID, "seq", ack.Sequence)
+	}
+	return nil
+}
+
+// classify keeps retryable what may succeed later (server away, stream missing for
+// now, timeouts) and marks permanent what cannot (too large, invalid subject).
+func classify(ctx context.Context, err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("natsjs: publish: %w (%w)", ctx.Err(), err)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
+	case errors.Is(err, nats.ErrBadSubject):
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrClosed, err)
+	}
+	return fmt.Errorf("natsjs: publish: %w", err)
+}
+
+// validSubject rejects what the server would refuse or misread: empty tokens,
+// wildcards, white space and control characters (which would also break the text
+// protocol), and subjects longer than maxSubjectLen.
+func validSubject(subject string) error {
+	if len(subject) > maxSubjectLen {
+		return fmt.Errorf("natsjs: %w: subject longer than %d bytes", sinks.ErrInvalid, maxSubjectLen)
+	}
+	prev := byte('.')
+	for i := 0; i < len(subject); i++ {
+		c := subject[i]
+		switch {
+		case c <= ' ' || c == 0x7f || c == '*' || c == '>':
+			return fmt.Errorf("natsjs: %w: event is not a valid subject token: white space, control characters, '*' and '>' are not allowed", sinks.ErrInvalid)
+		case c == '.' && prev == '.':
+			return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+		}
+		prev = c
+	}
+	if prev == '.' {
+		return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+	}
+	return nil
+}
+
+// Ready implements sinks.Sink: connected, and the stream answers.
+func (s *Sink) Ready(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("natsjs: connection is %s", st)
+	}
+	if _, err := s.js.Stream(ctx, s.cfg.Stream); err != nil {
+		return fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, err)
+	}
+	return nil
+}
+
+// Close implements sinks.Sink. It waits for in-flight publishes, then closes the
+// connection and, when embedded, shuts the server down.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.inFlight.Wait()
+	s.closeConn()
+	return nil
+}
+
+func (s *Sink) closeConn() {
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	s.shutdownEmbedded()
+}

@@ -1,0 +1,284 @@
+package natsjs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// testServer is a real nats-server with JetStream on a random port and a temporary
+// store; restart keeps both, as a restarted production server would.
+type testServer struct {
+	t     *testing.T
+	opts  server.Options
+	srv   *server.Server
+	port  int
+	store string
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, port: -1, store: t.TempDir()}
+	ts.start()
+	ts.port = ts.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) start() {
+	ts.t.Helper()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: ts.port, JetStream: true, StoreDir: ts.store, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		ts.t.Fatal("nats test server did not start")
+	}
+	ts.srv = srv
+}
+
+func (ts *testServer) stop() {
+	ts.srv.Shutdown()
+	ts.srv.WaitForShutdown()
+}
+
+func (ts *testServer) restart(t *testing.T) {
+	t.Helper()
+	ts.stop()
+	ts.start()
+}
+
+func (ts *testServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(ts.port) }
+
+var streamSeq atomic.Int64
+
+// openEnv gives each test its own stream and subject prefix on ts.
+func openEnv(t *testing.T, ts *testServer) sinktest.Env {
+	t.Helper()
+	n := streamSeq.Add(1)
+	cfg := natsjs.Config{
+		URL:           ts.url(),
+		Stream:        fmt.Sprintf("TEST%d", n),
+		SubjectPrefix: fmt.Sprintf("test%d", n),
+	}
+	s, err := natsjs.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("natsjs.New: %v", err)
+	}
+	return sinktest.Env{
+		Sink:    s,
+		Read:    func(t *testing.T, atLeast int) []sinktest.Received { return readStream(t, ts.url(), cfg.Stream, atLeast) },
+		Restart: ts.restart,
+	}
+}
+
+// readStream reads every message of a stream directly by sequence, as a consumer
+// would see it.
+func readStream(t *testing.T, url, stream string, atLeast int) []sinktest.Received {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect reader: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var st jetstream.Stream
+	for {
+		st, err = js.Stream(ctx, stream)
+		if err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	state := st.CachedInfo().State
+	var out []sinktest.Received
+	for seq := state.FirstSeq; seq <= state.LastSeq && state.Msgs > 0; seq++ {
+		raw, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("get %d: %v", seq, err)
+		}
+		r := sinktest.Received{ID: raw.Header.Get(jetstream.MsgIDHeader), Body: raw.Data, Headers: map[string]string{}}
+		for k, v := range raw.Header {
+			r.Headers[k] = v[0]
+		}
+		r.Headers["subject"] = raw.Subject
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestConformance(t *testing.T) {
+	ts := startServer(t)
+	sinktest.Run(t, sinktest.Harness{
+		Open: func(t *testing.T) sinktest.Env {
+			// The restart case must not disturb the others: it gets its own server.
+			if t.Name() == "TestConformance/BrokerRestart" {
+				return openEnv(t, startServer(t))
+			}
+			return openEnv(t, ts)
+		},
+		Dedup: true,
+	})
+}
+
+func TestSubjectAndHeaders(t *testing.T) {
+	ts := startServer(t)
+	env := openEnv(t, ts)
+	defer env.Sink.Close()
+	msg := sinktest.NewMessage("subj-1")
+	msg.Event = "job.failed"
+	if err := env.Sink.Publish(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	got := env.Read(t, 1)[0]
+	sink := env.Sink.(*natsjs.Sink)
+	if want := sink.Subject("job.failed"); got.Headers["subject"] != want {
+		t.Errorf("subject = %q, want %q", got.Headers["subject"], want)
+	}
+	if got.Headers["Nats-Msg-Id"] != "subj-1" {
+		t.Errorf("Nats-Msg-Id = %q", got.Headers["Nats-Msg-Id"])
+	}
+}
+
+func TestInvalidSubjectIsPermanent(t *testing.T) {
+	ts := startServer(t)
+	env := openEnv(t, ts)
+	defer env.Sink.Close()
+	for _, event := range []string{"job completed", "job.*", "job.>", "job..x", ".job", "job.", "a\tb", string(make([]byte, 2000))} {
+		msg := sinktest.NewMessage("bad-subject")
+		msg.Event = event
+		err := env.Sink.Publish(t.Context(), msg)
+		if !errors.Is(err, sinks.ErrInvalid) || !errors.Is(err, sinks.ErrPermanent) {
+			t.Errorf("event %q: Publish = %v, want ErrInvalid (permanent)", event, err)
+		}
+	}
+	// The connection survived: a valid event still goes through.
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("good-after-bad")); err != nil {
+		t.Fatalf("valid publish after invalid ones: %v", err)
+	}
+}
+
+func TestTooLargeIsPermanent(t *testing.T) {
+	ts := startServer(t) // default max_payload: 1 MiB
+	env := openEnv(t, ts)
+	defer env.Sink.Close()
+	msg := sinktest.NewMessage("big-1")
+	msg.Body = make([]byte, 2<<20)
+	err := env.Sink.Publish(t.Context(), msg)
+	if !errors.Is(err, sinks.ErrTooLarge) {
+		t.Fatalf("Publish of 2 MiB = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestUnreachableAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = natsjs.New(t.Context(), natsjs.Config{URL: "nats://" + addr, ConnectTimeout: time.Second})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "URL" {
+		t.Fatalf("New against a closed port = %v, want a ConfigError on URL", err)
+	}
+}
+
+func TestStreamNotCapturingPrefix(t *testing.T) {
+	ts := startServer(t)
+	nc, err := nats.Connect(ts.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = natsjs.New(t.Context(), natsjs.Config{URL: ts.url(), Stream: "OTHER", SubjectPrefix: "audiospliter"})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Stream" {
+		t.Fatalf("New with a stream that does not capture the prefix = %v, want a ConfigError on Stream", err)
+	}
+}
+
+func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := natsjs.Config{EmbeddedListen: "127.0.0.1:" + strconv.Itoa(port), DataDir: dir}
+	s, err := natsjs.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := sinktest.NewMessage("embedded-1")
+	if err := s.Publish(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	// Consumers reach the embedded server over TCP like any NATS server.
+	got := readStream(t, "nats://"+cfg.EmbeddedListen, "AUDIOSPLITER", 1)
+	sinktest.AssertCarries(t, got[0], msg)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = natsjs.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("reopen on the same store: %v", err)
+	}
+	defer s.Close()
+	got = readStream(t, "nats://"+cfg.EmbeddedListen, "AUDIOSPLITER", 1)
+	if len(got) != 1 || got[0].ID != msg.ID {
+		t.Fatalf("after restart the stream holds %v, want %s", got, msg.ID)
+	}
+}
+
+func TestEmbeddedPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = natsjs.New(t.Context(), natsjs.Config{EmbeddedListen: ln.Addr().String(), DataDir: t.TempDir()})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "EmbeddedListen" {
+		t.Fatalf("New on a taken port = %v, want a ConfigError on EmbeddedListen", err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,91 @@
+// Package sinks defines the contract between the bridge and a message broker.
+//
+// The bridge builds one Message per verified webhook and hands it to exactly one
+// Sink. A Sink returns nil from Publish only once its broker has durably accepted the
+// message; the bridge answers 200 on nothing less. Sinks classify failures: an error
+// that wraps ErrPermanent will fail again if retried, anything else may be retried.
+// Sinks never read the environment: their configuration arrives as a struct literal.
+package sinks
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Header names every sink carries (SPEC §3). They are CloudEvents 1.0 binary-mode
+// attributes plus the AudioSpliter originals.
+const (
+	HeaderSpecVersion = "ce-specversion"
+	HeaderID          = "ce-id"
+	HeaderType        = "ce-type"
+	HeaderSource      = "ce-source"
+	HeaderTime        = "ce-time"
+	HeaderContentType = "content-type"
+	HeaderDelivery    = "audiospliter-delivery"
+	HeaderEvent       = "audiospliter-event"
+	HeaderSignature   = "audiospliter-signature"
+	HeaderJobID       = "audiospliter-job-id"
+)
+
+// Message is one verified webhook delivery on its way to a broker.
+type Message struct {
+	// ID is the delivery id; every sink uses it as the broker's message id.
+	ID string
+	// Event is the payload's "event"; sinks route by it.
+	Event string
+	// JobID is the payload's "jobId", or empty when it has none.
+	JobID string
+	// Body is the request body, byte for byte as received. Sinks must not modify it.
+	Body []byte
+	// Headers holds the SPEC §3 headers (names above), ready to copy to the broker.
+	Headers []Header
+	// Received is when the bridge received the request.
+	Received time.Time
+}
+
+// Header is one name/value pair of Message.Headers. A slice keeps the order stable
+// and costs less than a map on the hot path.
+type Header struct {
+	Name, Value string
+}
+
+// Sink publishes messages to one broker.
+type Sink interface {
+	// Publish returns nil only after the broker has durably accepted msg. It honours
+	// ctx and is safe for concurrent use. An error wrapping ErrPermanent must not be
+	// retried; after Close it returns an error wrapping ErrClosed.
+	Publish(ctx context.Context, msg Message) error
+	// Ready returns nil while the sink is connected and able to publish.
+	Ready(ctx context.Context) error
+	// Close stops new publishes and waits for in-flight ones. It is idempotent.
+	Close() error
+}
+
+var (
+	// ErrPermanent marks a failure that a retry of the same message cannot mend.
+	ErrPermanent = errors.New("sinks: permanent failure")
+	// ErrClosed is returned by Publish after Close. It is permanent for this sink.
+	ErrClosed = permanent("sinks: sink is closed")
+	// ErrTooLarge means the message is larger than the broker accepts.
+	ErrTooLarge = permanent("sinks: message too large for the broker")
+	// ErrInvalid means the broker cannot carry the message as it is, for example an
+	// event that cannot be a routing key or subject.
+	ErrInvalid = permanent("sinks: message not acceptable to the broker")
+)
+
+// Permanent wraps err so that errors.Is(result, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil || errors.Is(err, ErrPermanent) {
+		return err
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+
+func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+func permanent(msg string) error { return &permanentError{errors.New(msg)} }
