@@ -59,6 +59,15 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	// Bind before connecting to the broker: a taken port fails fast, and nothing is
+	// served until the sink is ready.
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		log.Error("bad configuration: " + badVar("BRIDGE_LISTEN_ADDR", "%v", err).Error())
+		return exitConfig
+	}
+	defer ln.Close()
+
 	sink, err := openSink(ctx, cfg, log)
 	if err != nil {
 		log.Error("bad configuration: " + err.Error())
@@ -90,11 +99,6 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		return exitConfig
 	}
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		log.Error("bad configuration: " + badVar("BRIDGE_LISTEN_ADDR", "%v", err).Error())
-		return exitConfig
-	}
 	srv := &http.Server{
 		Handler:           b,
 		TLSConfig:         tlsConfig,

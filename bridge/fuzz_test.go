@@ -1,0 +1,84 @@
+package bridge_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// FuzzIngress drives the whole request path. Whatever arrives, the bridge must not
+// panic, never answer 410, answer JSON, and never answer 2xx — nor publish — unless
+// the signature is valid for the body under the secret.
+//
+// signIt lets the fuzzer reach the checks behind the signature: when true the test
+// signs the body itself, so the invariants below the signature get exercised too.
+func FuzzIngress(f *testing.F) {
+	f.Add("POST", sample, true, "", "d-1")
+	f.Add("POST", sample, false, "sha256=00", "d-1")
+	f.Add("GET", sample, true, "", "d-1")
+	f.Add("POST", []byte(`{"event":""}`), true, "", "d-1")
+	f.Add("POST", []byte(`{"event":"a","jobId":{"x":1}}`), true, "", "x:y.z_1-2")
+	f.Add("POST", []byte(`[]`), true, "", "d")
+	f.Add("POST", []byte(`{"event":"a"}`), true, "", "")
+	f.Add("POST", []byte(` {"event":"\u0000"}`), true, "", "d")
+
+	sink := sinktest.NewMemory()
+	b, err := bridge.New(bridge.Config{
+		Secrets:        []string{secret},
+		MaxBodyBytes:   1 << 16,
+		PublishTimeout: time.Second,
+		DedupTTL:       time.Minute,
+		Sink:           sink,
+		Logger:         slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	verifier := bridge.NewVerifier([]string{secret})
+
+	f.Fuzz(func(t *testing.T, method string, body []byte, signIt bool, sig, delivery string) {
+		if signIt {
+			sig = bridge.Sign(secret, body)
+		}
+		req, err := http.NewRequest(method, "/webhooks", bytes.NewReader(body))
+		if err != nil {
+			return // not a request net/http would deliver
+		}
+		req.Header.Set(bridge.SignatureHeader, sig)
+		req.Header.Set(bridge.DeliveryHeader, delivery)
+		before := sink.Calls()
+		rec := httptest.NewRecorder()
+		b.ServeHTTP(rec, req)
+
+		status := rec.Code
+		if status == http.StatusGone {
+			t.Fatal("410 tells senders to disable the endpoint")
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %q", rec.Body.Bytes())
+		}
+		valid := verifier.Verify(body, sig) == nil
+		if status/100 == 2 && !valid {
+			t.Fatalf("answered %d without a valid signature", status)
+		}
+		if sink.Calls() != before && !valid {
+			t.Fatal("published without a valid signature")
+		}
+		if status == http.StatusOK {
+			var env struct{ Event any }
+			if json.Unmarshal(body, &env) != nil {
+				t.Fatal("200 for a body that is not JSON")
+			}
+			if s, ok := env.Event.(string); !ok || s == "" {
+				t.Fatalf("200 for an event %v", env.Event)
+			}
+		}
+	})
+}

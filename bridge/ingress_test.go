@@ -1,0 +1,565 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+const secret = "whsec-test-0123456789abcdef"
+
+var sample = func() []byte {
+	b, err := os.ReadFile("testdata/job.completed.json")
+	if err != nil {
+		panic(err)
+	}
+	return bytes.TrimSpace(b)
+}()
+
+// harness is a bridge served over real HTTP on loopback, in front of an in-memory
+// sink whose faults the test controls.
+type harness struct {
+	srv  *httptest.Server
+	sink *sinktest.Memory
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
+	t.Helper()
+	h := &harness{sink: sinktest.NewMemory(), logs: &syncBuffer{}}
+	cfg := bridge.Config{
+		Secrets:        []string{secret},
+		MaxBodyBytes:   4096,
+		PublishTimeout: 2 * time.Second,
+		MaxInFlight:    16,
+		DedupTTL:       time.Minute,
+		CETypePrefix:   bridge.DefaultCETypePrefix,
+		Sink:           h.sink,
+		Logger:         slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	b, err := bridge.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = httptest.NewServer(b)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+// post sends a webhook; sig "" means no signature header, "sign" means a valid one.
+func (h *harness) post(t *testing.T, body []byte, sig, delivery string) reply {
+	t.Helper()
+	if sig == "sign" {
+		sig = bridge.Sign(secret, body)
+	}
+	hdr := http.Header{}
+	if sig != "" {
+		hdr.Set(bridge.SignatureHeader, sig)
+	}
+	if delivery != "" {
+		hdr.Set(bridge.DeliveryHeader, delivery)
+	}
+	return h.do(t, http.MethodPost, "/webhooks", body, hdr)
+}
+
+func (h *harness) do(t *testing.T, method, path string, body []byte, hdr http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, h.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (r reply) wantError(t *testing.T, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d (%s), want %d", r.status, r.raw, status)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if msg, _ := r.body["error"].(string); msg == "" {
+		t.Errorf("body %s has no error", r.raw)
+	}
+}
+
+func (r reply) wantReceived(t *testing.T, id string, duplicate bool) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d (%s), want 200", r.status, r.raw)
+	}
+	want := fmt.Sprintf(`{"received":true,"deliveryId":%q}`, id)
+	if duplicate {
+		want = fmt.Sprintf(`{"received":true,"deliveryId":%q,"duplicate":true}`, id)
+	}
+	if r.raw != want {
+		t.Errorf("body = %s, want %s", r.raw, want)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+}
+
+// One case per rejecting row of SPEC §2; none of them may reach the sink.
+func TestRejectedRequestsPublishNothing(t *testing.T) {
+	other := "another-secret-0000000"
+	cases := []struct {
+		name   string
+		method string
+		body   []byte
+		sig    string
+		id     string
+		hdr    http.Header
+		status int
+		check  func(t *testing.T, r reply)
+	}{
+		{name: "GET", method: http.MethodGet, body: nil, sig: "sign", id: "d1", status: 405,
+			check: func(t *testing.T, r reply) {
+				if r.header.Get("Allow") != "POST" {
+					t.Errorf("Allow = %q, want POST", r.header.Get("Allow"))
+				}
+			}},
+		{name: "PUT", method: http.MethodPut, body: sample, sig: "sign", id: "d1", status: 405},
+		{name: "body over the limit", body: bytes.Repeat([]byte("a"), 4097), sig: "sign", id: "d1", status: 413},
+		{name: "no signature", body: sample, sig: "", id: "d1", status: 401},
+		{name: "wrong signature", body: sample, sig: bridge.Sign(other, sample), id: "d1", status: 401},
+		{name: "signature of another body", body: sample, sig: bridge.Sign(secret, []byte(`{"event":"x"}`)), id: "d1", status: 401},
+		{name: "signature not hex", body: sample, sig: "zz", id: "d1", status: 401},
+		{name: "bad signature and no delivery", body: sample, sig: "00", id: "", status: 401},
+		{name: "no delivery id", body: sample, sig: "sign", id: "", status: 400},
+		{name: "delivery id with a slash", body: sample, sig: "sign", id: "a/b", status: 400},
+		{name: "delivery id with a space", body: sample, sig: "sign", id: "a b", status: 400},
+		{name: "delivery id of 129 characters", body: sample, sig: "sign", id: strings.Repeat("x", 129), status: 400},
+		{name: "body is an array", body: []byte(`[{"event":"job.completed"}]`), sig: "sign", id: "d1", status: 400},
+		{name: "body is null", body: []byte(`null`), sig: "sign", id: "d1", status: 400},
+		{name: "body is a string", body: []byte(`"job.completed"`), sig: "sign", id: "d1", status: 400},
+		{name: "body is broken JSON", body: []byte(`{"event":"job.completed"`), sig: "sign", id: "d1", status: 400},
+		{name: "body has trailing garbage", body: []byte(`{"event":"job.completed"} x`), sig: "sign", id: "d1", status: 400},
+		{name: "empty body", body: []byte{}, sig: "sign", id: "d1", status: 400},
+		{name: "no event", body: []byte(`{"jobId":"j1"}`), sig: "sign", id: "d1", status: 400},
+		{name: "event null", body: []byte(`{"event":null}`), sig: "sign", id: "d1", status: 400},
+		{name: "event empty", body: []byte(`{"event":""}`), sig: "sign", id: "d1", status: 400},
+		{name: "event a number", body: []byte(`{"event":42}`), sig: "sign", id: "d1", status: 400},
+		{name: "event an object", body: []byte(`{"event":{"type":"x"}}`), sig: "sign", id: "d1", status: 400},
+		{name: "event with a newline", body: []byte(`{"event":"job\ncompleted"}`), sig: "sign", id: "d1", status: 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			sig := c.sig
+			if sig == "sign" {
+				sig = bridge.Sign(secret, c.body)
+			}
+			hdr := http.Header{}
+			if sig != "" {
+				hdr.Set(bridge.SignatureHeader, sig)
+			}
+			if c.id != "" {
+				hdr.Set(bridge.DeliveryHeader, c.id)
+			}
+			method := c.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			r := h.do(t, method, "/webhooks", c.body, hdr)
+			r.wantError(t, c.status)
+			if c.status == 401 && r.raw != `{"error":"invalid signature"}` {
+				t.Errorf("401 body = %s: it must say nothing beyond invalid signature", r.raw)
+			}
+			if c.check != nil {
+				c.check(t, r)
+			}
+			if n := h.sink.Calls(); n != 0 {
+				t.Errorf("sink was called %d times for a rejected request", n)
+			}
+		})
+	}
+}
+
+func TestChunkedBodyOverTheLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	body := bytes.Repeat([]byte("a"), 5000)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+"/webhooks", io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1 // chunked: the limit must hold without a Content-Length
+	req.Header.Set(bridge.SignatureHeader, bridge.Sign(secret, body))
+	req.Header.Set(bridge.DeliveryHeader, "d1")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("status = %d, want 413", resp.StatusCode)
+	}
+	if h.sink.Calls() != 0 {
+		t.Fatal("an oversized body reached the sink")
+	}
+}
+
+func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.CESource = "test-source" })
+	before := time.Now()
+	h.post(t, sample, "sha256="+bridge.Sign(secret, sample), "dlv_001:a.b-c").wantReceived(t, "dlv_001:a.b-c", false)
+
+	msgs := h.sink.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("sink holds %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.ID != "dlv_001:a.b-c" || m.Event != "job.completed" || m.JobID != "job_8f3a2c1e" {
+		t.Errorf("message id/event/job = %q %q %q", m.ID, m.Event, m.JobID)
+	}
+	if !bytes.Equal(m.Body, sample) {
+		t.Error("body changed on its way to the sink")
+	}
+	got := map[string]string{}
+	for _, hd := range m.Headers {
+		got[hd.Name] = hd.Value
+	}
+	ceTime, err := time.Parse(time.RFC3339Nano, got["ce-time"])
+	if err != nil || ceTime.Before(before.Add(-time.Second)) || ceTime.After(time.Now()) {
+		t.Errorf("ce-time = %q (%v), want the RFC 3339 time of receipt", got["ce-time"], err)
+	}
+	delete(got, "ce-time")
+	want := map[string]string{
+		"ce-specversion":         "1.0",
+		"ce-id":                  "dlv_001:a.b-c",
+		"ce-type":                "com.audiospliter.job.completed",
+		"ce-source":              "test-source",
+		"content-type":           "application/json",
+		"audiospliter-delivery":  "dlv_001:a.b-c",
+		"audiospliter-event":     "job.completed",
+		"audiospliter-signature": "sha256=" + bridge.Sign(secret, sample),
+		"audiospliter-job-id":    "job_8f3a2c1e",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("header %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("headers = %v, want exactly %v plus ce-time", got, want)
+	}
+}
+
+func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
+	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
+		h := newHarness(t, nil)
+		h.post(t, []byte(body), "sign", "d1").wantReceived(t, "d1", false)
+		for _, hd := range h.sink.Messages()[0].Headers {
+			if hd.Name == sinks.HeaderJobID {
+				t.Errorf("%s: has %s = %q", body, hd.Name, hd.Value)
+			}
+		}
+	}
+}
+
+func TestUnknownEventsAreForwarded(t *testing.T) {
+	h := newHarness(t, nil)
+	h.post(t, []byte(`{"event":"job.invented-tomorrow","x":1}`), "sign", "d1").wantReceived(t, "d1", false)
+	if m := h.sink.Messages(); len(m) != 1 || m[0].Event != "job.invented-tomorrow" {
+		t.Fatalf("messages = %v", m)
+	}
+}
+
+func TestAnyConfiguredSecretVerifies(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.Secrets = []string{"old-secret-00000000", secret} })
+	h.post(t, sample, bridge.Sign("old-secret-00000000", sample), "d-old").wantReceived(t, "d-old", false)
+	h.post(t, sample, bridge.Sign(secret, sample), "d-new").wantReceived(t, "d-new", false)
+	h.post(t, sample, bridge.Sign("retired-secret-0000", sample), "d-retired").wantError(t, 401)
+}
+
+func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
+	h := newHarness(t, nil)
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
+	if n := h.sink.Calls(); n != 1 {
+		t.Fatalf("sink called %d times, want 1", n)
+	}
+}
+
+func TestDedupDisabledRepublishes(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.DedupTTL = 0 })
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	if n := h.sink.Calls(); n != 2 {
+		t.Fatalf("sink called %d times, want 2 (the broker's dedup takes over)", n)
+	}
+}
+
+// A failed publish is not remembered: the sender's retry publishes again.
+func TestFailedPublishIsNotRemembered(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 200 * time.Millisecond })
+	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker away") })
+	r := h.post(t, sample, "sign", "d1")
+	r.wantError(t, 503)
+	h.sink.FailWith(nil)
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	if len(h.sink.Messages()) != 1 {
+		t.Fatal("the retry did not reach the sink")
+	}
+}
+
+func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
+	for _, outcome := range []struct {
+		name   string
+		err    error
+		status int
+	}{{"confirmed", nil, 200}, {"failed", sinks.Permanent(errors.New("rejected")), 502}} {
+		t.Run(outcome.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			release := make(chan struct{})
+			var entered atomic.Int32
+			h.sink.FailWith(func(sinks.Message) error {
+				entered.Add(1)
+				<-release
+				return outcome.err
+			})
+			const n = 8
+			replies := make(chan reply, n)
+			for range n {
+				go func() { replies <- h.post(t, sample, "sign", "same-id") }()
+			}
+			// Let every request arrive and join the first one's flight.
+			waitFor(t, func() bool { return entered.Load() == 1 })
+			time.Sleep(100 * time.Millisecond)
+			close(release)
+			for range n {
+				r := <-replies
+				if r.status != outcome.status {
+					t.Errorf("status = %d (%s), want %d", r.status, r.raw, outcome.status)
+				}
+			}
+			if calls := h.sink.Calls(); calls != 1 {
+				t.Errorf("sink called %d times for one delivery id, want 1", calls)
+			}
+		})
+	}
+}
+
+func TestTooManyInFlight(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.MaxInFlight = 2 })
+	release := make(chan struct{})
+	var entered atomic.Int32
+	h.sink.FailWith(func(sinks.Message) error { entered.Add(1); <-release; return nil })
+	done := make(chan reply, 2)
+	for i := range 2 {
+		go func() { done <- h.post(t, sample, "sign", fmt.Sprintf("held-%d", i)) }()
+	}
+	waitFor(t, func() bool { return entered.Load() == 2 })
+	r := h.post(t, sample, "sign", "third")
+	r.wantError(t, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	close(release)
+	for range 2 {
+		if r := <-done; r.status != 200 {
+			t.Errorf("held request: %d", r.status)
+		}
+	}
+	if h.sink.Calls() != 2 {
+		t.Errorf("sink called %d times, want 2: the refused request must not publish", h.sink.Calls())
+	}
+	h.post(t, sample, "sign", "third").wantReceived(t, "third", false)
+}
+
+func TestBrokerThatNeverConfirms(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 300 * time.Millisecond })
+	h.sink.FailWith(func(sinks.Message) error { select {} })
+	start := time.Now()
+	r := h.post(t, sample, "sign", "d1")
+	took := time.Since(start)
+	r.wantError(t, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if took > 2*time.Second {
+		t.Errorf("answered after %s, want about the publish timeout", took)
+	}
+}
+
+func TestRetryableErrorsAreRetried(t *testing.T) {
+	h := newHarness(t, nil)
+	var n atomic.Int32
+	h.sink.FailWith(func(sinks.Message) error {
+		if n.Add(1) <= 2 {
+			return errors.New("connection reset")
+		}
+		return nil
+	})
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	if h.sink.Calls() != 3 {
+		t.Fatalf("sink called %d times, want 3", h.sink.Calls())
+	}
+	metrics := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
+	if !strings.Contains(metrics, "audiospliter_bridge_publish_retries_total 2") {
+		t.Errorf("metrics do not count 2 retries:\n%s", grep(metrics, "retries"))
+	}
+}
+
+func TestSinkErrorsMapToStatus(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		retry  bool
+	}{
+		{fmt.Errorf("x: %w", sinks.ErrTooLarge), 413, false},
+		{fmt.Errorf("x: %w", sinks.ErrInvalid), 400, false},
+		{sinks.Permanent(errors.New("unroutable")), 502, false},
+		{fmt.Errorf("x: %w", sinks.ErrClosed), 503, true},
+		{errors.New("nack"), 503, true},
+	}
+	for _, c := range cases {
+		t.Run(c.err.Error(), func(t *testing.T) {
+			h := newHarness(t, func(cfg *bridge.Config) { cfg.PublishTimeout = 200 * time.Millisecond })
+			h.sink.FailWith(func(sinks.Message) error { return c.err })
+			r := h.post(t, sample, "sign", "d1")
+			r.wantError(t, c.status)
+			if got := r.header.Get("Retry-After") != ""; got != c.retry {
+				t.Errorf("Retry-After present = %v, want %v", got, c.retry)
+			}
+			if !c.retry && h.sink.Calls() != 1 {
+				t.Errorf("a permanent error was retried: %d calls", h.sink.Calls())
+			}
+		})
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	h := newHarness(t, nil)
+	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
+		t.Errorf("/healthz = %d", r.status)
+	}
+	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 200 {
+		t.Errorf("/readyz = %d", r.status)
+	}
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
+	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
+	h.post(t, sample, "bad", "d2").wantError(t, 401)
+	m := h.do(t, http.MethodGet, "/metrics", nil, nil)
+	for _, want := range []string{
+		`audiospliter_bridge_requests_total{code="200"} 2`,
+		`audiospliter_bridge_requests_total{code="401"} 1`,
+		`audiospliter_bridge_duplicates_total 1`,
+		`audiospliter_bridge_publish_duration_seconds_count{outcome="confirmed"} 1`,
+		`audiospliter_bridge_publishes_in_flight 0`,
+	} {
+		if !strings.Contains(m.raw, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	_ = h.sink.Close()
+	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 503 {
+		t.Errorf("/readyz with a closed sink = %d, want 503", r.status)
+	}
+	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
+		t.Errorf("/healthz with a closed sink = %d, want 200", r.status)
+	}
+}
+
+// Nothing a request carries that is secret, and no body, reaches the logs or any
+// answer: the secret, the signature, the payload.
+func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 100 * time.Millisecond })
+	marker := "payload-marker-5f1e"
+	body := []byte(`{"event":"job.completed","jobId":"j","note":"` + marker + `"}`)
+	sig := bridge.Sign(secret, body)
+	var answers []string
+	add := func(r reply) { answers = append(answers, r.raw) }
+	add(h.post(t, body, sig, "d1"))
+	add(h.post(t, body, "0"+sig[1:], "d2"))
+	add(h.post(t, []byte(`{"event":`+marker), "sign", "d3"))
+	add(h.post(t, []byte(`{"event":"`+marker+`\n"}`), "sign", "d4"))
+	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker down") })
+	add(h.post(t, body, sig, "d5"))
+	h.sink.FailWith(func(sinks.Message) error { return sinks.ErrInvalid })
+	add(h.post(t, body, sig, "d6"))
+	all := h.logs.String() + strings.Join(answers, "\n")
+	if !strings.Contains(h.logs.String(), `"delivery_id":"d5"`) {
+		t.Fatalf("expected request log lines, got:\n%s", h.logs.String())
+	}
+	for _, leak := range []string{secret, sig, sig[1:], marker} {
+		if strings.Contains(all, leak) {
+			t.Errorf("%q leaked into logs or answers:\n%s", leak, all)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("condition not met in 5s")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
