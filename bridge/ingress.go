@@ -316,4 +316,3 @@ func receivedBody(id string, duplicate bool) []byte {
 	}
 	return append(out, `"}`...)
 }
-

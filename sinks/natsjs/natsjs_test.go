@@ -82,8 +82,10 @@ func openEnv(t *testing.T, ts *testServer) sinktest.Env {
 		t.Fatalf("natsjs.New: %v", err)
 	}
 	return sinktest.Env{
-		Sink:    s,
-		Read:    func(t *testing.T, atLeast int) []sinktest.Received { return readStream(t, ts.url(), cfg.Stream, atLeast) },
+		Sink: s,
+		Read: func(t *testing.T, atLeast int) []sinktest.Received {
+			return readStream(t, ts.url(), cfg.Stream, atLeast)
+		},
 		Restart: ts.restart,
 	}
 }
