@@ -1,0 +1,210 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// session is one connection with its pool of confirm-mode channels.
+type session struct {
+	conn     *amqp.Connection
+	channels []*pubChannel
+	// The library sends on and then closes the channels it is given; chanDown is ours
+	// and never closed, so the per-channel forwarders can always send on it.
+	connDown chan *amqp.Error
+	chanDown chan *amqp.Error
+	blocked  chan amqp.Blocking
+}
+
+// connect dials, declares the topology and opens the channel pool.
+func (s *Sink) connect(ctx context.Context) (*session, error) {
+	cfg := amqp.Config{
+		Dial:      amqp.DefaultDial(s.cfg.ConnectTimeout),
+		Heartbeat: 10 * time.Second,
+		Locale:    "en_US",
+		Properties: amqp.Table{
+			"connection_name": appID,
+			"product":         appID,
+		},
+	}
+	conn, err := amqp.DialConfig(s.cfg.URL, cfg)
+	if err != nil {
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("rabbitmq: connect to %s: %w", redact(s.cfg.URL), err)}
+	}
+	if err := ctx.Err(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := s.declare(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	sess := &session{
+		conn:     conn,
+		connDown: make(chan *amqp.Error, 1),
+		chanDown: make(chan *amqp.Error, s.cfg.Channels), // one send per channel at most
+		blocked:  make(chan amqp.Blocking, 4),
+	}
+	conn.NotifyClose(sess.connDown)
+	conn.NotifyBlocked(sess.blocked)
+	for range s.cfg.Channels {
+		ch, err := conn.Channel()
+		if err == nil {
+			err = ch.Confirm(false)
+		}
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", err)
+		}
+		forward := make(chan *amqp.Error, 1)
+		ch.NotifyClose(forward)
+		go func() { sess.chanDown <- <-forward }()
+		sess.channels = append(sess.channels, newPubChannel(ch))
+	}
+	return sess, nil
+}
+
+// declare creates the durable topic exchange and, when configured, the durable queue
+// bound with "#". A refusal (say, an exchange of another type under that name) is a
+// configuration error naming the field.
+func (s *Sink) declare(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rabbitmq: open a channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(s.cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return &sinks.ConfigError{Field: "Exchange", Err: fmt.Errorf("rabbitmq: declare exchange %q: %w", s.cfg.Exchange, err)}
+	}
+	if s.cfg.Queue == "" {
+		return nil
+	}
+	args := amqp.Table{amqp.QueueTypeArg: s.cfg.QueueType}
+	if _, err := ch.QueueDeclare(s.cfg.Queue, true, false, false, false, args); err != nil {
+		return &sinks.ConfigError{Field: "Queue", Err: fmt.Errorf("rabbitmq: declare %s queue %q: %w", s.cfg.QueueType, s.cfg.Queue, err)}
+	}
+	if err := ch.QueueBind(s.cfg.Queue, "#", s.cfg.Exchange, false, nil); err != nil {
+		return &sinks.ConfigError{Field: "Queue", Err: fmt.Errorf("rabbitmq: bind queue %q: %w", s.cfg.Queue, err)}
+	}
+	return nil
+}
+
+// supervise watches the session: it tracks connection.blocked, sweeps returns, and
+// when the connection or any channel dies it drops the session (publishes then fail
+// fast as retryable) and reconnects with backoff until Close.
+func (s *Sink) supervise(sess *session) {
+	defer close(s.done)
+	sweep := time.NewTicker(100 * time.Millisecond)
+	defer sweep.Stop()
+	blocked := sess.blocked
+	for {
+		var down *amqp.Error
+		select {
+		case <-s.closing:
+			s.drop(sess)
+			return
+		case b, ok := <-blocked:
+			if !ok {
+				blocked = nil // the connection is closing; connDown follows
+				continue
+			}
+			s.blocked.Store(b.Active)
+			if b.Active {
+				s.log.Warn("rabbitmq blocked the connection", "reason", b.Reason)
+			} else {
+				s.log.Info("rabbitmq unblocked the connection")
+			}
+			continue
+		case now := <-sweep.C:
+			for _, pc := range sess.channels {
+				pc.sweep(now)
+			}
+			continue
+		case down = <-sess.connDown:
+		case down = <-sess.chanDown:
+		}
+		// A dead channel fails every publish on it, and may mean the topology is gone
+		// (exchange deleted): start over with a new connection and declare again.
+		s.log.Warn("rabbitmq connection lost; reconnecting", "err", errString(down))
+		s.drop(sess)
+		next := s.reconnect()
+		if next == nil {
+			return // closing
+		}
+		sess, blocked = next, next.blocked
+	}
+}
+
+// drop makes the session unusable for new publishes and closes it; publishes
+// waiting for a confirm on it wake with a nack and are retried by the bridge.
+func (s *Sink) drop(sess *session) {
+	s.mu.Lock()
+	if s.session == sess {
+		s.session = nil
+	}
+	s.mu.Unlock()
+	s.blocked.Store(false)
+	_ = sess.conn.Close()
+}
+
+// reconnect tries until it succeeds or the sink closes (then it returns nil).
+func (s *Sink) reconnect() *session {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second),
+		backoff.WithMaxElapsedTime(0),
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var sess *session
+	err := backoff.RetryNotify(func() error {
+		var err error
+		sess, err = s.connect(ctx)
+		return err
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		s.log.Warn("rabbitmq reconnect failed", "err", err, "retry_in", wait.String())
+	})
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = sess.conn.Close()
+		return nil
+	}
+	s.session = sess
+	s.mu.Unlock()
+	s.log.Info("rabbitmq reconnected")
+	return sess
+}
+
+func errString(e *amqp.Error) string {
+	if e == nil {
+		return "closed"
+	}
+	return e.Error()
+}
+
+// redact drops the password from an AMQP URL before it reaches an error or a log.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

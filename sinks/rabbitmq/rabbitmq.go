@@ -1,0 +1,184 @@
+// Package rabbitmq is the RabbitMQ sink. It publishes persistent, mandatory
+// messages to a durable topic exchange with the event as routing key, on a small pool
+// of confirm-mode channels so that many publishes wait for their confirms at once.
+//
+// A publish counts only when the broker acks it and did not return it first: for an
+// unroutable mandatory message RabbitMQ sends basic.return and then basic.ack, so
+// returns are correlated by message id before an ack is believed (returns.go).
+// When the connection or a channel dies, in-flight publishes fail as retryable, and
+// a supervisor reconnects with backoff and declares the topology again
+// (connection.go).
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// Config is the sink's whole configuration; zero values take the SPEC §4 defaults,
+// except Queue: empty means no queue is declared.
+type Config struct {
+	URL            string // default amqp://guest:guest@localhost:5672/
+	Exchange       string // default audiospliter
+	Queue          string // declared and bound with # when not empty
+	QueueType      string // classic (default) or quorum
+	Channels       int    // confirm-mode channels in the pool; default 4
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// appID is the AMQP app_id of every message.
+const appID = "audiospliter-bridge"
+
+// maxRoutingKey is AMQP's limit for a short string.
+const maxRoutingKey = 255
+
+var (
+	errNotConnected = errors.New("rabbitmq: not connected")
+	errBlocked      = errors.New("rabbitmq: connection blocked by the broker (resource alarm)")
+	errNacked       = errors.New("rabbitmq: broker did not ack the message (nack or channel closed)")
+	// ErrUnroutable means the exchange routed the message to no queue. It is
+	// permanent for this attempt: retrying cannot help until a queue is bound.
+	ErrUnroutable = sinks.Permanent(errors.New("rabbitmq: message unroutable: no queue is bound for its routing key"))
+)
+
+// Sink publishes to RabbitMQ.
+type Sink struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	session *session // nil while disconnected
+	closed  bool
+
+	blocked  atomic.Bool
+	next     atomic.Uint64
+	inFlight sync.WaitGroup
+	closing  chan struct{}
+	done     chan struct{} // the supervisor has exited
+}
+
+// New connects, declares the topology and opens the channel pool. It fails when the
+// broker cannot be reached or refuses the topology, naming the Config field at fault
+// with a *sinks.ConfigError.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	cfg = withDefaults(cfg)
+	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{})}
+	sess, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.session = sess
+	go s.supervise(sess)
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.URL == "" {
+		cfg.URL = "amqp://guest:guest@localhost:5672/"
+	}
+	if cfg.Exchange == "" {
+		cfg.Exchange = "audiospliter"
+	}
+	if cfg.QueueType == "" {
+		cfg.QueueType = "classic"
+	}
+	if cfg.Channels <= 0 {
+		cfg.Channels = 4
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Publish implements sinks.Sink.
+func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
+	if len(msg.Event) > maxRoutingKey {
+		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalid, maxRoutingKey)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
+	}
+	sess := s.session
+	s.inFlight.Add(1)
+	s.mu.RUnlock()
+	defer s.inFlight.Done()
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rabbitmq: publish: %w", err)
+	}
+	if sess == nil {
+		return errNotConnected
+	}
+	if s.blocked.Load() {
+		return errBlocked
+	}
+	pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
+	return pc.publish(ctx, s.cfg.Exchange, toPublishing(msg), msg.Event)
+}
+
+func toPublishing(msg sinks.Message) amqp.Publishing {
+	headers := make(amqp.Table, len(msg.Headers))
+	for _, h := range msg.Headers {
+		headers[h.Name] = h.Value
+	}
+	return amqp.Publishing{
+		Headers:      headers,
+		ContentType:  "application/json",
+		DeliveryMode: amqp.Persistent,
+		MessageId:    msg.ID,
+		Timestamp:    msg.Received,
+		Type:         msg.Event,
+		AppId:        appID,
+		Body:         msg.Body,
+	}
+}
+
+// Ready implements sinks.Sink.
+func (s *Sink) Ready(context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
+	case s.session == nil || s.session.conn.IsClosed():
+		return errNotConnected
+	case s.blocked.Load():
+		return errBlocked
+	}
+	return nil
+}
+
+// Close implements sinks.Sink: no new publishes, wait for in-flight ones, then close
+// the connection.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	// In-flight publishes finish on the live connection before it is closed.
+	s.inFlight.Wait()
+	close(s.closing)
+	<-s.done
+	return nil
+}

@@ -1,0 +1,293 @@
+package rabbitmq_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+var names atomic.Int64
+
+// topology names one exchange and queue of a test, removed afterwards.
+type topology struct{ exchange, queue string }
+
+func newTopology(t testing.TB, url string) topology {
+	t.Helper()
+	n := names.Add(1)
+	top := topology{
+		exchange: fmt.Sprintf("bridgetest.%d.%d", time.Now().UnixNano(), n),
+		queue:    fmt.Sprintf("bridgetest.%d.%d.q", time.Now().UnixNano(), n),
+	}
+	t.Cleanup(func() {
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if ch, err := conn.Channel(); err == nil {
+			_, _ = ch.QueueDelete(top.queue, false, false, false)
+			_ = ch.ExchangeDelete(top.exchange, false, false)
+		}
+	})
+	return top
+}
+
+func openSink(t testing.TB, url string, top topology, queueType string) *rabbitmq.Sink {
+	t.Helper()
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
+		URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: queueType,
+	})
+	if err != nil {
+		t.Fatalf("rabbitmq.New: %v", err)
+	}
+	return s
+}
+
+// queueReader drains a queue with basic.get and remembers everything it took, so
+// repeated reads see every message once read.
+type queueReader struct {
+	url, queue string
+	mu         sync.Mutex
+	got        []amqp.Delivery
+}
+
+func (r *queueReader) read(t testing.TB, atLeast int) []amqp.Delivery {
+	t.Helper()
+	conn, err := amqp.Dial(r.url)
+	if err != nil {
+		t.Fatalf("reader connect: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, ok, err := ch.Get(r.queue, true)
+		if err != nil {
+			t.Fatalf("basic.get %s: %v", r.queue, err)
+		}
+		if ok {
+			r.got = append(r.got, d)
+			continue
+		}
+		if len(r.got) >= atLeast || time.Now().After(deadline) {
+			return append([]amqp.Delivery(nil), r.got...)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func received(ds []amqp.Delivery) []sinktest.Received {
+	out := make([]sinktest.Received, 0, len(ds))
+	for _, d := range ds {
+		r := sinktest.Received{ID: d.MessageId, Body: d.Body, Headers: map[string]string{}}
+		for k, v := range d.Headers {
+			if s, ok := v.(string); ok {
+				r.Headers[k] = s
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestConformance(t *testing.T) {
+	shared := sharedBroker(t)
+	open := func(t *testing.T, url string, restart func(t *testing.T)) sinktest.Env {
+		top := newTopology(t, url)
+		s := openSink(t, url, top, "classic")
+		r := &queueReader{url: url, queue: top.queue}
+		return sinktest.Env{
+			Sink:    s,
+			Read:    func(t *testing.T, n int) []sinktest.Received { return received(r.read(t, n)) },
+			Restart: restart,
+		}
+	}
+	sinktest.Run(t, sinktest.Harness{
+		Open: func(t *testing.T) sinktest.Env {
+			if t.Name() == "TestConformance/BrokerRestart" {
+				n := startPrivateNode(t)
+				return open(t, n.url, func(t *testing.T) { n.restart(t) })
+			}
+			return open(t, shared, nil)
+		},
+		OpenUnroutable: func(t *testing.T) sinks.Sink {
+			return openSink(t, shared, topology{exchange: newTopology(t, shared).exchange}, "classic")
+		},
+	})
+}
+
+// The message on the queue carries every property and header of SPEC §3.
+func TestMessageProperties(t *testing.T) {
+	url := sharedBroker(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, top, "classic")
+	defer s.Close()
+	msg := sinktest.NewMessage("props-1")
+	msg.Event = "job.failed"
+	msg.Received = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	if err := s.Publish(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	d := (&queueReader{url: url, queue: top.queue}).read(t, 1)[0]
+	sinktest.AssertCarries(t, received([]amqp.Delivery{d})[0], msg)
+	checks := []struct{ name, got, want string }{
+		{"exchange", d.Exchange, top.exchange},
+		{"routing key", d.RoutingKey, "job.failed"},
+		{"message_id", d.MessageId, "props-1"},
+		{"type", d.Type, "job.failed"},
+		{"content_type", d.ContentType, "application/json"},
+		{"app_id", d.AppId, "audiospliter-bridge"},
+		{"timestamp", d.Timestamp.UTC().Format(time.RFC3339), "2026-11-27T12:00:00Z"},
+		{"delivery_mode", fmt.Sprint(d.DeliveryMode), fmt.Sprint(amqp.Persistent)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
+	url := sharedBroker(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, topology{exchange: top.exchange}, "classic") // no queue bound
+	defer s.Close()
+	// Many at once on the same channels: each must see its own return.
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			err := s.Publish(t.Context(), sinktest.NewMessage(fmt.Sprintf("unroutable-%d", i)))
+			if !errors.Is(err, rabbitmq.ErrUnroutable) || !errors.Is(err, sinks.ErrPermanent) {
+				t.Errorf("Publish #%d = %v, want ErrUnroutable", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Ready(t.Context()); err != nil {
+		t.Errorf("returns must not break the sink: Ready = %v", err)
+	}
+}
+
+// Routed and unroutable messages interleaved on the same channels: every routed
+// publish succeeds and is on the queue, every unroutable one fails.
+func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
+	url := sharedBroker(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, top, "classic")
+	defer s.Close()
+	// Bind only "routed", so that any other event is unroutable.
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if err := ch.QueueUnbind(top.queue, "#", top.exchange, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(top.queue, "routed", top.exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var routed atomic.Int32
+	for i := range 200 {
+		wg.Go(func() {
+			msg := sinktest.NewMessage(fmt.Sprintf("mix-%03d", i))
+			msg.Event = "routed"
+			if i%2 == 1 {
+				msg.Event = "nowhere"
+			}
+			err := s.Publish(t.Context(), msg)
+			switch {
+			case msg.Event == "routed" && err != nil:
+				t.Errorf("routed %s: %v", msg.ID, err)
+			case msg.Event == "nowhere" && !errors.Is(err, rabbitmq.ErrUnroutable):
+				t.Errorf("unroutable %s: %v", msg.ID, err)
+			case err == nil:
+				routed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	got := (&queueReader{url: url, queue: top.queue}).read(t, int(routed.Load()))
+	if len(got) != 100 {
+		t.Fatalf("queue holds %d messages, want the 100 routed ones", len(got))
+	}
+}
+
+func TestQuorumQueue(t *testing.T) {
+	url := sharedBroker(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, top, "quorum")
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("quorum-1")); err != nil {
+		t.Fatal(err)
+	}
+	// Declaring the same queue as classic must now be refused: it is a quorum queue.
+	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: "classic"})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Queue" {
+		t.Fatalf("redeclare as classic = %v, want a ConfigError on Queue", err)
+	}
+}
+
+func TestStartupErrorsNameTheField(t *testing.T) {
+	url := sharedBroker(t)
+	top := newTopology(t, url)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if err := ch.ExchangeDeclare(top.exchange, "fanout", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		cfg   rabbitmq.Config
+		field string
+	}{
+		{"unreachable", rabbitmq.Config{URL: "amqp://guest:guest@127.0.0.1:1/", ConnectTimeout: time.Second}, "URL"},
+		{"bad credentials", rabbitmq.Config{URL: "amqp://guest:wrong@127.0.0.1:5672/"}, "URL"},
+		{"exchange of another type", rabbitmq.Config{URL: url, Exchange: top.exchange}, "Exchange"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := rabbitmq.New(t.Context(), c.cfg)
+			var ce *sinks.ConfigError
+			if !errors.As(err, &ce) || ce.Field != c.field {
+				t.Fatalf("New = %v, want a ConfigError on %s", err, c.field)
+			}
+			if c.name == "bad credentials" && strings.Contains(err.Error(), "wrong") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestRoutingKeyTooLong(t *testing.T) {
+	url := sharedBroker(t)
+	s := openSink(t, url, newTopology(t, url), "classic")
+	defer s.Close()
+	msg := sinktest.NewMessage("long-key")
+	msg.Event = string(make([]byte, 256))
+	if err := s.Publish(t.Context(), msg); !errors.Is(err, sinks.ErrInvalid) {
+		t.Fatalf("Publish = %v, want ErrInvalid", err)
+	}
+}
