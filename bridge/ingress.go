@@ -195,41 +195,6 @@ func validDeliveryID(id string) bool {
 	return true
 }
 
-// parseEnvelope reads the two fields the bridge needs. It returns a non-empty msg,
-// fit for the client, when the body is not a JSON object with a non-empty string
-// "event". A jobId that is not a plain string is ignored, not an error.
-func parseEnvelope(body []byte) (event, jobID, msg string) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return "", "", "body must be a JSON object"
-	}
-	var env struct {
-		Event json.RawMessage `json:"event"`
-		JobID json.RawMessage `json:"jobId"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return "", "", "body must be a JSON object"
-	}
-	if len(env.Event) == 0 || string(env.Event) == "null" {
-		return "", "", `body must have a string "event"`
-	}
-	if env.Event[0] != '"' || json.Unmarshal(env.Event, &event) != nil {
-		return "", "", `"event" must be a string`
-	}
-	if event == "" {
-		return "", "", `"event" must not be empty`
-	}
-	if hasControl(event) {
-		return "", "", `"event" must not contain control characters`
-	}
-	if len(env.JobID) > 0 && env.JobID[0] == '"' {
-		if json.Unmarshal(env.JobID, &jobID) != nil || hasControl(jobID) {
-			jobID = ""
-		}
-	}
-	return event, jobID, ""
-}
-
 // hasControl reports ASCII control characters, which no header of any broker may
 // carry safely (NATS headers are text lines).
 func hasControl(s string) bool {

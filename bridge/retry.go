@@ -21,29 +21,50 @@ const (
 // It returns the number of attempts and the last error the sink gave (not just the
 // context's), so logs and status codes can say why the broker did not confirm.
 func publishWithRetry(ctx context.Context, publish func(context.Context) error, onRetry func()) (attempts int, err error) {
-	b := backoff.NewExponentialBackOff(
+	// Most publishes succeed at once: build the backoff only when one does not.
+	last := publish(ctx)
+	attempts = 1
+	if last == nil {
+		return attempts, nil
+	}
+	if errors.Is(last, sinks.ErrPermanent) {
+		return attempts, last
+	}
+	b := backoff.WithContext(backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(retryInitial),
 		backoff.WithMaxInterval(retryMax),
 		backoff.WithMaxElapsedTime(0),
-	)
-	var last error
+	), ctx)
 	op := func() error {
 		attempts++
+		onRetry()
 		last = publish(ctx)
 		if errors.Is(last, sinks.ErrPermanent) {
 			return backoff.Permanent(last)
 		}
 		return last
 	}
-	notify := func(error, time.Duration) { onRetry() }
-	if err := backoff.RetryNotify(op, backoff.WithContext(b, ctx), notify); err != nil {
-		if last == nil {
-			last = err
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(last, ctxErr) {
-			last = errors.Join(ctxErr, last)
-		}
-		return attempts, last
+	// RetryNotify runs op at once; the first retry waits like the others.
+	err = wait(ctx, b.NextBackOff())
+	if err == nil {
+		err = backoff.RetryNotify(op, b, nil)
 	}
-	return attempts, nil
+	if err == nil {
+		return attempts, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(last, ctxErr) {
+		return attempts, errors.Join(ctxErr, last)
+	}
+	return attempts, last
+}
+
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

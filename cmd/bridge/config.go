@@ -99,7 +99,14 @@ func (c *Config) validate() error {
 	}
 	switch c.Sink {
 	case "nats":
-	case "rabbitmq", "sqs":
+	case "rabbitmq":
+		if c.Rabbitmq.Exchange == "" {
+			return badVar("BRIDGE_RABBITMQ_EXCHANGE", "must not be empty")
+		}
+		if t := c.Rabbitmq.QueueType; t != "classic" && t != "quorum" {
+			return badVar("BRIDGE_RABBITMQ_QUEUE_TYPE", "%q: want classic or quorum", t)
+		}
+	case "sqs":
 		return badVar("BRIDGE_SINK", "%q is not available in this version yet; use nats", c.Sink)
 	default:
 		return badVar("BRIDGE_SINK", "unknown sink %q: want rabbitmq, nats or sqs", c.Sink)
@@ -135,6 +142,12 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return badVar("BRIDGE_TLS_CERT_FILE", "and BRIDGE_TLS_KEY_FILE must be set together")
+	}
+	if c.Sink == "nats" && c.Nats.Stream == "" {
+		return badVar("BRIDGE_NATS_STREAM", "must not be empty")
+	}
+	if c.Sink == "nats" && c.Nats.SubjectPrefix == "" {
+		return badVar("BRIDGE_NATS_SUBJECT_PREFIX", "must not be empty")
 	}
 	if c.Sink == "nats" && c.Nats.URL == "" && c.DataDir == "" {
 		return badVar("BRIDGE_DATA_DIR", "must not be empty with the embedded NATS server")

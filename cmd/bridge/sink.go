@@ -9,6 +9,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 )
 
 // startupTimeout bounds connecting to the broker and declaring its topology.
@@ -36,6 +37,19 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, err
 			"Stream":         "BRIDGE_NATS_STREAM",
 			"EmbeddedListen": "BRIDGE_NATS_EMBEDDED_LISTEN",
 			"DataDir":        "BRIDGE_DATA_DIR",
+		})
+	case "rabbitmq":
+		s, err := rabbitmq.New(ctx, rabbitmq.Config{
+			URL:       c.Rabbitmq.URL,
+			Exchange:  c.Rabbitmq.Exchange,
+			Queue:     c.Rabbitmq.Queue,
+			QueueType: c.Rabbitmq.QueueType,
+			Logger:    log.With("sink", "rabbitmq"),
+		})
+		return s, sinkError(err, map[string]string{
+			"URL":      "BRIDGE_RABBITMQ_URL",
+			"Exchange": "BRIDGE_RABBITMQ_EXCHANGE",
+			"Queue":    "BRIDGE_RABBITMQ_QUEUE",
 		})
 	}
 	return nil, badVar("BRIDGE_SINK", "unknown sink %q", c.Sink)

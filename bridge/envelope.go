@@ -1,0 +1,137 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// parseEnvelope reads the two fields the bridge needs from the body. It returns a
+// non-empty msg, fit for the client, when the body is not a JSON object with a
+// non-empty string "event". A jobId that is not a plain string is ignored.
+//
+// The body is validated once with json.Valid and then walked at the top level only:
+// json.Unmarshal would validate it and then decode it, two passes over every byte,
+// to use two short strings. Keys match exactly (encoding/json would also take
+// "EVENT"); the last of repeated keys wins, as in encoding/json.
+func parseEnvelope(body []byte) (event, jobID, msg string) {
+	if !json.Valid(body) {
+		return "", "", "body must be a JSON object"
+	}
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return "", "", "body must be a JSON object"
+	}
+	var rawEvent, rawJob []byte
+	i++
+	for {
+		i = skipSpace(body, i)
+		switch body[i] {
+		case '}':
+			return finishEnvelope(rawEvent, rawJob)
+		case ',':
+			i = skipSpace(body, i+1)
+		}
+		keyEnd := skipString(body, i)
+		key := body[i:keyEnd]
+		i = skipSpace(body, keyEnd) + 1 // past ':'
+		i = skipSpace(body, i)
+		valEnd := skipValue(body, i)
+		switch {
+		case keyIs(key, "event"):
+			rawEvent = body[i:valEnd]
+		case keyIs(key, "jobId"):
+			rawJob = body[i:valEnd]
+		}
+		i = valEnd
+	}
+}
+
+func finishEnvelope(rawEvent, rawJob []byte) (event, jobID, msg string) {
+	if len(rawEvent) == 0 || rawEvent[0] == 'n' {
+		return "", "", `body must have a string "event"`
+	}
+	if rawEvent[0] != '"' {
+		return "", "", `"event" must be a string`
+	}
+	event = decodeString(rawEvent)
+	if event == "" {
+		return "", "", `"event" must not be empty`
+	}
+	if hasControl(event) {
+		return "", "", `"event" must not contain control characters`
+	}
+	if len(rawJob) > 0 && rawJob[0] == '"' {
+		if jobID = decodeString(rawJob); hasControl(jobID) {
+			jobID = ""
+		}
+	}
+	return event, jobID, ""
+}
+
+// keyIs compares a raw (quoted) key with name; an escaped key is decoded first.
+func keyIs(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return len(raw) == len(name)+2 && string(raw[1:len(raw)-1]) == name
+	}
+	return decodeString(raw) == name
+}
+
+// decodeString decodes a valid JSON string literal as encoding/json does, invalid
+// UTF-8 becoming U+FFFD.
+func decodeString(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s) // raw is valid: json.Valid passed
+	return s
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string literal starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index after the valid JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+			i++
+		}
+		return i
+	}
+}

@@ -1,0 +1,195 @@
+package rabbitmq_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// The three benchmarks below publish ~1 KiB persistent, confirmed messages from 64
+// goroutines to the same local broker, so their msgs/s and latencies compare:
+//
+//	go test -run '^$' -bench 'Direct|SinkPublish|BridgeHTTP' -benchtime 20000x ./sinks/rabbitmq/
+//
+// BenchmarkDirectPublisher is the ceiling: amqp091-go alone with deferred confirms on
+// the same number of channels the sink uses.
+
+const benchConcurrency = 64
+
+var benchBody = func() []byte {
+	pad := bytes.Repeat([]byte("x"), 1024-120)
+	return []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_bench","data":{"segments":[],"pad":"%s"}}`, pad))
+}()
+
+// latencies collects per-operation durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d []time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d...)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report(b *testing.B, start time.Time) {
+	slices.Sort(l.d)
+	if len(l.d) == 0 {
+		return
+	}
+	pct := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds()) }
+	b.ReportMetric(float64(len(l.d))/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// parallel runs op from benchConcurrency goroutines, b.N times in all.
+func parallel(b *testing.B, op func(i int64) error) {
+	b.Helper()
+	var next atomic.Int64
+	var lat latencies
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range benchConcurrency {
+		wg.Go(func() {
+			var mine []time.Duration
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					break
+				}
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			lat.add(mine)
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	lat.report(b, start)
+}
+
+func benchTopology(b *testing.B, url string) topology {
+	b.Helper()
+	top := newTopology(b, url)
+	b.Cleanup(func() {
+		if conn, err := amqp.Dial(url); err == nil {
+			if ch, err := conn.Channel(); err == nil {
+				_, _ = ch.QueuePurge(top.queue, false)
+			}
+			conn.Close()
+		}
+	})
+	return top
+}
+
+func BenchmarkDirectPublisher(b *testing.B) {
+	url := sharedBroker(b)
+	top := benchTopology(b, url)
+	s := openSink(b, url, top, "classic") // declares the same topology
+	s.Close()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	chans := make([]*amqp.Channel, 4)
+	for i := range chans {
+		ch, err := conn.Channel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ch.Confirm(false); err != nil {
+			b.Fatal(err)
+		}
+		chans[i] = ch
+	}
+	// The same headers the bridge sends, so both put the same bytes on the wire.
+	headers := amqp.Table{}
+	for _, h := range sinktest.NewMessage("direct-0000").Headers {
+		headers[h.Name] = h.Value
+	}
+	b.ReportAllocs()
+	parallel(b, func(i int64) error {
+		dc, err := chans[i%4].PublishWithDeferredConfirm(top.exchange, "job.completed", true, false, amqp.Publishing{
+			ContentType: "application/json", DeliveryMode: amqp.Persistent, Type: "job.completed",
+			AppId: "audiospliter-bridge", Timestamp: time.Now(), Headers: headers,
+			MessageId: fmt.Sprintf("direct-%d", i), Body: benchBody,
+		})
+		if err != nil {
+			return err
+		}
+		if !dc.Wait() {
+			return fmt.Errorf("nack")
+		}
+		return nil
+	})
+}
+
+func BenchmarkSinkPublish(b *testing.B) {
+	url := sharedBroker(b)
+	s := openSink(b, url, benchTopology(b, url), "classic")
+	defer s.Close()
+	msg := sinktest.NewMessage("bench")
+	msg.Body = benchBody
+	b.ReportAllocs()
+	parallel(b, func(i int64) error {
+		m := msg
+		m.ID = fmt.Sprintf("sink-%d", i)
+		return s.Publish(b.Context(), m)
+	})
+}
+
+// BenchmarkBridgeHTTP is the whole bridge: signed POSTs over loopback HTTP, verified,
+// parsed, published and confirmed.
+func BenchmarkBridgeHTTP(b *testing.B) {
+	url := sharedBroker(b)
+	s := openSink(b, url, benchTopology(b, url), "classic")
+	defer s.Close()
+	br, err := bridge.New(bridge.Config{
+		Secrets: []string{faultSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
+		CETypePrefix: bridge.DefaultCETypePrefix, Sink: s, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConcurrency, MaxConnsPerHost: benchConcurrency}}
+	sig := bridge.Sign(faultSecret, benchBody)
+	b.ReportAllocs()
+	parallel(b, func(i int64) error {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks", bytes.NewReader(benchBody))
+		req.Header.Set(bridge.SignatureHeader, sig)
+		req.Header.Set(bridge.DeliveryHeader, fmt.Sprintf("http-%d", i))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
