@@ -368,6 +368,9 @@ func TestBadConfiguration(t *testing.T) {
 		{"tls files missing", map[string]string{"BRIDGE_TLS_CERT_FILE": "/nonexistent.pem", "BRIDGE_TLS_KEY_FILE": "/nonexistent.key"}, "BRIDGE_TLS_CERT_FILE"},
 		{"unreachable broker", map[string]string{"BRIDGE_NATS_URL": "nats://" + closed}, "BRIDGE_NATS_URL"},
 		{"embedded port taken", map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": taken.Addr().String()}, "BRIDGE_NATS_EMBEDDED_LISTEN"},
+		{"unreachable rabbitmq", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:secretpw@" + closed + "/"}, "BRIDGE_RABBITMQ_URL"},
+		{"bad queue type", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_QUEUE_TYPE": "stream"}, "BRIDGE_RABBITMQ_QUEUE_TYPE"},
+		{"empty exchange", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_EXCHANGE": ""}, "BRIDGE_RABBITMQ_EXCHANGE"},
 		{"listen address taken", map[string]string{"BRIDGE_LISTEN_ADDR": taken.Addr().String(), "BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t)}, "BRIDGE_LISTEN_ADDR"},
 	}
 	for _, c := range cases {
@@ -402,8 +405,10 @@ func TestBadConfiguration(t *testing.T) {
 			if !strings.Contains(entry.Msg, c.variable+":") {
 				t.Errorf("error %q does not name %s", entry.Msg, c.variable)
 			}
-			if strings.Contains(stderr.String(), testSecret) {
-				t.Error("stderr contains the secret")
+			for _, secret := range []string{testSecret, "secretpw"} {
+				if strings.Contains(stderr.String(), secret) {
+					t.Errorf("stderr contains the secret %q", secret)
+				}
 			}
 			t.Log(entry.Msg)
 		})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 )
 
 const faultSecret = "whsec-fault-test-0123456789"
@@ -164,14 +165,14 @@ func (b *bridgeOn) waitRecovered(t *testing.T) {
 }
 
 func TestFaultConnectionsClosedByBroker(t *testing.T) {
-	n := startPrivateNode(t)
-	b := newBridgeOn(t, n.url, 5*time.Second)
+	n := rabbittest.PrivateNode(t)
+	b := newBridgeOn(t, n.URL, 5*time.Second)
 	stop := make(chan struct{})
 	done := make(chan loadResult)
 	go func() { done <- b.runLoad("closed", 16, 20000, stop) }()
 	for range 3 {
 		time.Sleep(700 * time.Millisecond)
-		n.ctl(t, "close_all_connections", "fault test")
+		n.Ctl(t, "close_all_connections", "fault test")
 	}
 	time.Sleep(700 * time.Millisecond)
 	close(stop)
@@ -184,20 +185,20 @@ func TestFaultConnectionsClosedByBroker(t *testing.T) {
 }
 
 func TestFaultNodeStoppedAndStarted(t *testing.T) {
-	n := startPrivateNode(t)
-	b := newBridgeOn(t, n.url, 2*time.Second)
+	n := rabbittest.PrivateNode(t)
+	b := newBridgeOn(t, n.URL, 2*time.Second)
 	stop := make(chan struct{})
 	done := make(chan loadResult)
 	go func() { done <- b.runLoad("restart", 16, 20000, stop) }()
 	time.Sleep(700 * time.Millisecond)
-	n.ctl(t, "stop_app")
+	n.Ctl(t, "stop_app")
 	time.Sleep(300 * time.Millisecond)
 	if got := b.ready(t); got != 503 {
 		t.Errorf("/readyz with the broker stopped = %d, want 503", got)
 	}
 	time.Sleep(time.Second)
-	n.ctl(t, "start_app")
-	if err := n.waitAMQP(60 * time.Second); err != nil {
+	n.Ctl(t, "start_app")
+	if err := n.WaitAMQP(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
@@ -217,13 +218,13 @@ func TestFaultNodeStoppedAndStarted(t *testing.T) {
 // at the publish timeout rather than hang, /readyz must say so, and service resumes
 // when the alarm clears.
 func TestFaultBlockedConnection(t *testing.T) {
-	n := startPrivateNode(t)
-	b := newBridgeOn(t, n.url, time.Second)
-	t.Cleanup(func() { n.ctl(t, "set_vm_memory_high_watermark", "0.4") })
+	n := rabbittest.PrivateNode(t)
+	b := newBridgeOn(t, n.URL, time.Second)
+	t.Cleanup(func() { n.Ctl(t, "set_vm_memory_high_watermark", "0.4") })
 	if status, _ := b.post(http.DefaultClient, "before-alarm"); status != 200 {
 		t.Fatalf("before the alarm: %d", status)
 	}
-	n.ctl(t, "set_vm_memory_high_watermark", "0")
+	n.Ctl(t, "set_vm_memory_high_watermark", "0")
 	var statuses []int
 	for i := range 3 {
 		start := time.Now()
@@ -245,6 +246,6 @@ func TestFaultBlockedConnection(t *testing.T) {
 	if got := b.ready(t); got != 503 {
 		t.Errorf("/readyz with the connection blocked = %d, want 503", got)
 	}
-	n.ctl(t, "set_vm_memory_high_watermark", "0.4")
+	n.Ctl(t, "set_vm_memory_high_watermark", "0.4")
 	b.waitRecovered(t)
 }

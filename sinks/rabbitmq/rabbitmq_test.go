@@ -13,6 +13,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
@@ -106,7 +107,7 @@ func received(ds []amqp.Delivery) []sinktest.Received {
 }
 
 func TestConformance(t *testing.T) {
-	shared := sharedBroker(t)
+	shared := rabbittest.SharedURL(t)
 	open := func(t *testing.T, url string, restart func(t *testing.T)) sinktest.Env {
 		top := newTopology(t, url)
 		s := openSink(t, url, top, "classic")
@@ -120,8 +121,8 @@ func TestConformance(t *testing.T) {
 	sinktest.Run(t, sinktest.Harness{
 		Open: func(t *testing.T) sinktest.Env {
 			if t.Name() == "TestConformance/BrokerRestart" {
-				n := startPrivateNode(t)
-				return open(t, n.url, func(t *testing.T) { n.restart(t) })
+				n := rabbittest.PrivateNode(t)
+				return open(t, n.URL, func(t *testing.T) { n.Restart(t) })
 			}
 			return open(t, shared, nil)
 		},
@@ -133,7 +134,7 @@ func TestConformance(t *testing.T) {
 
 // The message on the queue carries every property and header of SPEC §3.
 func TestMessageProperties(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
@@ -163,7 +164,7 @@ func TestMessageProperties(t *testing.T) {
 }
 
 func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
 	s := openSink(t, url, topology{exchange: top.exchange}, "classic") // no queue bound
 	defer s.Close()
@@ -186,7 +187,7 @@ func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
 // Routed and unroutable messages interleaved on the same channels: every routed
 // publish succeeds and is on the queue, every unroutable one fails.
 func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
@@ -231,7 +232,7 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 }
 
 func TestQuorumQueue(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
 	s := openSink(t, url, top, "quorum")
 	defer s.Close()
@@ -247,7 +248,7 @@ func TestQuorumQueue(t *testing.T) {
 }
 
 func TestStartupErrorsNameTheField(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -282,7 +283,7 @@ func TestStartupErrorsNameTheField(t *testing.T) {
 }
 
 func TestRoutingKeyTooLong(t *testing.T) {
-	url := sharedBroker(t)
+	url := rabbittest.SharedURL(t)
 	s := openSink(t, url, newTopology(t, url), "classic")
 	defer s.Close()
 	msg := sinktest.NewMessage("long-key")

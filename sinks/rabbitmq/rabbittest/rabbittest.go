@@ -1,4 +1,7 @@
-package rabbitmq_test
+// Package rabbittest finds RabbitMQ for tests: the machine's broker (skipping with
+// instructions when there is none, failing under CI) and a private node of our own
+// that tests may stop, restart, alarm and disconnect.
+package rabbittest
 
 import (
 	"context"
@@ -25,10 +28,11 @@ const (
 		"or point " + sharedURLVar + " at one; .ci/run does this and makes these tests required"
 )
 
-func inCI() bool { return os.Getenv("CI") != "" }
+// InCI reports whether CI is set: then a missing broker fails instead of skipping.
+func InCI() bool { return os.Getenv("CI") != "" }
 
-// sharedBroker returns the URL of the machine's RabbitMQ, or skips (fails in CI).
-func sharedBroker(t testing.TB) string {
+// SharedURL returns the URL of the machine's RabbitMQ, or skips (fails in CI).
+func SharedURL(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv(sharedURLVar)
 	if url == "" {
@@ -36,7 +40,7 @@ func sharedBroker(t testing.TB) string {
 	}
 	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
 	if err != nil {
-		if inCI() {
+		if InCI() {
 			t.Fatalf("RabbitMQ required in CI but not reachable at %s: %v", url, err)
 		}
 		t.Skipf("RabbitMQ not reachable at %s (%v): %s", url, err, howToRun)
@@ -45,17 +49,17 @@ func sharedBroker(t testing.TB) string {
 	return url
 }
 
-// privateNode is a second RabbitMQ node of our own (see shared/services.md), which
-// tests may stop, restart, alarm and disconnect without disturbing the shared one.
-type privateNode struct {
-	name string
-	url  string
+// Node is a second RabbitMQ node of our own (see shared/services.md), which tests
+// may stop, restart, alarm and disconnect without disturbing the shared one.
+type Node struct {
+	Name string
+	URL  string
 	dir  string
 }
 
 var (
 	nodeOnce sync.Once
-	node     *privateNode
+	node     *Node
 	nodeErr  error
 )
 
@@ -64,12 +68,12 @@ const (
 	privateDistPort = 25680
 )
 
-// startPrivateNode starts the node once per test binary; TestMain stops it.
-func startPrivateNode(t testing.TB) *privateNode {
+// PrivateNode starts the node once per test binary (TestMain must call Stop).
+func PrivateNode(t testing.TB) *Node {
 	t.Helper()
 	nodeOnce.Do(func() { node, nodeErr = bootPrivateNode() })
 	if nodeErr != nil {
-		if inCI() {
+		if InCI() {
 			t.Fatalf("private RabbitMQ node required in CI: %v", nodeErr)
 		}
 		t.Skipf("cannot run a private RabbitMQ node (%v): run as root with rabbitmq-server installed; %s", nodeErr, howToRun)
@@ -77,7 +81,7 @@ func startPrivateNode(t testing.TB) *privateNode {
 	return node
 }
 
-func bootPrivateNode() (*privateNode, error) {
+func bootPrivateNode() (*Node, error) {
 	if _, err := exec.LookPath("rabbitmq-server"); err != nil {
 		return nil, fmt.Errorf("rabbitmq-server not installed")
 	}
@@ -116,10 +120,10 @@ func bootPrivateNode() (*privateNode, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	n := &privateNode{name: "bridgetest@localhost", url: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", privatePort), dir: dir}
+	n := &Node{Name: "bridgetest@localhost", URL: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", privatePort), dir: dir}
 	cmd := exec.Command("rabbitmq-server", "-detached")
 	cmd.Env = append(os.Environ(),
-		"RABBITMQ_NODENAME="+n.name,
+		"RABBITMQ_NODENAME="+n.Name,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		fmt.Sprintf("RABBITMQ_NODE_PORT=%d", privatePort),
 		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", privateDistPort),
@@ -131,18 +135,18 @@ func bootPrivateNode() (*privateNode, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("rabbitmq-server -detached: %v %s", err, out)
 	}
-	if err := n.waitAMQP(90 * time.Second); err != nil {
+	if err := n.WaitAMQP(90 * time.Second); err != nil {
 		n.stop()
 		return nil, err
 	}
 	return n, nil
 }
 
-// waitAMQP waits until the node accepts an AMQP connection.
-func (n *privateNode) waitAMQP(limit time.Duration) error {
+// WaitAMQP waits until the node accepts an AMQP connection.
+func (n *Node) WaitAMQP(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		conn, err := amqp.DialConfig(n.url, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
+		conn, err := amqp.DialConfig(n.URL, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
 		if err == nil {
 			conn.Close()
 			return nil
@@ -154,36 +158,36 @@ func (n *privateNode) waitAMQP(limit time.Duration) error {
 	}
 }
 
-func (n *privateNode) ctl(t testing.TB, args ...string) string {
+// Ctl runs rabbitmqctl against the node and returns its output.
+func (n *Node) Ctl(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-n", n.name}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-n", n.Name}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
 
-// restart stops and starts the broker application; durable data survives.
-func (n *privateNode) restart(t testing.TB) {
+// Restart stops and starts the broker application; durable data survives.
+func (n *Node) Restart(t testing.TB) {
 	t.Helper()
-	n.ctl(t, "stop_app")
-	n.ctl(t, "start_app")
-	if err := n.waitAMQP(60 * time.Second); err != nil {
+	n.Ctl(t, "stop_app")
+	n.Ctl(t, "start_app")
+	if err := n.WaitAMQP(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (n *privateNode) stop() {
-	_ = exec.Command("rabbitmqctl", "-n", n.name, "stop").Run()
+func (n *Node) stop() {
+	_ = exec.Command("rabbitmqctl", "-n", n.Name, "stop").Run()
 	_ = os.RemoveAll(n.dir)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// Stop stops the private node if this test binary started it.
+func Stop() {
 	if node != nil {
 		node.stop()
 	}
-	os.Exit(code)
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+)
+
+// rabbitNames gives a test its own exchange and queue on the shared broker.
+func rabbitNames(t *testing.T, url string) (exchange, queue string) {
+	t.Helper()
+	exchange = fmt.Sprintf("bridge-e2e.%d", time.Now().UnixNano())
+	queue = exchange + ".events"
+	t.Cleanup(func() {
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return
+		}
+		_, _ = ch.QueueDelete(queue, false, false, false)
+		_ = ch.ExchangeDelete(exchange, false, false)
+	})
+	return exchange, queue
+}
+
+func TestEndToEndRabbitMQ(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	exchange, queue := rabbitNames(t, url)
+	b := startBridge(t, map[string]string{
+		"BRIDGE_SINK":              "rabbitmq",
+		"BRIDGE_RABBITMQ_URL":      url,
+		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
+		"BRIDGE_RABBITMQ_QUEUE":    queue,
+	})
+	if r := b.get(t, "/readyz"); r.status != 200 {
+		t.Fatalf("/readyz = %d %s", r.status, r.body)
+	}
+	if r := b.post(t, sample, "rmq-e2e-1"); r.status != 200 || r.body != `{"received":true,"deliveryId":"rmq-e2e-1"}` {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+	if r := b.post(t, sample, "rmq-e2e-1"); r.status != 200 || r.body != `{"received":true,"deliveryId":"rmq-e2e-1","duplicate":true}` {
+		t.Fatalf("repeated POST = %d %s", r.status, r.body)
+	}
+
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	d, ok, err := ch.Get(queue, true)
+	if err != nil || !ok {
+		t.Fatalf("queue %s: no message (%v)", queue, err)
+	}
+	if _, more, _ := ch.Get(queue, true); more {
+		t.Error("the repeated POST reached the queue")
+	}
+	if !bytes.Equal(d.Body, sample) {
+		t.Error("body on the queue differs from the request body")
+	}
+	props := map[string]string{
+		"routing key":  d.RoutingKey,
+		"message_id":   d.MessageId,
+		"type":         d.Type,
+		"content_type": d.ContentType,
+		"app_id":       d.AppId,
+	}
+	wantProps := map[string]string{
+		"routing key": "job.completed", "message_id": "rmq-e2e-1", "type": "job.completed",
+		"content_type": "application/json", "app_id": "audiospliter-bridge",
+	}
+	for k, v := range wantProps {
+		if props[k] != v {
+			t.Errorf("%s = %q, want %q", k, props[k], v)
+		}
+	}
+	if d.DeliveryMode != amqp.Persistent || time.Since(d.Timestamp) > time.Minute {
+		t.Errorf("delivery mode %d, timestamp %s", d.DeliveryMode, d.Timestamp)
+	}
+	wantHeaders := map[string]string{
+		"ce-specversion": "1.0", "ce-id": "rmq-e2e-1", "ce-type": "com.audiospliter.job.completed",
+		"ce-source": "audiospliter", "content-type": "application/json", "audiospliter-delivery": "rmq-e2e-1",
+		"audiospliter-event": "job.completed", "audiospliter-signature": bridge.Sign(testSecret, sample),
+		"audiospliter-job-id": "job_8f3a2c1e",
+	}
+	for k, v := range wantHeaders {
+		if got, _ := d.Headers[k].(string); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(d.Headers["ce-time"])); err != nil {
+		t.Errorf("ce-time: %v", err)
+	}
+}
+
+// With no queue bound the message is unroutable: the sender must not get 200.
+func TestUnroutableIsNotAcknowledged(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	exchange, _ := rabbitNames(t, url)
+	b := startBridge(t, map[string]string{
+		"BRIDGE_SINK":              "rabbitmq",
+		"BRIDGE_RABBITMQ_URL":      url,
+		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
+		"BRIDGE_RABBITMQ_QUEUE":    "",
+	})
+	r := b.post(t, sample, "rmq-unroutable-1")
+	if r.status != 502 {
+		t.Fatalf("POST with nothing bound = %d %s, want 502", r.status, r.body)
+	}
+	// The sender's retry is published again, not answered from the dedup cache.
+	if r := b.post(t, sample, "rmq-unroutable-1"); r.status != 502 {
+		t.Fatalf("retry = %d %s, want 502 again", r.status, r.body)
+	}
+}
