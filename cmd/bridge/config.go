@@ -107,7 +107,9 @@ func (c *Config) validate() error {
 			return badVar("BRIDGE_RABBITMQ_QUEUE_TYPE", "%q: want classic or quorum", t)
 		}
 	case "sqs":
-		return badVar("BRIDGE_SINK", "%q is not available in this version yet; use nats", c.Sink)
+		if c.Sqs.QueueURL == "" {
+			return badVar("BRIDGE_SQS_QUEUE_URL", "is required with BRIDGE_SINK=sqs")
+		}
 	default:
 		return badVar("BRIDGE_SINK", "unknown sink %q: want rabbitmq, nats or sqs", c.Sink)
 	}

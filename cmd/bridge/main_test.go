@@ -371,6 +371,11 @@ func TestBadConfiguration(t *testing.T) {
 		{"unreachable rabbitmq", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:secretpw@" + closed + "/"}, "BRIDGE_RABBITMQ_URL"},
 		{"bad queue type", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_QUEUE_TYPE": "stream"}, "BRIDGE_RABBITMQ_QUEUE_TYPE"},
 		{"empty exchange", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_EXCHANGE": ""}, "BRIDGE_RABBITMQ_EXCHANGE"},
+		{"sqs without queue url", map[string]string{"BRIDGE_SINK": "sqs"}, "BRIDGE_SQS_QUEUE_URL"},
+		{"sqs endpoint down", map[string]string{"BRIDGE_SINK": "sqs", "BRIDGE_SQS_ENDPOINT": "http://" + closed, "BRIDGE_SQS_QUEUE_URL": "http://" + closed + "/000000000000/q",
+			"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}, "BRIDGE_SQS_ENDPOINT"},
+		{"sqs without credentials", map[string]string{"BRIDGE_SINK": "sqs", "BRIDGE_SQS_ENDPOINT": "http://" + closed, "BRIDGE_SQS_QUEUE_URL": "http://" + closed + "/000000000000/q",
+			"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}, "AWS_ACCESS_KEY_ID"},
 		{"listen address taken", map[string]string{"BRIDGE_LISTEN_ADDR": taken.Addr().String(), "BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t)}, "BRIDGE_LISTEN_ADDR"},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 )
@@ -50,6 +51,19 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, err
 			"URL":      "BRIDGE_RABBITMQ_URL",
 			"Exchange": "BRIDGE_RABBITMQ_EXCHANGE",
 			"Queue":    "BRIDGE_RABBITMQ_QUEUE",
+		})
+	case "sqs":
+		s, err := awssqs.New(ctx, awssqs.Config{
+			QueueURL: c.Sqs.QueueURL,
+			Endpoint: c.Sqs.Endpoint,
+			Logger:   log.With("sink", "sqs"),
+		})
+		return s, sinkError(err, map[string]string{
+			"QueueURL":    "BRIDGE_SQS_QUEUE_URL",
+			"Endpoint":    "BRIDGE_SQS_ENDPOINT",
+			"Region":      "AWS_REGION",
+			"Credentials": "AWS_ACCESS_KEY_ID",
+			"Profile":     "AWS_PROFILE",
 		})
 	}
 	return nil, badVar("BRIDGE_SINK", "unknown sink %q", c.Sink)

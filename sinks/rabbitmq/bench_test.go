@@ -9,10 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,59 +35,8 @@ var benchBody = func() []byte {
 	return []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_bench","data":{"segments":[],"pad":"%s"}}`, pad))
 }()
 
-// latencies collects per-operation durations from many goroutines.
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d []time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d...)
-	l.mu.Unlock()
-}
-
-func (l *latencies) report(b *testing.B, start time.Time) {
-	slices.Sort(l.d)
-	if len(l.d) == 0 {
-		return
-	}
-	pct := func(p float64) float64 { return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds()) }
-	b.ReportMetric(float64(len(l.d))/time.Since(start).Seconds(), "msgs/s")
-	b.ReportMetric(pct(0.50), "p50-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
-}
-
 // parallel runs op from benchConcurrency goroutines, b.N times in all.
-func parallel(b *testing.B, op func(i int64) error) {
-	b.Helper()
-	var next atomic.Int64
-	var lat latencies
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range benchConcurrency {
-		wg.Go(func() {
-			var mine []time.Duration
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					break
-				}
-				t0 := time.Now()
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			lat.add(mine)
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	lat.report(b, start)
-}
+func parallel(b *testing.B, op func(i int64) error) { sinktest.Parallel(b, benchConcurrency, op) }
 
 func benchTopology(b *testing.B, url string) topology {
 	b.Helper()

@@ -1,0 +1,266 @@
+// Package awssqs is the AWS SQS sink (named so it does not collide with the SDK's
+// sqs package). Concurrent publishes are coalesced into SendMessageBatch calls of at
+// most ten entries (batch.go); each entry's own outcome answers its own publish.
+// On a FIFO queue the delivery id is the MessageDeduplicationId and the jobId (else
+// the event) the MessageGroupId, and batches go out one at a time so that arrival
+// order within a group is kept.
+//
+// The queue's attributes are read at start: a missing queue is a start-up error, and
+// a message larger than the queue's MaximumMessageSize is refused before sending.
+package awssqs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// Config is the sink's whole configuration. Region and credentials come from the
+// standard AWS chain (AWS_REGION, AWS_ACCESS_KEY_ID, profiles, roles …).
+type Config struct {
+	QueueURL string // required
+	Endpoint string // a local SQS-compatible server; empty: AWS
+	// MaxBatch is the most entries per call, 1 to 10 (default 10). 1 sends one
+	// SendMessage per publish: the baseline of the batching benchmark.
+	MaxBatch int
+	// Linger is how long a batch waits to fill while other calls are in flight
+	// (default 2ms). A publish that arrives when nothing is in flight goes at once.
+	Linger time.Duration
+	// MaxCalls bounds concurrent API calls on a standard queue (default 16); a FIFO
+	// queue always has one.
+	MaxCalls int
+	// HTTPClient, when set, carries the API calls (tests count them with it).
+	HTTPClient aws.HTTPClient
+	Logger     *slog.Logger
+}
+
+// Sink publishes to one SQS queue.
+type Sink struct {
+	cfg     Config
+	log     *slog.Logger
+	client  *sqs.Client
+	fifo    bool
+	maxSize int // the queue's MaximumMessageSize, bytes
+
+	mu       sync.RWMutex
+	closed   bool
+	inFlight sync.WaitGroup
+	batcher  *batcher
+}
+
+// New reads the AWS configuration and the queue's attributes and starts the batcher.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	if cfg.QueueURL == "" {
+		return nil, &sinks.ConfigError{Field: "QueueURL", Err: errors.New("awssqs: queue URL is required")}
+	}
+	if cfg.MaxBatch <= 0 || cfg.MaxBatch > 10 {
+		cfg.MaxBatch = 10
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 2 * time.Millisecond
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []func(*config.LoadOptions) error{}
+	if cfg.Endpoint != "" {
+		// A local server has no instance metadata service: never ask one for
+		// credentials or a region.
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, &sinks.ConfigError{Field: "Profile", Err: fmt.Errorf("awssqs: load AWS configuration: %w", err)}
+	}
+	if awsCfg.Region == "" {
+		if cfg.Endpoint == "" {
+			return nil, &sinks.ConfigError{Field: "Region", Err: errors.New("awssqs: no AWS region: set AWS_REGION")}
+		}
+		awsCfg.Region = "us-east-1" // a local server ignores it, but the signer needs one
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, &sinks.ConfigError{Field: "Credentials", Err: fmt.Errorf("awssqs: no AWS credentials: %w", err)}
+	}
+	client := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if cfg.HTTPClient != nil {
+			o.HTTPClient = cfg.HTTPClient
+		}
+		// The bridge retries with its own backoff inside BRIDGE_PUBLISH_TIMEOUT;
+		// SDK retries underneath would only hide failures and spend the budget.
+		o.Retryer = aws.NopRetryer{}
+	})
+	s := &Sink{cfg: cfg, log: cfg.Logger, client: client}
+	if err := s.readAttributes(ctx); err != nil {
+		return nil, err
+	}
+	calls := cfg.MaxCalls
+	if s.fifo {
+		calls = 1
+	}
+	s.batcher = newBatcher(s, calls)
+	return s, nil
+}
+
+func (s *Sink) readAttributes(ctx context.Context) error {
+	out, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(s.cfg.QueueURL),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameFifoQueue,
+			types.QueueAttributeNameContentBasedDeduplication,
+			types.QueueAttributeNameMaximumMessageSize,
+		},
+	})
+	if err != nil {
+		field := "QueueURL"
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) && s.cfg.Endpoint != "" {
+			field = "Endpoint" // no answer at all: the endpoint, not the queue
+		}
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", s.cfg.QueueURL, err)}
+	}
+	s.fifo = out.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true" || strings.HasSuffix(s.cfg.QueueURL, ".fifo")
+	s.maxSize = 1 << 20
+	if v, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameMaximumMessageSize)]); err == nil && v > 0 {
+		s.maxSize = v
+	}
+	s.log.Info("sqs queue", "url", s.cfg.QueueURL, "fifo", s.fifo, "max_message_bytes", s.maxSize,
+		"content_based_dedup", out.Attributes[string(types.QueueAttributeNameContentBasedDeduplication)])
+	return nil
+}
+
+// FIFO reports whether the queue is a FIFO queue.
+func (s *Sink) FIFO() bool { return s.fifo }
+
+// MaxMessageSize is the queue's MaximumMessageSize as read at start.
+func (s *Sink) MaxMessageSize() int { return s.maxSize }
+
+// Publish implements sinks.Sink.
+func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fmt.Errorf("awssqs: %w", sinks.ErrClosed)
+	}
+	s.inFlight.Add(1)
+	s.mu.RUnlock()
+	defer s.inFlight.Done()
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("awssqs: publish: %w", err)
+	}
+	entry, size := s.entry(msg)
+	if size > s.maxSize {
+		return fmt.Errorf("awssqs: %w: %d bytes with attributes, the queue takes %d", sinks.ErrTooLarge, size, s.maxSize)
+	}
+	return s.batcher.send(ctx, entry, size)
+}
+
+// entry builds the batch entry and its size as SQS counts it: the body plus every
+// attribute's name, type and value.
+func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int) {
+	size := len(msg.Body)
+	attrs := make(map[string]types.MessageAttributeValue, len(msg.Headers))
+	for _, h := range msg.Headers {
+		if h.Value == "" { // SQS refuses empty attribute values
+			continue
+		}
+		attrs[h.Name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(h.Value)}
+		size += len(h.Name) + len("String") + len(h.Value)
+	}
+	e := types.SendMessageBatchRequestEntry{
+		MessageBody:       aws.String(string(msg.Body)),
+		MessageAttributes: attrs,
+	}
+	if s.fifo {
+		group := msg.JobID
+		if group == "" {
+			group = msg.Event
+		}
+		e.MessageDeduplicationId = aws.String(msg.ID)
+		e.MessageGroupId = aws.String(group)
+	}
+	return e, size
+}
+
+// Ready implements sinks.Sink: the queue answers.
+func (s *Sink) Ready(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("awssqs: %w", sinks.ErrClosed)
+	}
+	_, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(s.cfg.QueueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
+	})
+	if err != nil {
+		return fmt.Errorf("awssqs: queue not reachable: %w", err)
+	}
+	return nil
+}
+
+// Close implements sinks.Sink.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.inFlight.Wait()
+	s.batcher.stop()
+	return nil
+}
+
+// classifyEntry turns a failed batch entry into an error: the sender's fault is
+// permanent (the same entry would fail again), the service's is retryable.
+func classifyEntry(f types.BatchResultErrorEntry) error {
+	code, msg := aws.ToString(f.Code), aws.ToString(f.Message)
+	err := fmt.Errorf("awssqs: entry failed: %s: %s", code, msg)
+	switch {
+	case !f.SenderFault:
+		return err
+	case code == "InvalidMessageContents":
+		return fmt.Errorf("%w: %w", sinks.ErrInvalid, err)
+	case code == "MessageTooLong" || code == "BatchRequestTooLong":
+		return fmt.Errorf("%w: %w", sinks.ErrTooLarge, err)
+	}
+	return sinks.Permanent(err)
+}
+
+// classifyCall classifies an error of a whole call. Unknown means retryable: the
+// bridge retries until its publish timeout.
+func classifyCall(err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "InvalidMessageContents":
+			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalid, err)
+		case "MessageTooLong":
+			return fmt.Errorf("awssqs: %w: %w", sinks.ErrTooLarge, err)
+		}
+	}
+	return fmt.Errorf("awssqs: send: %w", err)
+}

@@ -1,0 +1,37 @@
+package awssqs_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// Batching against one SendMessage per publish, 64 concurrent publishes of the
+// bridge's message shape, against the local SQS-compatible server:
+//
+//	go test -run '^$' -bench 'SQS' -benchtime 5000x ./sinks/awssqs/
+
+func benchSQS(b *testing.B, edit func(*awssqs.Config)) {
+	sqstest.Env(b)
+	srv := sqstest.Shared(b)
+	url := srv.CreateQueue(b, false, nil)
+	s := openSink(b, srv, url, edit)
+	defer s.Close()
+	b.Cleanup(func() { srv.DeleteQueue(b, url) })
+	msg := sinktest.NewMessage("bench")
+	b.ReportAllocs()
+	sinktest.Parallel(b, 64, func(i int64) error {
+		m := msg
+		m.ID = fmt.Sprintf("sqs-%d", i)
+		return s.Publish(b.Context(), m)
+	})
+}
+
+func BenchmarkSQSSendMessageEach(b *testing.B) {
+	benchSQS(b, func(c *awssqs.Config) { c.MaxBatch, c.MaxCalls = 1, 64 })
+}
+
+func BenchmarkSQSBatched(b *testing.B) { benchSQS(b, nil) }
