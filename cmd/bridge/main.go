@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +30,15 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "healthcheck":
+			os.Exit(healthcheck(os.Stderr))
+		default:
+			fmt.Fprintf(os.Stderr, "usage: %s [healthcheck]\n\nWith no argument it runs the bridge, configured by BRIDGE_* variables (see README).\n", os.Args[0])
+			os.Exit(exitConfig)
+		}
+	}
 	os.Exit(run(context.Background(), os.Stderr, nil))
 }
 

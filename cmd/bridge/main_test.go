@@ -434,3 +434,19 @@ func TestShortSecretWarns(t *testing.T) {
 		t.Error("the secret list reached the log")
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	b := startBridge(t, map[string]string{
+		"BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t),
+		"BRIDGE_DATA_DIR":             t.TempDir(),
+	})
+	var out lockedBuffer
+	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck of a ready bridge = %d: %s", code, out.String())
+	}
+	b.stop(t)
+	if code := healthcheck(&out); code == 0 {
+		t.Fatal("healthcheck of a stopped bridge = 0")
+	}
+}
