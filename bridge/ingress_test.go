@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -565,35 +566,24 @@ func grep(s, sub string) string {
 }
 
 // BenchmarkHandlerHTTP is the HTTP ceiling: the whole bridge over loopback from 64
-// client goroutines, in front of the in-memory sink (no broker).
+// keep-alive connections of the lean load client, in front of the in-memory sink
+// (no broker).
 func BenchmarkHandlerHTTP(b *testing.B) {
-	sink := sinktest.NewMemory()
-	br, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: 0, MaxInFlight: 4096, Sink: sink})
+	br, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: time.Minute, MaxInFlight: 4096, Sink: sinktest.NewMemory()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-	sig := bridge.Sign(secret, sample)
-	var next atomic.Int64
 	b.ReportAllocs()
-	b.SetParallelism(32) // 64 goroutines on 2 cores
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks", bytes.NewReader(sample))
-			req.Header.Set(bridge.SignatureHeader, sig)
-			req.Header.Set(bridge.DeliveryHeader, fmt.Sprintf("h-%d", next.Add(1)))
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ResetTimer()
+	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: secret, Body: sample},
+		loadgen.Options{Concurrency: 64, Requests: b.N})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Report(b, b.Error)
 }
 
 // BenchmarkHandler is the handler alone, no network: verify, parse, dedup check,

@@ -22,14 +22,14 @@ import (
 // testServer is a real nats-server with JetStream on a random port and a temporary
 // store; restart keeps both, as a restarted production server would.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	opts  server.Options
 	srv   *server.Server
 	port  int
 	store string
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t testing.TB) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, port: -1, store: t.TempDir()}
 	ts.start()
@@ -69,7 +69,7 @@ func (ts *testServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(t
 var streamSeq atomic.Int64
 
 // openEnv gives each test its own stream and subject prefix on ts.
-func openEnv(t *testing.T, ts *testServer) sinktest.Env {
+func openEnv(t testing.TB, ts *testServer) sinktest.Env {
 	t.Helper()
 	n := streamSeq.Add(1)
 	cfg := natsjs.Config{

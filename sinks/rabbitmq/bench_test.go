@@ -1,42 +1,45 @@
 package rabbitmq_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-// The three benchmarks below publish ~1 KiB persistent, confirmed messages from 64
-// goroutines to the same local broker, so their msgs/s and latencies compare:
+// The three benchmarks below publish ~1 KiB persistent, confirmed messages to the
+// same local broker, one at a time and from 64 goroutines, so their msgs/s and
+// latencies compare:
 //
 //	go test -run '^$' -bench 'Direct|SinkPublish|BridgeHTTP' -benchtime 20000x ./sinks/rabbitmq/
 //
 // BenchmarkDirectPublisher is the ceiling: amqp091-go alone with deferred confirms on
 // the same number of channels the sink uses.
 
-const benchConcurrency = 64
-
 var benchBody = func() []byte {
 	pad := bytes.Repeat([]byte("x"), 1024-120)
 	return []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_bench","data":{"segments":[],"pad":"%s"}}`, pad))
 }()
 
-// parallel runs op from benchConcurrency goroutines, b.N times in all.
-func parallel(b *testing.B, op func(i int64) error) { sinktest.Parallel(b, benchConcurrency, op) }
+// concurrencies are the loads every benchmark here runs at: one request at a time
+// (latency) and 64 at once (throughput).
+var concurrencies = []int{1, 64}
+
+// each runs bench once per concurrency as a sub-benchmark c=N.
+func each(b *testing.B, bench func(b *testing.B, c int)) {
+	for _, c := range concurrencies {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) { bench(b, c) })
+	}
+}
 
 func benchTopology(b *testing.B, url string) topology {
 	b.Helper()
@@ -52,7 +55,9 @@ func benchTopology(b *testing.B, url string) topology {
 	return top
 }
 
-func BenchmarkDirectPublisher(b *testing.B) {
+func BenchmarkDirectPublisher(b *testing.B) { each(b, benchDirect) }
+
+func benchDirect(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	top := benchTopology(b, url)
 	s := openSink(b, url, top, "classic") // declares the same topology
@@ -79,7 +84,7 @@ func BenchmarkDirectPublisher(b *testing.B) {
 		headers[h.Name] = h.Value
 	}
 	b.ReportAllocs()
-	parallel(b, func(i int64) error {
+	sinktest.Parallel(b, concurrency, func(i int64) error {
 		dc, err := chans[i%4].PublishWithDeferredConfirm(top.exchange, "job.completed", true, false, amqp.Publishing{
 			ContentType: "application/json", DeliveryMode: amqp.Persistent, Type: "job.completed",
 			AppId: "audiospliter-bridge", Timestamp: time.Now(), Headers: headers,
@@ -95,14 +100,16 @@ func BenchmarkDirectPublisher(b *testing.B) {
 	})
 }
 
-func BenchmarkSinkPublish(b *testing.B) {
+func BenchmarkSinkPublish(b *testing.B) { each(b, benchSink) }
+
+func benchSink(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
 	msg := sinktest.NewMessage("bench")
 	msg.Body = benchBody
 	b.ReportAllocs()
-	parallel(b, func(i int64) error {
+	sinktest.Parallel(b, concurrency, func(i int64) error {
 		m := msg
 		m.ID = fmt.Sprintf("sink-%d", i)
 		return s.Publish(b.Context(), m)
@@ -110,11 +117,11 @@ func BenchmarkSinkPublish(b *testing.B) {
 }
 
 // BenchmarkBridgeHTTP is the whole bridge: signed POSTs over loopback HTTP/1.1
-// keep-alive connections, verified, parsed, published and confirmed. The client is a
-// lean one (a prepared request per connection, as wrk sends) so that, on a machine
-// where client, bridge and broker share two cores, the client costs the bridge as
-// little CPU as possible.
-func BenchmarkBridgeHTTP(b *testing.B) {
+// keep-alive connections from the lean load client (bridge/loadgen), verified,
+// parsed, published and confirmed.
+func BenchmarkBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
+
+func benchBridgeHTTP(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
@@ -127,49 +134,13 @@ func BenchmarkBridgeHTTP(b *testing.B) {
 	}
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	head := fmt.Sprintf("POST /webhooks HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\n%s: ",
-		addr, bridge.SignatureHeader, bridge.Sign(faultSecret, benchBody), len(benchBody), bridge.DeliveryHeader)
-	conns := make(chan *rawConn, benchConcurrency)
-	for range benchConcurrency {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		conns <- &rawConn{c: c, r: bufio.NewReader(c)}
-	}
 	b.ReportAllocs()
-	parallel(b, func(i int64) error {
-		c := <-conns
-		defer func() { conns <- c }()
-		return c.post(head, fmt.Sprintf("http-%d", i), benchBody)
-	})
-}
-
-// rawConn sends prepared POSTs on one keep-alive connection.
-type rawConn struct {
-	c   net.Conn
-	r   *bufio.Reader
-	buf []byte
-}
-
-func (c *rawConn) post(head, id string, body []byte) error {
-	c.buf = append(c.buf[:0], head...)
-	c.buf = append(c.buf, id...)
-	c.buf = append(c.buf, "\r\n\r\n"...)
-	c.buf = append(c.buf, body...)
-	if _, err := c.c.Write(c.buf); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(c.r, nil)
+	b.ResetTimer()
+	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: faultSecret, Body: benchBody},
+		loadgen.Options{Concurrency: concurrency, Requests: b.N})
+	b.StopTimer()
 	if err != nil {
-		return err
+		b.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
+	res.Report(b, b.Error)
 }

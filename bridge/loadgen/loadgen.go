@@ -1,0 +1,310 @@
+// Package loadgen sends signed webhooks to a bridge: one at a time, or as a load of
+// unique deliveries from many keep-alive connections with a latency report. The
+// sendhook command and the benchmarks use it.
+//
+// For http:// URLs the load runs on raw HTTP/1.1 keep-alive connections, one request
+// in flight on each, with the request prepared once and only the delivery id
+// changing (as wrk would send it): the client must cost the machine little, since on
+// a small box it shares the CPU with the bridge and the broker it measures.
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+)
+
+// Target is where and what to send.
+type Target struct {
+	URL    string // e.g. http://127.0.0.1:8080/webhooks
+	Secret string
+	Body   []byte
+}
+
+// Reply is one answer.
+type Reply struct {
+	Status int
+	Body   []byte
+}
+
+// Send posts one delivery with a fresh signature, over net/http (http or https).
+func Send(ctx context.Context, t Target, deliveryID string) (Reply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(t.Body))
+	if err != nil {
+		return Reply{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body))
+	req.Header.Set(bridge.DeliveryHeader, deliveryID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return Reply{Status: resp.StatusCode, Body: body}, err
+}
+
+// Options shape a load run. It ends after Requests requests, or after Duration, or
+// when ctx ends, whichever comes first; at least one of Requests and Duration must
+// be set, so a run is always bounded.
+type Options struct {
+	Concurrency int           // connections, one request in flight on each
+	Requests    int           // total requests; 0: until Duration
+	Duration    time.Duration // 0: until Requests
+	IDPrefix    string        // delivery ids are IDPrefix-<n>; default load-<unix nanos>
+	Timeout     time.Duration // per request; default 30s
+	// OnReply, when set, is called for every answered request (from many
+	// goroutines at once).
+	OnReply func(deliveryID string, status int)
+}
+
+// Result is the report of a load run.
+type Result struct {
+	Requests  int
+	Errors    int // no HTTP answer (connection refused, reset, timeout)
+	Elapsed   time.Duration
+	Statuses  map[int]int
+	Latencies []time.Duration // sorted, one per answered request
+}
+
+// Percentile returns the p-quantile (0 < p ≤ 1) of the latencies.
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	return r.Latencies[int(p*float64(len(r.Latencies)-1))]
+}
+
+// PerSecond is answered requests per second.
+func (r Result) PerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(len(r.Latencies)) / r.Elapsed.Seconds()
+}
+
+// String is the human report sendhook prints.
+func (r Result) String() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "requests: %d in %s (%d without an answer)\n", r.Requests, r.Elapsed.Round(time.Millisecond), r.Errors)
+	fmt.Fprintf(&b, "requests/s: %.0f\n", r.PerSecond())
+	fmt.Fprintf(&b, "latency: p50 %s  p90 %s  p99 %s  max %s\n",
+		r.Percentile(0.50).Round(time.Microsecond), r.Percentile(0.90).Round(time.Microsecond),
+		r.Percentile(0.99).Round(time.Microsecond), r.Percentile(1).Round(time.Microsecond))
+	codes := make([]int, 0, len(r.Statuses))
+	for c := range r.Statuses {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	b.WriteString("status:")
+	for _, c := range codes {
+		fmt.Fprintf(&b, " %d×%d", c, r.Statuses[c])
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// Run sends a load of unique deliveries and reports on it.
+func Run(ctx context.Context, t Target, o Options) (Result, error) {
+	if o.Requests <= 0 && o.Duration <= 0 {
+		return Result{}, fmt.Errorf("loadgen: set Requests or Duration")
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.IDPrefix == "" {
+		o.IDPrefix = "load-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return Result{}, err
+	}
+	newPoster := func() (poster, error) { return newRawPoster(u, t, o.Timeout) }
+	if u.Scheme == "https" {
+		tr := &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency,
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+		client := &http.Client{Transport: tr, Timeout: o.Timeout}
+		newPoster = func() (poster, error) { return &stdPoster{client: client, t: t}, nil }
+	}
+
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		res    = Result{Statuses: map[int]int{}}
+		wg     sync.WaitGroup
+		start  = time.Now()
+		failed error
+	)
+	for range o.Concurrency {
+		wg.Go(func() {
+			p, err := newPoster()
+			if err != nil {
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+				return
+			}
+			defer p.close()
+			var lat []time.Duration
+			statuses := map[int]int{}
+			errs, sent := 0, 0
+			for ctx.Err() == nil {
+				n := next.Add(1)
+				if o.Requests > 0 && n > int64(o.Requests) {
+					break
+				}
+				id := o.IDPrefix + "-" + strconv.FormatInt(n, 10)
+				t0 := time.Now()
+				status, err := p.post(ctx, id)
+				sent++
+				if status != 0 {
+					lat = append(lat, time.Since(t0))
+					statuses[status]++
+					if o.OnReply != nil {
+						o.OnReply(id, status)
+					}
+				}
+				if err != nil {
+					if status == 0 {
+						errs++
+					}
+					if p, err = newPoster(); err != nil { // the connection is gone: open another
+						break
+					}
+				}
+			}
+			mu.Lock()
+			res.Requests += sent
+			res.Errors += errs
+			res.Latencies = append(res.Latencies, lat...)
+			for c, k := range statuses {
+				res.Statuses[c] += k
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	slices.Sort(res.Latencies)
+	if failed != nil && res.Requests == 0 {
+		return res, failed
+	}
+	return res, nil
+}
+
+type poster interface {
+	post(ctx context.Context, deliveryID string) (int, error)
+	close()
+}
+
+// rawPoster is one keep-alive HTTP/1.1 connection with the request prepared once.
+type rawPoster struct {
+	conn    net.Conn
+	r       *bufio.Reader
+	head    []byte // request line and headers up to the delivery header's value
+	body    []byte
+	buf     []byte
+	timeout time.Duration
+}
+
+func newRawPoster(u *url.URL, t Target, timeout time.Duration) (*rawPoster, error) {
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := net.DialTimeout("tcp", host, timeout)
+	if err != nil {
+		return nil, err
+	}
+	path := u.RequestURI()
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\n%s: ",
+		path, u.Host, bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body), len(t.Body), bridge.DeliveryHeader)
+	return &rawPoster{conn: conn, r: bufio.NewReader(conn), head: []byte(head), body: t.Body, timeout: timeout}, nil
+}
+
+func (p *rawPoster) post(_ context.Context, id string) (int, error) {
+	p.buf = append(p.buf[:0], p.head...)
+	p.buf = append(p.buf, id...)
+	p.buf = append(p.buf, "\r\n\r\n"...)
+	p.buf = append(p.buf, p.body...)
+	_ = p.conn.SetDeadline(time.Now().Add(p.timeout))
+	if _, err := p.conn.Write(p.buf); err != nil {
+		p.close()
+		return 0, err
+	}
+	resp, err := http.ReadResponse(p.r, nil)
+	if err != nil {
+		p.close()
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		p.close()
+		return resp.StatusCode, errConnClosed
+	}
+	return resp.StatusCode, nil
+}
+
+var errConnClosed = fmt.Errorf("loadgen: server closed the connection")
+
+func (p *rawPoster) close() { _ = p.conn.Close() }
+
+// stdPoster goes through net/http (for https).
+type stdPoster struct {
+	client *http.Client
+	t      Target
+}
+
+func (p *stdPoster) post(ctx context.Context, id string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.t.URL, bytes.NewReader(p.t.Body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(bridge.SignatureHeader, bridge.Sign(p.t.Secret, p.t.Body))
+	req.Header.Set(bridge.DeliveryHeader, id)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func (p *stdPoster) close() {}
+
+// Report puts the run's figures on a benchmark (b.ReportMetric): answered
+// requests per second and the p50 and p99 latency. It fails the benchmark through
+// fail when any request was not answered 200.
+func (r Result) Report(b interface{ ReportMetric(float64, string) }, fail func(...any)) {
+	b.ReportMetric(r.PerSecond(), "msgs/s")
+	b.ReportMetric(float64(r.Percentile(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(r.Percentile(0.99).Microseconds()), "p99-µs")
+	if r.Errors > 0 || r.Statuses[200] != len(r.Latencies) {
+		fail(fmt.Sprintf("not every request was answered 200: %d errors, statuses %v", r.Errors, r.Statuses))
+	}
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+const secret = "whsec-sendhook-test-0123456789"
+
+func serve(t *testing.T) (*httptest.Server, *sinktest.Memory) {
+	t.Helper()
+	sink := sinktest.NewMemory()
+	b, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: time.Minute, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b)
+	t.Cleanup(srv.Close)
+	return srv, sink
+}
+
+func sendhook(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestOneShot(t *testing.T) {
+	srv, sink := serve(t)
+	url := srv.URL + "/webhooks"
+	code, out, _ := sendhook(t, "-url", url, "-secret", secret, "-id", "one-1")
+	if code != 0 || out != `200 {"received":true,"deliveryId":"one-1"}`+"\n" {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	if m := sink.Messages(); len(m) != 1 || string(m[0].Body) != sample {
+		t.Fatalf("the built-in sample did not arrive as sent: %v", m)
+	}
+	code, out, _ = sendhook(t, "-url", url, "-secret", "not-the-secret", "-id", "one-2")
+	if code != 1 || !strings.HasPrefix(out, "401 ") {
+		t.Fatalf("wrong secret: exit %d, output %q", code, out)
+	}
+
+	payload := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(payload, []byte(`{"event":"job.failed","jobId":"j9"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BRIDGE_WEBHOOK_SECRET", secret+",older-secret")
+	if code, out, _ = sendhook(t, "-url", url, "-file", payload, "-id", "one-3"); code != 0 {
+		t.Fatalf("file payload, secret from BRIDGE_WEBHOOK_SECRET: exit %d %q", code, out)
+	}
+	if m := sink.Messages(); m[len(m)-1].Event != "job.failed" {
+		t.Fatalf("last event %q", m[len(m)-1].Event)
+	}
+}
+
+func TestLoadWritesAcked(t *testing.T) {
+	srv, sink := serve(t)
+	acked := filepath.Join(t.TempDir(), "acked.txt")
+	code, out, errOut := sendhook(t, "-url", srv.URL+"/webhooks", "-secret", secret, "-n", "300", "-c", "8", "-acked", acked)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{"requests: 300 ", "requests/s:", "latency: p50", "p99", "max", "status: 200×300"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	raw, err := os.ReadFile(acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(raw))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	if len(ids) != 300 || len(seen) != 300 {
+		t.Fatalf("acked file: %d lines, %d distinct, want 300 unique ids", len(ids), len(seen))
+	}
+	for _, m := range sink.Messages() {
+		delete(seen, m.ID)
+	}
+	if len(seen) != 0 {
+		t.Fatalf("%d acked ids are not in the sink", len(seen))
+	}
+}
+
+func TestLoadIsBoundedByDuration(t *testing.T) {
+	srv, _ := serve(t)
+	start := time.Now()
+	code, out, _ := sendhook(t, "-url", srv.URL+"/webhooks", "-secret", secret, "-duration", "300ms", "-c", "4")
+	if code != 0 || time.Since(start) > 5*time.Second || !strings.Contains(out, "status: 200×") {
+		t.Fatalf("exit %d after %s: %s", code, time.Since(start), out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("BRIDGE_WEBHOOK_SECRET", "")
+	t.Setenv("SENDHOOK_SECRET", "")
+	if code, _, errOut := sendhook(t); code != 2 || !strings.Contains(errOut, "no secret") {
+		t.Errorf("no secret: exit %d %q", code, errOut)
+	}
+	if code, _, _ := sendhook(t, "-secret", "s", "-file", "/nonexistent"); code != 2 {
+		t.Errorf("missing file: exit %d", code)
+	}
+	if code, _, _ := sendhook(t, "-bogus"); code != 2 {
+		t.Errorf("unknown flag: exit %d", code)
+	}
+}

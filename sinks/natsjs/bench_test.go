@@ -1,0 +1,117 @@
+package natsjs_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// Three ways to put the same ~1 KiB message with the same headers into a JetStream
+// stream (file storage), one at a time and from 64 publishers, side by side:
+//
+//	go test -run '^$' -bench 'NATS' -benchtime 20000x ./sinks/natsjs/
+//
+// The server runs in the benchmark's process (nats-server/v2), as the bridge's
+// embedded default does.
+
+// concurrencies are the loads every benchmark here runs at: one request at a time
+// (latency) and 64 at once (throughput).
+var concurrencies = []int{1, 64}
+
+func each(b *testing.B, bench func(b *testing.B, c int)) {
+	for _, c := range concurrencies {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) { bench(b, c) })
+	}
+}
+
+const benchSecret = "whsec-bench-0123456789abcdef"
+
+var benchBody = []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_bench","data":{"segments":[],"pad":"%s"}}`,
+	bytes.Repeat([]byte("x"), 1024-80)))
+
+func newBenchSink(b *testing.B) (*natsjs.Sink, *testServer) {
+	ts := startServer(b)
+	env := openEnv(b, ts)
+	b.Cleanup(func() { env.Sink.Close() })
+	return env.Sink.(*natsjs.Sink), ts
+}
+
+// BenchmarkNATSDirect is the ceiling: jetstream.PublishMsg with a message id, the
+// same headers, nothing else.
+func BenchmarkNATSDirect(b *testing.B) { each(b, benchDirect) }
+
+func benchDirect(b *testing.B, concurrency int) {
+	sink, ts := newBenchSink(b) // creates the stream and its subjects
+	nc, err := nats.Connect(ts.url())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	headers := nats.Header{}
+	for _, h := range sinktest.NewMessage("direct").Headers {
+		headers.Set(h.Name, h.Value)
+	}
+	subject := sink.Subject("job.completed")
+	b.ReportAllocs()
+	sinktest.Parallel(b, concurrency, func(i int64) error {
+		m := &nats.Msg{Subject: subject, Data: benchBody, Header: maps.Clone(headers)}
+		_, err := js.PublishMsg(b.Context(), m, jetstream.WithMsgID(fmt.Sprintf("direct-%d", i)))
+		return err
+	})
+}
+
+func BenchmarkNATSSink(b *testing.B) { each(b, benchSink) }
+
+func benchSink(b *testing.B, concurrency int) {
+	sink, _ := newBenchSink(b)
+	msg := sinktest.NewMessage("bench")
+	msg.Body = benchBody
+	b.ReportAllocs()
+	sinktest.Parallel(b, concurrency, func(i int64) error {
+		m := msg
+		m.ID = fmt.Sprintf("sink-%d", i)
+		return sink.Publish(b.Context(), m)
+	})
+}
+
+// BenchmarkNATSBridgeHTTP is the whole bridge over loopback HTTP from the lean load
+// client.
+func BenchmarkNATSBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
+
+func benchBridgeHTTP(b *testing.B, concurrency int) {
+	sink, _ := newBenchSink(b)
+	br, err := bridge.New(bridge.Config{
+		Secrets: []string{benchSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
+		CETypePrefix: bridge.DefaultCETypePrefix, Sink: sink, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: benchSecret, Body: benchBody},
+		loadgen.Options{Concurrency: concurrency, Requests: b.N})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Report(b, b.Error)
+}
