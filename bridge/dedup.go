@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -16,8 +17,10 @@ type dedup struct {
 	maxEntries int
 	now        func() time.Time
 
-	mu      sync.Mutex
-	expires map[string]time.Time
+	mu sync.Mutex
+	// expires maps an id to its expiry in Unix nanoseconds: a value without
+	// pointers keeps the map out of the garbage collector's way.
+	expires map[string]int64
 	order   []string // ids in insertion order; ttl is fixed, so also expiry order
 	head    int      // order[:head] are already evicted
 	flights map[string]*flight
@@ -35,7 +38,7 @@ func newDedup(ttl time.Duration, maxEntries int, now func() time.Time) *dedup {
 		ttl:        ttl,
 		maxEntries: maxEntries,
 		now:        now,
-		expires:    make(map[string]time.Time),
+		expires:    make(map[string]int64),
 		flights:    make(map[string]*flight),
 	}
 }
@@ -45,7 +48,7 @@ func newDedup(ttl time.Duration, maxEntries int, now func() time.Time) *dedup {
 func (d *dedup) begin(id string) (seen bool, f *flight, leader bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if exp, ok := d.expires[id]; ok && d.now().Before(exp) {
+	if exp, ok := d.expires[id]; ok && d.now().UnixNano() < exp {
 		return true, nil, false
 	}
 	if f, ok := d.flights[id]; ok {
@@ -71,22 +74,25 @@ func (d *dedup) finish(id string, f *flight, a answer, confirmed bool) {
 }
 
 func (d *dedup) remember(id string) {
-	now := d.now()
+	now := d.now().UnixNano()
 	d.evict(now)
 	if len(d.expires) >= d.maxEntries {
 		d.evictOldest()
 	}
-	d.expires[id] = now.Add(d.ttl)
+	// The id is a slice of the request's header block: a copy of its own keeps
+	// that whole block from living as long as the entry.
+	id = strings.Clone(id)
+	d.expires[id] = now + int64(d.ttl)
 	d.order = append(d.order, id)
 }
 
 // evict drops expired ids from the front of order and compacts order when half of
 // it is dead, so the slice does not grow without bound.
-func (d *dedup) evict(now time.Time) {
+func (d *dedup) evict(now int64) {
 	for d.head < len(d.order) {
 		id := d.order[d.head]
 		exp, ok := d.expires[id]
-		if ok && now.Before(exp) {
+		if ok && now < exp {
 			break
 		}
 		if ok {
