@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/schemas"
 )
 
 const testSecret = "whsec-test-0123456789abcdef"
@@ -231,6 +232,11 @@ func TestEndToEndEmbedded(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339Nano, m.Header.Get("ce-time")); err != nil {
 		t.Errorf("ce-time %q: %v", m.Header.Get("ce-time"), err)
 	}
+	flat := map[string]string{}
+	for k, v := range m.Header {
+		flat[k] = v[0]
+	}
+	assertSchema(t, flat)
 
 	if code := b.stop(t); code != 0 {
 		t.Fatalf("exit status %d after shutdown, want 0", code)
@@ -448,5 +454,18 @@ func TestHealthcheckCommand(t *testing.T) {
 	b.stop(t)
 	if code := healthcheck(&out); code == 0 {
 		t.Fatal("healthcheck of a stopped bridge = 0")
+	}
+}
+
+// assertSchema checks headers the bridge put on a broker against the published
+// schema (schemas/message-attributes.schema.json).
+func assertSchema(t *testing.T, headers map[string]string) {
+	t.Helper()
+	set, err := schemas.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.ValidateHeaders(headers); err != nil {
+		t.Errorf("the bridge's headers do not match the published schema: %v", err)
 	}
 }

@@ -101,6 +101,11 @@ func TestEndToEndRabbitMQ(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(d.Headers["ce-time"])); err != nil {
 		t.Errorf("ce-time: %v", err)
 	}
+	flat := map[string]string{}
+	for k, v := range d.Headers {
+		flat[k] = fmt.Sprint(v)
+	}
+	assertSchema(t, flat)
 }
 
 // With no queue bound the message is unroutable: the sender must not get 200.

@@ -53,6 +53,11 @@ func TestEndToEndSQS(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339Nano, aws.ToString(m.MessageAttributes["ce-time"].StringValue)); err != nil {
 			t.Errorf("fifo=%v: ce-time: %v", fifo, err)
 		}
+		flat := map[string]string{}
+		for k, v := range m.MessageAttributes {
+			flat[k] = aws.ToString(v.StringValue)
+		}
+		assertSchema(t, flat)
 		if len(m.MessageAttributes) != 10 {
 			t.Errorf("fifo=%v: %d attributes, want 10", fifo, len(m.MessageAttributes))
 		}

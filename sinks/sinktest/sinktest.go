@@ -16,8 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/schemas"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
+
+var (
+	schemaOnce sync.Once
+	schemaSet  *schemas.Set
+	schemaErr  error
+)
+
+func attributeSchema() error {
+	schemaOnce.Do(func() { schemaSet, schemaErr = schemas.Compile() })
+	return schemaErr
+}
 
 // Received is a message as a consumer reads it back from the broker.
 type Received struct {
@@ -65,7 +77,7 @@ func NewMessage(id string) sinks.Message {
 			{Name: sinks.HeaderContentType, Value: "application/json"},
 			{Name: sinks.HeaderDelivery, Value: id},
 			{Name: sinks.HeaderEvent, Value: "job.completed"},
-			{Name: sinks.HeaderSignature, Value: "sha256=00ff"},
+			{Name: sinks.HeaderSignature, Value: "sha256=54e9dc332635ed15fe9264714f2d8ad9a0a35cb7363ade3ea33e28071b55542b"},
 			{Name: sinks.HeaderJobID, Value: "job_" + id},
 		},
 	}
@@ -117,9 +129,17 @@ func testRoundTrip(t *testing.T, h Harness) {
 }
 
 // AssertCarries fails t unless got carries msg: the id as message id, the body byte
-// for byte, and every header of msg with its value.
+// for byte, and every header of msg with its value; and unless the headers as read
+// back validate against schemas/message-attributes.schema.json, the published
+// description of them.
 func AssertCarries(t *testing.T, got Received, msg sinks.Message) {
 	t.Helper()
+	if err := attributeSchema(); err != nil {
+		t.Fatal(err)
+	}
+	if err := schemaSet.ValidateHeaders(got.Headers); err != nil {
+		t.Errorf("headers as read back do not match the published schema: %v", err)
+	}
 	if got.ID != msg.ID {
 		t.Errorf("message id = %q, want %q", got.ID, msg.ID)
 	}
