@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+)
+
+// The consumer examples in examples/ really run: after a POST through the bridge,
+// each reads a message, shows it and acknowledges it.
+
+// example runs one consumer example and checks what it printed.
+func example(t *testing.T, lang, broker string, env []string, args ...string) string {
+	t.Helper()
+	var argv []string
+	switch lang {
+	case "go":
+		argv = append([]string{"go", "run", "../../examples/go/" + broker}, args...)
+	case "node":
+		if _, err := os.Stat("../../examples/node/node_modules"); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("examples/node/node_modules missing: .ci/run must npm ci it")
+			}
+			t.Skip("Node examples not installed: npm ci --prefix examples/node")
+		}
+		argv = []string{"node", filepath.Join("../../examples/node", broker+".mjs")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s example: %v\n%s", lang, broker, err, out)
+	}
+	for _, want := range []string{"event: job.completed", "delivery id: ex-", "ce-type: com.audiospliter.job.completed", "ce-time: ", "acknowledged"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s %s example output lacks %q:\n%s", lang, broker, want, out)
+		}
+	}
+	t.Logf("%s %s example:\n%s", lang, broker, out)
+	return string(out)
+}
+
+func TestConsumerExamplesNATS(t *testing.T) {
+	natsAddr := freeAddr(t)
+	b := startBridge(t, map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir()})
+	for _, id := range []string{"ex-nats-1", "ex-nats-2"} {
+		if r := b.post(t, sample, id); r.status != 200 {
+			t.Fatalf("POST = %d", r.status)
+		}
+	}
+	url := "nats://" + natsAddr
+	example(t, "go", "nats", nil, "-url", url, "-consumer", "ex-go")
+	example(t, "node", "nats", []string{"NATS_URL=" + url, "CONSUMER=ex-node"})
+	// Each consumer acknowledged the first message: nothing is pending on either.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, name := range []string{"ex-go", "ex-node"} {
+		c, err := js.Consumer(t.Context(), "AUDIOSPLITER", name)
+		if err != nil {
+			if name == "ex-node" && os.Getenv("CI") == "" {
+				continue // skipped above
+			}
+			t.Fatal(err)
+		}
+		info := c.CachedInfo()
+		if info.AckFloor.Consumer != 1 || info.NumAckPending != 0 {
+			t.Errorf("consumer %s: ack floor %d, pending %d; want the one message acked", name, info.AckFloor.Consumer, info.NumAckPending)
+		}
+	}
+}
+
+func TestConsumerExamplesRabbitMQ(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	exchange, queue := rabbitNames(t, url)
+	b := startBridge(t, map[string]string{
+		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url,
+		"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": queue,
+	})
+	for _, id := range []string{"ex-rmq-1", "ex-rmq-2"} {
+		if r := b.post(t, sample, id); r.status != 200 {
+			t.Fatalf("POST = %d", r.status)
+		}
+	}
+	example(t, "go", "rabbitmq", nil, "-url", url, "-queue", queue)
+	example(t, "node", "rabbitmq", []string{"RABBITMQ_URL=" + url, "QUEUE=" + queue})
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: "classic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Messages != 0 {
+		t.Errorf("%d messages left on %s: the examples did not ack", q.Messages, queue)
+	}
+}
+
+func TestConsumerExamplesSQS(t *testing.T) {
+	srv := sqstest.Start(t)
+	sqstest.Env(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	b := startBridge(t, map[string]string{
+		"BRIDGE_SINK": "sqs", "BRIDGE_SQS_ENDPOINT": srv.Endpoint(), "BRIDGE_SQS_QUEUE_URL": queueURL,
+	})
+	sqstest.Env(t)
+	for _, id := range []string{"ex-sqs-1", "ex-sqs-2"} {
+		if r := b.post(t, sample, id); r.status != 200 {
+			t.Fatalf("POST = %d", r.status)
+		}
+	}
+	example(t, "go", "sqs", nil, "-queue-url", queueURL, "-endpoint", srv.Endpoint())
+	example(t, "node", "sqs", []string{"QUEUE_URL=" + queueURL, "SQS_ENDPOINT=" + srv.Endpoint()})
+	if left := (&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, 0); len(left) != 0 {
+		t.Errorf("%d messages left: the examples did not delete", len(left))
+	}
+}

@@ -1,0 +1,70 @@
+// Command sqs receives one message from the bridge's SQS queue, shows the event, the
+// delivery id and the CloudEvents attributes, and deletes it. Region and
+// credentials come from the standard AWS chain.
+//
+//	go run ./examples/go/sqs -queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/audiospliter-events
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+func main() {
+	queueURL := flag.String("queue-url", "", "queue (BRIDGE_SQS_QUEUE_URL)")
+	endpoint := flag.String("endpoint", "", "a local SQS-compatible server, e.g. http://127.0.0.1:4566")
+	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for a message")
+	flag.Parse()
+	if *queueURL == "" {
+		log.Fatal("set -queue-url")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout+5*time.Second)
+	defer cancel()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if *endpoint != "" {
+			o.BaseEndpoint = aws.String(*endpoint)
+		}
+	})
+	deadline := time.Now().Add(*timeout)
+	for time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: queueURL, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		m := out.Messages[0]
+		attr := func(name string) string { return aws.ToString(m.MessageAttributes[name].StringValue) }
+		fmt.Printf("event: %s\n", attr("audiospliter-event"))
+		// SQS makes its own MessageId; the delivery id is the ce-id attribute.
+		fmt.Printf("delivery id: %s\n", attr("ce-id"))
+		for _, name := range []string{"ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "content-type", "audiospliter-job-id"} {
+			if v := attr(name); v != "" {
+				fmt.Printf("%s: %s\n", name, v)
+			}
+		}
+		fmt.Printf("body: %d bytes\n", len(aws.ToString(m.Body)))
+		if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: queueURL, ReceiptHandle: m.ReceiptHandle}); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("acknowledged")
+		return
+	}
+	fmt.Fprintf(os.Stderr, "no message on %s within %s\n", *queueURL, *timeout)
+	os.Exit(1)
+}
