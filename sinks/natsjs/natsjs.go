@@ -51,6 +51,9 @@ type Sink struct {
 	mu       sync.Mutex
 	closed   bool
 	inFlight sync.WaitGroup
+
+	healMu   sync.Mutex
+	lastHeal time.Time
 }
 
 // New connects (or starts the embedded server), makes sure the stream exists and
@@ -165,6 +168,31 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 	return nil
 }
 
+// heal recreates the stream when nobody answers on its subjects because it was
+// deleted at runtime, at most once a second; the bridge's retry then succeeds.
+// "No responders" also happens while a restarted server brings JetStream up: then
+// the stream exists and heal does nothing.
+func (s *Sink) heal(ctx context.Context) {
+	if !s.healMu.TryLock() {
+		return
+	}
+	defer s.healMu.Unlock()
+	if time.Since(s.lastHeal) < time.Second || s.nc.Status() != nats.CONNECTED {
+		return
+	}
+	s.lastHeal = time.Now()
+	if _, err := s.js.Stream(ctx, s.cfg.Stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return
+	}
+	s.log.Warn("jetstream stream is missing; creating it again", "stream", s.cfg.Stream)
+	if err := s.ensureStream(ctx); err != nil {
+		s.log.Error("recreating the stream failed", "err", err)
+	}
+}
+
+// Stream is the name of the stream the sink publishes to.
+func (s *Sink) Stream() string { return s.cfg.Stream }
+
 // Subject returns the subject an event is published on.
 func (s *Sink) Subject(event string) string { return s.cfg.SubjectPrefix + "." + event }
 
@@ -189,6 +217,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	}
 	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
 	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			s.heal(ctx)
+		}
 		return classify(ctx, err)
 	}
 	if ack.Duplicate {

@@ -284,3 +284,80 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {
+	ts := startServer(t)
+	env := openEnv(t, ts)
+	defer env.Sink.Close()
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("before-delete")); err != nil {
+		t.Fatal(err)
+	}
+	stream := streamOf(t, env)
+	nc, err := nats.Connect(ts.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(t.Context(), stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Sink.Ready(t.Context()); err == nil {
+		t.Error("Ready with the stream deleted = nil")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err = env.Sink.Publish(ctx, sinktest.NewMessage("after-delete-1"))
+	if errors.Is(err, sinks.ErrPermanent) {
+		t.Fatalf("publish with the stream deleted = %v: must stay retryable", err)
+	}
+	if err := env.Sink.Publish(ctx, sinktest.NewMessage("after-delete-2")); err != nil {
+		t.Fatalf("publish after the sink created the stream again: %v", err)
+	}
+	if err := env.Sink.Ready(t.Context()); err != nil {
+		t.Errorf("Ready after the stream came back: %v", err)
+	}
+}
+
+// A stream at its limits (here: made by an operator with DiscardNew and MaxMsgs)
+// refuses the message; that must never count as confirmed.
+func TestStreamAtItsLimitsIsNotConfirmed(t *testing.T) {
+	ts := startServer(t)
+	nc, err := nats.Connect(ts.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{
+		Name: "FULL", Subjects: []string{"full.>"}, MaxMsgs: 3, Discard: jetstream.DiscardNew,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := natsjs.New(t.Context(), natsjs.Config{URL: ts.url(), Stream: "FULL", SubjectPrefix: "full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Publish(t.Context(), sinktest.NewMessage(fmt.Sprintf("fits-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := s.Publish(ctx, sinktest.NewMessage("one-too-many")); err == nil {
+		t.Fatal("a message the full stream refused was reported as published")
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	if got := readStream(t, ts.url(), "FULL", 3); len(got) != 3 {
+		t.Fatalf("stream holds %d", len(got))
+	}
+}
+
+func streamOf(t *testing.T, env sinktest.Env) string {
+	t.Helper()
+	s := env.Sink.(*natsjs.Sink)
+	return s.Stream()
+}

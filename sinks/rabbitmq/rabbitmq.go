@@ -62,6 +62,8 @@ type Sink struct {
 
 	blocked  atomic.Bool
 	next     atomic.Uint64
+	healMu   sync.Mutex
+	lastHeal time.Time
 	inFlight sync.WaitGroup
 	closing  chan struct{}
 	done     chan struct{} // the supervisor has exited
@@ -129,7 +131,31 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return errBlocked
 	}
 	pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
-	return pc.publish(ctx, s.cfg.Exchange, toPublishing(msg), msg.Event)
+	err := pc.publish(ctx, s.cfg.Exchange, toPublishing(msg), msg.Event)
+	if errors.Is(err, ErrUnroutable) && s.cfg.Queue != "" {
+		// Our own queue is bound with "#", so a return means it or its binding was
+		// deleted at runtime: declare the topology again and let the bridge retry.
+		s.heal(sess)
+		// Not ErrUnroutable: that one is permanent, and this one is mended.
+		return fmt.Errorf("rabbitmq: message returned although queue %q is bound with #: the queue or its binding was deleted; declared them again", s.cfg.Queue)
+	}
+	return err
+}
+
+// heal declares the topology again, at most once a second.
+func (s *Sink) heal(sess *session) {
+	if !s.healMu.TryLock() {
+		return
+	}
+	defer s.healMu.Unlock()
+	if time.Since(s.lastHeal) < time.Second {
+		return
+	}
+	s.lastHeal = time.Now()
+	s.log.Warn("rabbitmq returned a message although the queue is bound with #; declaring the topology again", "queue", s.cfg.Queue)
+	if err := s.declare(sess.conn); err != nil {
+		s.log.Error("declaring the topology again failed", "err", err)
+	}
 }
 
 func toPublishing(msg sinks.Message) amqp.Publishing {

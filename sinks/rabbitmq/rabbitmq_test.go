@@ -189,16 +189,16 @@ func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
 func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)
-	s := openSink(t, url, top, "classic")
+	s := openSink(t, url, topology{exchange: top.exchange}, "classic") // the sink declares no queue
 	defer s.Close()
-	// Bind only "routed", so that any other event is unroutable.
+	// A queue of the test's own bound to "routed" only: any other event is unroutable.
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if err := ch.QueueUnbind(top.queue, "#", top.exchange, nil); err != nil {
+	if _, err := ch.QueueDeclare(top.queue, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ch.QueueBind(top.queue, "routed", top.exchange, false, nil); err != nil {
@@ -228,6 +228,38 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 	got := (&queueReader{url: url, queue: top.queue}).read(t, int(routed.Load()))
 	if len(got) != 100 {
 		t.Fatalf("queue holds %d messages, want the 100 routed ones", len(got))
+	}
+}
+
+// When the bridge's own queue is deleted at runtime, a return means the topology is
+// gone: the sink declares it again, and the publish is retryable, not permanent.
+func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, top, "classic")
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("before-delete")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDelete(top.queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Publish(t.Context(), sinktest.NewMessage("after-delete-1"))
+	if err == nil || errors.Is(err, sinks.ErrPermanent) {
+		t.Fatalf("first publish after the queue was deleted = %v, want a retryable error", err)
+	}
+	if err := s.Publish(t.Context(), sinktest.NewMessage("after-delete-2")); err != nil {
+		t.Fatalf("publish after the sink declared the queue again: %v", err)
+	}
+	got := (&queueReader{url: url, queue: top.queue}).read(t, 1)
+	if len(got) != 1 || got[0].MessageId != "after-delete-2" {
+		t.Fatalf("queue holds %d messages, want after-delete-2", len(got))
 	}
 }
 
