@@ -5,10 +5,12 @@
 //	sendhook -secret S -file payload.json -id dlv_1
 //	sendhook -secret S -n 20000 -c 64          # load: 20000 requests on 64 connections
 //	sendhook -secret S -duration 5m -c 64 -acked acked.txt
+//	sendhook check -acked acked.txt -sink rabbitmq -queue audiospliter.events
 //
 // The secret may come from SENDHOOK_SECRET or BRIDGE_WEBHOOK_SECRET instead of -secret
 // (the first of a comma-separated list). -acked writes every delivery id answered 200,
-// one per line: the input of a loss check against the broker.
+// one per line: the input of `sendhook check`, which reads the broker and reports
+// deliveries lost (answered 200, not there), duplicated and unexpected.
 package main
 
 import (
@@ -38,6 +40,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return check(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sendhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (

@@ -32,6 +32,8 @@ var benchBody = func() []byte {
 
 // concurrencies are the loads every benchmark here runs at: one request at a time
 // (latency) and 64 at once (throughput).
+const benchSecret = "whsec-bench-0123456789abcdef"
+
 var concurrencies = []int{1, 64}
 
 // each runs bench once per concurrency as a sub-benchmark c=N.
@@ -126,7 +128,7 @@ func benchBridgeHTTP(b *testing.B, concurrency int) {
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
 	br, err := bridge.New(bridge.Config{
-		Secrets: []string{faultSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
+		Secrets: []string{benchSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
 		CETypePrefix: bridge.DefaultCETypePrefix, Sink: s, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -136,7 +138,7 @@ func benchBridgeHTTP(b *testing.B, concurrency int) {
 	defer srv.Close()
 	b.ReportAllocs()
 	b.ResetTimer()
-	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: faultSecret, Body: benchBody},
+	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: benchSecret, Body: benchBody},
 		loadgen.Options{Concurrency: concurrency, Requests: b.N})
 	b.StopTimer()
 	if err != nil {
