@@ -188,4 +188,3 @@ func TestSIGTERMDrains(t *testing.T) {
 	startProc(t, env)
 	checkNoLoss(t, "-acked", acked, "-sink", "nats", "-nats-url", "nats://"+natsAddr)
 }
-
