@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -531,9 +532,13 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	add(h.post(t, body, sig, "d5"))
 	h.sink.FailWith(func(sinks.Message) error { return sinks.ErrInvalid })
 	add(h.post(t, body, sig, "d6"))
+	add(h.do(t, http.MethodGet, "/metrics", nil, nil))
 	all := h.logs.String() + strings.Join(answers, "\n")
 	if !strings.Contains(h.logs.String(), `"delivery_id":"d5"`) {
 		t.Fatalf("expected request log lines, got:\n%s", h.logs.String())
+	}
+	if !strings.Contains(all, "audiospliter_bridge_requests_total") {
+		t.Fatal("the metrics page was not read")
 	}
 	for _, leak := range []string{secret, sig, sig[1:], marker} {
 		if strings.Contains(all, leak) {
@@ -613,5 +618,55 @@ func BenchmarkHandler(b *testing.B) {
 		if rec.Code != 200 {
 			b.Fatal(rec.Code, rec.Body.String())
 		}
+	}
+}
+
+// A flood of large bodies with bad signatures does no work beyond reading a bounded
+// body: nothing reaches the sink, and memory stays bounded by the bodies in flight.
+func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
+	body := bytes.Repeat([]byte("x"), 1<<20)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				r := h.post(t, body, "0000000000000000000000000000000000000000000000000000000000000000", fmt.Sprintf("flood-%d-%d", w, i))
+				if r.status != 401 {
+					t.Errorf("status %d", r.status)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	if h.sink.Calls() != 0 {
+		t.Fatal("an unauthenticated request reached the sink")
+	}
+	// 16 bodies of 1 MiB in flight on each side (client and server) plus garbage
+	// not yet collected: bounded, and far from 400 MiB sent in all.
+	if p := peak.Load(); p > 160<<20 {
+		t.Errorf("heap peaked at %d MiB during 400 MiB of invalid requests", p>>20)
+	} else {
+		t.Logf("heap peak %d MiB during 400 MiB of invalid requests", p>>20)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
@@ -73,4 +74,21 @@ func ExampleSign() {
 	// Output:
 	// 91aeb85f23ad501f0e5d81ce91160c1f2299063b12f76e5049e78e63c032041a
 	// <nil>
+}
+
+// FuzzVerify: the signature parser never panics, and accepts exactly the valid
+// signature of the body (with or without the sha256= prefix, any hex case).
+func FuzzVerify(f *testing.F) {
+	f.Add([]byte(`{"event":"job.completed"}`), "sha256=00")
+	f.Add([]byte{}, "790a340977542d7f5f84c34a348cea17da28d682a3b7f0cedc8c42559bc6b616")
+	f.Add([]byte("x"), "sha256=sha256=")
+	v := bridge.NewVerifier([]string{"whsec-test-0123456789abcdef", "second-secret-0123456789"})
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		err := v.Verify(body, header)
+		want := strings.ToLower(strings.TrimPrefix(header, "sha256="))
+		valid := want == bridge.Sign("whsec-test-0123456789abcdef", body) || want == bridge.Sign("second-secret-0123456789", body)
+		if (err == nil) != valid {
+			t.Fatalf("Verify(%q, %q) = %v, valid %v", body, header, err, valid)
+		}
+	})
 }

@@ -109,14 +109,15 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		return exitConfig
 	}
 
+	ln = limitListener(ln, limits.maxConns(cfg.MaxInFlight))
 	srv := &http.Server{
 		Handler:           b,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: limits.readHeader,
+		ReadTimeout:       limits.read,
 		// A response waits for the broker at most PublishTimeout.
 		WriteTimeout:   cfg.PublishTimeout + 10*time.Second,
-		IdleTimeout:    90 * time.Second,
+		IdleTimeout:    limits.idle,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
