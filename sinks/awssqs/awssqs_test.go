@@ -60,15 +60,15 @@ func harness(fifo bool) sinktest.Harness {
 			srv := sqstest.Shared(t)
 			url := srv.CreateQueue(t, fifo, nil)
 			r := &sqstest.Reader{Server: srv, URL: url}
-			// Restart stays nil: the local server keeps nothing across a restart,
-			// so durability across one cannot be shown here. TestEndpointAwayAndBack
-			// covers reconnecting.
 			return sinktest.Env{
 				Sink: openSink(t, srv, url, nil),
 				Read: func(t *testing.T, n int) []sinktest.Received { return received(r.Read(t, n)) },
 			}
 		},
 		Dedup: fifo,
+		// The local server keeps nothing across a restart, so durability across one
+		// cannot be shown; cmd/bridge's TestSQSEndpointAwayAndBack covers reconnecting.
+		NoRestart: "fauxqs keeps no state across a restart",
 	}
 }
 
