@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,10 +55,8 @@ type Sink struct {
 	fifo    bool
 	maxSize int // the queue's MaximumMessageSize, bytes
 
-	mu       sync.RWMutex
-	closed   bool
-	inFlight sync.WaitGroup
-	batcher  *batcher
+	gate    sinks.Gate
+	batcher *batcher
 }
 
 // New reads the AWS configuration and the queue's attributes and starts the batcher.
@@ -156,14 +153,10 @@ func (s *Sink) MaxMessageSize() int { return s.maxSize }
 
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if !s.gate.Enter() {
 		return fmt.Errorf("awssqs: %w", sinks.ErrClosed)
 	}
-	s.inFlight.Add(1)
-	s.mu.RUnlock()
-	defer s.inFlight.Done()
+	defer s.gate.Leave()
 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("awssqs: publish: %w", err)
@@ -204,10 +197,7 @@ func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int
 
 // Ready implements sinks.Sink: the queue answers.
 func (s *Sink) Ready(ctx context.Context) error {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.gate.IsShut() {
 		return fmt.Errorf("awssqs: %w", sinks.ErrClosed)
 	}
 	_, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
@@ -222,15 +212,9 @@ func (s *Sink) Ready(ctx context.Context) error {
 
 // Close implements sinks.Sink.
 func (s *Sink) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	if s.gate.Shut() {
+		s.batcher.stop()
 	}
-	s.closed = true
-	s.mu.Unlock()
-	s.inFlight.Wait()
-	s.batcher.stop()
 	return nil
 }
 

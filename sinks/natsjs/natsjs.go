@@ -48,9 +48,7 @@ type Sink struct {
 	js     jetstream.JetStream
 	server *server.Server // nil unless embedded
 
-	mu       sync.Mutex
-	closed   bool
-	inFlight sync.WaitGroup
+	gate sinks.Gate
 
 	healMu   sync.Mutex
 	lastHeal time.Time
@@ -198,14 +196,10 @@ func (s *Sink) Subject(event string) string { return s.cfg.SubjectPrefix + "." +
 
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.gate.Enter() {
 		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
 	}
-	s.inFlight.Add(1)
-	s.mu.Unlock()
-	defer s.inFlight.Done()
+	defer s.gate.Leave()
 
 	subject := s.Subject(msg.Event)
 	if err := validSubject(subject); err != nil {
@@ -273,10 +267,7 @@ func validSubject(subject string) error {
 
 // Ready implements sinks.Sink: connected, and the stream answers.
 func (s *Sink) Ready(ctx context.Context) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.gate.IsShut() {
 		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
 	}
 	if st := s.nc.Status(); st != nats.CONNECTED {
@@ -291,16 +282,9 @@ func (s *Sink) Ready(ctx context.Context) error {
 // Close implements sinks.Sink. It waits for in-flight publishes, then closes the
 // connection and, when embedded, shuts the server down.
 func (s *Sink) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	if s.gate.Shut() {
+		s.closeConn()
 	}
-	s.closed = true
-	s.mu.Unlock()
-
-	s.inFlight.Wait()
-	s.closeConn()
 	return nil
 }
 

@@ -182,7 +182,7 @@ func (s *Sink) reconnect() *session {
 		return nil
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.gate.IsShut() {
 		s.mu.Unlock()
 		_ = sess.conn.Close()
 		return nil

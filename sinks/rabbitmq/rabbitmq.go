@@ -58,13 +58,12 @@ type Sink struct {
 
 	mu      sync.RWMutex
 	session *session // nil while disconnected
-	closed  bool
+	gate    sinks.Gate
 
 	blocked  atomic.Bool
 	next     atomic.Uint64
 	healMu   sync.Mutex
 	lastHeal time.Time
-	inFlight sync.WaitGroup
 	closing  chan struct{}
 	done     chan struct{} // the supervisor has exited
 }
@@ -111,15 +110,13 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if len(msg.Event) > maxRoutingKey {
 		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalid, maxRoutingKey)
 	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if !s.gate.Enter() {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
 	}
+	defer s.gate.Leave()
+	s.mu.RLock()
 	sess := s.session
-	s.inFlight.Add(1)
 	s.mu.RUnlock()
-	defer s.inFlight.Done()
 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rabbitmq: publish: %w", err)
@@ -180,7 +177,7 @@ func (s *Sink) Ready(context.Context) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	switch {
-	case s.closed:
+	case s.gate.IsShut():
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
 	case s.session == nil || s.session.conn.IsClosed():
 		return errNotConnected
@@ -193,18 +190,10 @@ func (s *Sink) Ready(context.Context) error {
 // Close implements sinks.Sink: no new publishes, wait for in-flight ones, then close
 // the connection.
 func (s *Sink) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-
 	// In-flight publishes finish on the live connection before it is closed.
-	s.inFlight.Wait()
-	close(s.closing)
+	if s.gate.Shut() {
+		close(s.closing)
+	}
 	<-s.done
 	return nil
 }

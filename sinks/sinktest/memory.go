@@ -14,14 +14,13 @@ import (
 // like a broker with dedup. Tests of the bridge use it where no broker is needed
 // and to produce faults on demand; it passes the conformance suite itself.
 type Memory struct {
+	gate    sinks.Gate
 	mu      sync.Mutex
 	msgs    []sinks.Message
 	ids     map[string]bool
-	closed  bool
 	calls   int
 	fail    func(msg sinks.Message) error // nil: accept
-	wg      sync.WaitGroup
-	publish chan struct{} // closed and replaced on every accepted publish
+	publish chan struct{}                 // closed and replaced on every accepted publish
 }
 
 // NewMemory returns an empty Memory sink.
@@ -40,16 +39,14 @@ func (m *Memory) FailWith(f func(msg sinks.Message) error) {
 
 // Publish implements sinks.Sink.
 func (m *Memory) Publish(ctx context.Context, msg sinks.Message) error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if !m.gate.Enter() {
 		return fmt.Errorf("memory: %w", sinks.ErrClosed)
 	}
+	defer m.gate.Leave()
+	m.mu.Lock()
 	m.calls++
 	fail := m.fail
-	m.wg.Add(1)
 	m.mu.Unlock()
-	defer m.wg.Done()
 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: %w", err)
@@ -80,9 +77,7 @@ func (m *Memory) Publish(ctx context.Context, msg sinks.Message) error {
 
 // Ready implements sinks.Sink.
 func (m *Memory) Ready(context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	if m.gate.IsShut() {
 		return fmt.Errorf("memory: %w", sinks.ErrClosed)
 	}
 	return nil
@@ -90,10 +85,7 @@ func (m *Memory) Ready(context.Context) error {
 
 // Close implements sinks.Sink.
 func (m *Memory) Close() error {
-	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
-	m.wg.Wait()
+	m.gate.Shut()
 	return nil
 }
 
