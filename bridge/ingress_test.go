@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -574,21 +573,7 @@ func grep(s, sub string) string {
 // keep-alive connections of the lean load client, in front of the in-memory sink
 // (no broker).
 func BenchmarkHandlerHTTP(b *testing.B) {
-	br, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: time.Minute, MaxInFlight: 4096, Sink: sinktest.NewMemory()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(br)
-	defer srv.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: secret, Body: sample},
-		loadgen.Options{Concurrency: 64, Requests: b.N})
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res.Report(b, b.Error)
+	sinktest.BenchBridgeHTTP(b, sinktest.NewMemory(), sample, 64)
 }
 
 // BenchmarkHandler is the handler alone, no network: verify, parse, dedup check,

@@ -8,18 +8,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/schemas"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 )
 
 const testSecret = "whsec-test-0123456789abcdef"
@@ -156,28 +154,7 @@ func freeAddr(t *testing.T) string {
 // streamMsgs reads every message of the stream as a consumer sees it.
 func streamMsgs(t *testing.T, url, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	var out []*jetstream.RawStreamMsg
-	state := st.CachedInfo().State
-	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return natstest.ReadStream(t, url, stream, 0)
 }
 
 func TestEndToEndEmbedded(t *testing.T) {
@@ -259,51 +236,18 @@ func TestEndToEndEmbedded(t *testing.T) {
 	}
 }
 
-// natsServer is an external JetStream server the test can stop and start again on
-// the same port and store.
-type natsServer struct {
-	t     *testing.T
-	port  int
-	store string
-	srv   *server.Server
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.store, NoLog: true, NoSigs: true})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		n.t.Fatal("nats server did not start")
-	}
-	n.srv = srv
-}
-
-func (n *natsServer) stop() {
-	n.srv.Shutdown()
-	n.srv.WaitForShutdown()
-}
-
-func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
-
 func TestBrokerAwayAndBack(t *testing.T) {
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	p, _ := strconv.Atoi(port)
-	ns := &natsServer{t: t, port: p, store: t.TempDir()}
-	ns.start()
-	t.Cleanup(ns.stop)
+	ns := natstest.Start(t)
 
 	b := startBridge(t, map[string]string{
-		"BRIDGE_NATS_URL":        ns.url(),
+		"BRIDGE_NATS_URL":        ns.URL(),
 		"BRIDGE_PUBLISH_TIMEOUT": "1s",
 	})
 	if r := b.post(t, sample, "before"); r.status != 200 {
 		t.Fatalf("POST = %d %s", r.status, r.body)
 	}
 
-	ns.stop()
+	ns.Stop()
 	waitStatus(t, b, "/readyz", 503)
 	start := time.Now()
 	r := b.post(t, sample, "during")
@@ -315,13 +259,15 @@ func TestBrokerAwayAndBack(t *testing.T) {
 		t.Errorf("answered after %s; the publish timeout is 1s", took)
 	}
 
-	ns.start()
+	if err := ns.Start(); err != nil {
+		t.Fatal(err)
+	}
 	waitStatus(t, b, "/readyz", 200)
 	if r := b.post(t, sample, "during"); r.status != 200 {
 		t.Fatalf("POST after the broker came back = %d %s", r.status, r.body)
 	}
 	ids := map[string]bool{}
-	for _, m := range streamMsgs(t, ns.url(), "AUDIOSPLITER") {
+	for _, m := range streamMsgs(t, ns.URL(), "AUDIOSPLITER") {
 		ids[m.Header.Get("Nats-Msg-Id")] = true
 	}
 	if !ids["before"] || !ids["during"] {

@@ -3,17 +3,12 @@ package natsjs_test
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -54,7 +49,7 @@ func BenchmarkNATSDirect(b *testing.B) { each(b, benchDirect) }
 
 func benchDirect(b *testing.B, concurrency int) {
 	sink, ts := newBenchSink(b) // creates the stream and its subjects
-	nc, err := nats.Connect(ts.url())
+	nc, err := nats.Connect(ts.URL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,28 +85,11 @@ func benchSink(b *testing.B, concurrency int) {
 	})
 }
 
-// BenchmarkNATSBridgeHTTP is the whole bridge over loopback HTTP from the lean load
-// client.
+// BenchmarkNATSBridgeHTTP is the whole bridge over loopback HTTP in front of the
+// sink.
 func BenchmarkNATSBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
 
 func benchBridgeHTTP(b *testing.B, concurrency int) {
 	sink, _ := newBenchSink(b)
-	br, err := bridge.New(bridge.Config{
-		Secrets: []string{benchSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
-		CETypePrefix: bridge.DefaultCETypePrefix, Sink: sink, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(br)
-	defer srv.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: benchSecret, Body: benchBody},
-		loadgen.Options{Concurrency: concurrency, Requests: b.N})
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res.Report(b, b.Error)
+	sinktest.BenchBridgeHTTP(b, sink, benchBody, concurrency)
 }

@@ -40,7 +40,7 @@ func (f *faultEnv) check(t *testing.T, load *sinktest.Load) loadgen.LossReport {
 	t.Helper()
 	res, acked := load.Stop(t)
 	var found []string
-	for _, m := range readStream(t, f.ts.url(), f.stream, 0) {
+	for _, m := range readStream(t, f.ts.URL(), f.stream, 0) {
 		found = append(found, m.ID)
 	}
 	return f.AssertNoLoss(t, res, acked, found)
@@ -48,16 +48,18 @@ func (f *faultEnv) check(t *testing.T, load *sinktest.Load) loadgen.LossReport {
 
 func TestFaultServerRestarted(t *testing.T) {
 	ts := startServer(t)
-	f := newFaultEnv(t, ts, ts.url(), 2*time.Second)
+	f := newFaultEnv(t, ts, ts.URL(), 2*time.Second)
 	load := f.StartLoad("nats-restart", 16, 50000)
 	time.Sleep(700 * time.Millisecond)
-	ts.stop()
+	ts.Stop()
 	time.Sleep(300 * time.Millisecond)
 	if got := f.Ready(); got != 503 {
 		t.Errorf("/readyz with the server down = %d, want 503", got)
 	}
 	time.Sleep(700 * time.Millisecond)
-	ts.start()
+	if err := ts.Start(); err != nil {
+		t.Fatal(err)
+	}
 	f.WaitRecovered(t)
 	time.Sleep(500 * time.Millisecond)
 	f.check(t, load)
@@ -65,8 +67,8 @@ func TestFaultServerRestarted(t *testing.T) {
 
 func TestFaultStreamDeleted(t *testing.T) {
 	ts := startServer(t)
-	f := newFaultEnv(t, ts, ts.url(), 3*time.Second)
-	nc, err := nats.Connect(ts.url())
+	f := newFaultEnv(t, ts, ts.URL(), 3*time.Second)
+	nc, err := nats.Connect(ts.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestFaultStreamDeleted(t *testing.T) {
 
 func TestFaultNetworkCutAndDown(t *testing.T) {
 	ts := startServer(t)
-	proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.port))
+	proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.Port))
 	f := newFaultEnv(t, ts, "nats://"+proxy.Addr(), 2*time.Second)
 	load := f.StartLoad("nats-netcut", 16, 50000)
 	for range 3 {

@@ -10,61 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-// testServer is a real nats-server with JetStream on a random port and a temporary
-// store; restart keeps both, as a restarted production server would.
-type testServer struct {
-	t     testing.TB
-	opts  server.Options
-	srv   *server.Server
-	port  int
-	store string
-}
+type testServer = natstest.Server
 
-func startServer(t testing.TB) *testServer {
-	t.Helper()
-	ts := &testServer{t: t, port: -1, store: t.TempDir()}
-	ts.start()
-	ts.port = ts.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(ts.stop)
-	return ts
-}
-
-func (ts *testServer) start() {
-	ts.t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: ts.port, JetStream: true, StoreDir: ts.store, NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		ts.t.Fatal("nats test server did not start")
-	}
-	ts.srv = srv
-}
-
-func (ts *testServer) stop() {
-	ts.srv.Shutdown()
-	ts.srv.WaitForShutdown()
-}
-
-func (ts *testServer) restart(t *testing.T) {
-	t.Helper()
-	ts.stop()
-	ts.start()
-}
-
-func (ts *testServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(ts.port) }
+func startServer(t testing.TB) *testServer { return natstest.Start(t) }
 
 var streamSeq atomic.Int64
 
@@ -73,7 +30,7 @@ func openEnv(t testing.TB, ts *testServer) sinktest.Env {
 	t.Helper()
 	n := streamSeq.Add(1)
 	cfg := natsjs.Config{
-		URL:           ts.url(),
+		URL:           ts.URL(),
 		Stream:        fmt.Sprintf("TEST%d", n),
 		SubjectPrefix: fmt.Sprintf("test%d", n),
 	}
@@ -84,49 +41,17 @@ func openEnv(t testing.TB, ts *testServer) sinktest.Env {
 	return sinktest.Env{
 		Sink: s,
 		Read: func(t *testing.T, atLeast int) []sinktest.Received {
-			return readStream(t, ts.url(), cfg.Stream, atLeast)
+			return readStream(t, ts.URL(), cfg.Stream, atLeast)
 		},
-		Restart: ts.restart,
+		Restart: func(t *testing.T) { ts.Restart(t) },
 	}
 }
 
-// readStream reads every message of a stream directly by sequence, as a consumer
-// would see it.
-func readStream(t *testing.T, url, stream string, atLeast int) []sinktest.Received {
+// readStream reads the stream as a consumer would.
+func readStream(t testing.TB, url, stream string, atLeast int) []sinktest.Received {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect reader: %v", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var st jetstream.Stream
-	for {
-		st, err = js.Stream(ctx, stream)
-		if err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	state := st.CachedInfo().State
 	var out []sinktest.Received
-	for seq := state.FirstSeq; seq <= state.LastSeq && state.Msgs > 0; seq++ {
-		raw, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
-		}
+	for _, raw := range natstest.ReadStream(t, url, stream, atLeast) {
 		r := sinktest.Received{ID: raw.Header.Get(jetstream.MsgIDHeader), Body: raw.Data, Headers: map[string]string{}}
 		for k, v := range raw.Header {
 			r.Headers[k] = v[0]
@@ -216,7 +141,7 @@ func TestUnreachableAtStart(t *testing.T) {
 
 func TestStreamNotCapturingPrefix(t *testing.T) {
 	ts := startServer(t)
-	nc, err := nats.Connect(ts.url())
+	nc, err := nats.Connect(ts.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +150,7 @@ func TestStreamNotCapturingPrefix(t *testing.T) {
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = natsjs.New(t.Context(), natsjs.Config{URL: ts.url(), Stream: "OTHER", SubjectPrefix: "audiospliter"})
+	_, err = natsjs.New(t.Context(), natsjs.Config{URL: ts.URL(), Stream: "OTHER", SubjectPrefix: "audiospliter"})
 	var ce *sinks.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "Stream" {
 		t.Fatalf("New with a stream that does not capture the prefix = %v, want a ConfigError on Stream", err)
@@ -293,7 +218,7 @@ func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream := streamOf(t, env)
-	nc, err := nats.Connect(ts.url())
+	nc, err := nats.Connect(ts.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +248,7 @@ func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {
 // refuses the message; that must never count as confirmed.
 func TestStreamAtItsLimitsIsNotConfirmed(t *testing.T) {
 	ts := startServer(t)
-	nc, err := nats.Connect(ts.url())
+	nc, err := nats.Connect(ts.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +259,7 @@ func TestStreamAtItsLimitsIsNotConfirmed(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := natsjs.New(t.Context(), natsjs.Config{URL: ts.url(), Stream: "FULL", SubjectPrefix: "full"})
+	s, err := natsjs.New(t.Context(), natsjs.Config{URL: ts.URL(), Stream: "FULL", SubjectPrefix: "full"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +276,7 @@ func TestStreamAtItsLimitsIsNotConfirmed(t *testing.T) {
 	} else {
 		t.Logf("refused: %v", err)
 	}
-	if got := readStream(t, ts.url(), "FULL", 3); len(got) != 3 {
+	if got := readStream(t, ts.URL(), "FULL", 3); len(got) != 3 {
 		t.Fatalf("stream holds %d", len(got))
 	}
 }

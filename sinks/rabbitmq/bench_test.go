@@ -3,15 +3,11 @@ package rabbitmq_test
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -118,31 +114,12 @@ func benchSink(b *testing.B, concurrency int) {
 	})
 }
 
-// BenchmarkBridgeHTTP is the whole bridge: signed POSTs over loopback HTTP/1.1
-// keep-alive connections from the lean load client (bridge/loadgen), verified,
-// parsed, published and confirmed.
+// BenchmarkBridgeHTTP is the whole bridge over loopback HTTP in front of the sink.
 func BenchmarkBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
 
 func benchBridgeHTTP(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
-	br, err := bridge.New(bridge.Config{
-		Secrets: []string{benchSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
-		CETypePrefix: bridge.DefaultCETypePrefix, Sink: s, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(br)
-	defer srv.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: benchSecret, Body: benchBody},
-		loadgen.Options{Concurrency: concurrency, Requests: b.N})
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res.Report(b, b.Error)
+	sinktest.BenchBridgeHTTP(b, s, benchBody, concurrency)
 }

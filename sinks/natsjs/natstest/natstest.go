@@ -1,0 +1,116 @@
+// Package natstest runs real NATS JetStream servers (nats-server/v2, in the test
+// process) on random ports with temporary stores, and reads streams back, for the
+// tests of the NATS sink and of the bridge.
+package natstest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Server is a JetStream server that a test can stop and start again on the same
+// port and store, as a restarted production server would come back.
+type Server struct {
+	Port  int
+	store string
+	srv   *server.Server
+}
+
+// Start runs a server on a random loopback port until t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{Port: -1, store: t.TempDir()}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Port = s.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start (re)starts the server on its port and store.
+func (s *Server) Start() error {
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: s.Port, JetStream: true, StoreDir: s.store, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		return err
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return errors.New("natstest: server did not start")
+	}
+	s.srv = srv
+	return nil
+}
+
+// Stop shuts the server down; Start brings it back with its data.
+func (s *Server) Stop() {
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+}
+
+// Restart stops and starts the server.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// URL is the server's client URL.
+func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// ReadStream returns every message of a stream, as a consumer sees it, waiting up to
+// ten seconds for at least atLeast of them.
+func ReadStream(t testing.TB, url, stream string, atLeast int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var st jetstream.Stream
+	for {
+		st, err = js.Stream(ctx, stream)
+		if err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	state := st.CachedInfo().State
+	var out []*jetstream.RawStreamMsg
+	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("get %d: %v", seq, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
