@@ -35,3 +35,20 @@ func BenchmarkSQSSendMessageEach(b *testing.B) {
 }
 
 func BenchmarkSQSBatched(b *testing.B) { benchSQS(b, nil) }
+
+// The same comparison through the whole bridge over HTTP.
+func benchSQSBridge(b *testing.B, edit func(*awssqs.Config)) {
+	sqstest.Env(b)
+	srv := sqstest.Shared(b)
+	url := srv.CreateQueue(b, false, nil)
+	s := openSink(b, srv, url, edit)
+	defer s.Close()
+	b.Cleanup(func() { srv.DeleteQueue(b, url) })
+	sinktest.BenchBridgeHTTP(b, s, sinktest.NewMessage("bench").Body, 64)
+}
+
+func BenchmarkSQSBridgeSendMessageEach(b *testing.B) {
+	benchSQSBridge(b, func(c *awssqs.Config) { c.MaxBatch, c.MaxCalls = 1, 64 })
+}
+
+func BenchmarkSQSBridgeBatched(b *testing.B) { benchSQSBridge(b, nil) }
