@@ -21,6 +21,9 @@ const (
 
 const maxDeliveryIDLen = 128
 
+// maxLoggedEvent bounds the event in a log line: the payload decides its length.
+const maxLoggedEvent = 128
+
 // Retry-After values, in seconds: a full bridge clears quickly; a broker that did not
 // confirm in time deserves a little longer.
 var (
@@ -86,7 +89,11 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.String("delivery_id", req.deliveryID))
 	}
 	if req.event != "" {
-		attrs = append(attrs, slog.String("event", req.event))
+		event := req.event
+		if len(event) > maxLoggedEvent {
+			event = event[:maxLoggedEvent] + "…"
+		}
+		attrs = append(attrs, slog.String("event", event))
 	}
 	if a.attempts > 0 {
 		attrs = append(attrs, slog.Int("attempts", a.attempts))

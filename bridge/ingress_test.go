@@ -527,6 +527,7 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	add(h.post(t, body, "0"+sig[1:], "d2"))
 	add(h.post(t, []byte(`{"event":`+marker), "sign", "d3"))
 	add(h.post(t, []byte(`{"event":"`+marker+`\n"}`), "sign", "d4"))
+	add(h.post(t, []byte(`{"event":"`+strings.Repeat("e", 100_000)+`"}`), "sign", "d4b"))
 	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker down") })
 	add(h.post(t, body, sig, "d5"))
 	h.sink.FailWith(func(sinks.Message) error { return sinks.ErrInvalid })
@@ -538,6 +539,11 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	}
 	if !strings.Contains(all, "audiospliter_bridge_requests_total") {
 		t.Fatal("the metrics page was not read")
+	}
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if len(line) > 1024 {
+			t.Errorf("a log line of %d bytes: the payload decides its length", len(line))
+		}
 	}
 	for _, leak := range []string{secret, sig, sig[1:], marker} {
 		if strings.Contains(all, leak) {
