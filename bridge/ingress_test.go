@@ -376,9 +376,12 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 			for range n {
 				go func() { replies <- h.post(t, sample, "sign", "same-id") }()
 			}
-			// Let every request arrive and join the first one's flight.
-			waitFor(t, func() bool { return entered.Load() == 1 })
-			time.Sleep(100 * time.Millisecond)
+			// Let every request arrive and join the first one's flight: each joiner
+			// counts as a duplicate before it waits.
+			waitFor(t, func() bool {
+				return entered.Load() == 1 &&
+					strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, fmt.Sprintf("audiospliter_bridge_duplicates_total %d", n-1))
+			})
 			close(release)
 			for range n {
 				r := <-replies

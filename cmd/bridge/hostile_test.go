@@ -98,6 +98,7 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 func TestConnectionsAreBounded(t *testing.T) {
 	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
 	b := startBridge(t, embeddedEnv(t))
+	// Two keep-alive connections, each proven accepted by an answered request.
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", b.addr)
@@ -105,9 +106,14 @@ func TestConnectionsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 		held = append(held, c)
 	}
-	time.Sleep(100 * time.Millisecond)
 	third, err := net.Dial("tcp", b.addr) // the kernel accepts; the bridge does not yet
 	if err != nil {
 		t.Fatal(err)
