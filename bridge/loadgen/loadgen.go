@@ -67,9 +67,9 @@ type Options struct {
 	Duration    time.Duration // 0: until Requests
 	IDPrefix    string        // delivery ids are IDPrefix-<n>; default load-<unix nanos>
 	Timeout     time.Duration // per request; default 30s
-	// OnReply, when set, is called for every answered request (from many
-	// goroutines at once).
-	OnReply func(deliveryID string, status int)
+	// OnReply, when set, is called for every answered request with the time it was
+	// sent (from many goroutines at once).
+	OnReply func(deliveryID string, status int, sent time.Time)
 }
 
 // Result is the report of a load run.
@@ -183,7 +183,7 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 					lat = append(lat, time.Since(t0))
 					statuses[status]++
 					if o.OnReply != nil {
-						o.OnReply(id, status)
+						o.OnReply(id, status, t0)
 					}
 				}
 				if err != nil {

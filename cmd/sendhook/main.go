@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		w := bufio.NewWriter(f)
 		var mu sync.Mutex
-		opts.OnReply = func(id string, status int) {
+		opts.OnReply = func(id string, status int, _ time.Time) {
 			if status == 200 {
 				mu.Lock()
 				w.WriteString(id)

@@ -70,3 +70,41 @@ func TestFaultThrottlingUnderLoad(t *testing.T) {
 	}
 	t.Logf("throttled calls: %d; lost: %d", th.throttled.Load(), len(r.Lost))
 }
+
+// The SQS endpoint stopped and started mid-load. The local server keeps nothing
+// across a restart, so the check covers deliveries sent after it came back (with
+// its queue created again); during the outage answers are 503 within the publish
+// timeout and /readyz says 503.
+func TestFaultEndpointRestartedUnderLoad(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Start(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	s := openSink(t, srv, queueURL, nil)
+	defer s.Close()
+	f := sinktest.ServeBridge(t, s, time.Second)
+	load := f.StartLoad("sqs-restart", 16, 50000)
+	time.Sleep(700 * time.Millisecond)
+	srv.Stop()
+	time.Sleep(500 * time.Millisecond)
+	if got := f.Ready(); got != 503 {
+		t.Errorf("/readyz with the endpoint down = %d, want 503", got)
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than the publish timeout
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	srv.CreateNamedQueue(t, queueURL[strings.LastIndex(queueURL, "/")+1:], nil)
+	back := time.Now()
+	f.WaitRecovered(t)
+	time.Sleep(time.Second)
+	res, _ := load.Stop(t)
+	mustHold := load.AckedSentAfter(back)
+	var found []string
+	for _, m := range (&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, len(mustHold)) {
+		found = append(found, aws.ToString(m.MessageAttributes["ce-id"].StringValue))
+	}
+	f.AssertNoLoss(t, res, mustHold, found)
+	if res.Statuses[503] == 0 {
+		t.Error("no request saw 503 while the endpoint was down: the fault did not bite")
+	}
+}

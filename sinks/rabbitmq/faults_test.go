@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -142,4 +144,36 @@ func TestFaultNetworkLatency(t *testing.T) {
 	if r.Acked < 100 {
 		t.Errorf("only %d deliveries confirmed in 2 s with 50 ms latency", r.Acked)
 	}
+}
+
+// The bridge's queue deleted by an operator mid-load: what it held is gone with it,
+// but every delivery sent after the deletion and answered 200 is on the queue the
+// sink declared again, and no request fails for good.
+func TestFaultQueueDeletedUnderLoad(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	f := newFaultEnv(t, url, url, 3*time.Second)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	load := f.StartLoad("qdeleted", 16, 20000)
+	time.Sleep(700 * time.Millisecond)
+	if _, err := ch.QueueDelete(f.top.queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	res, _ := load.Stop(t)
+	mustHold := load.AckedSentAfter(deleted)
+	var found []string
+	for _, d := range (&queueReader{url: f.url, queue: f.top.queue}).read(t, len(mustHold)) {
+		found = append(found, d.MessageId)
+	}
+	r := f.AssertNoLoss(t, res, mustHold, found)
+	if res.Statuses[502] > 0 {
+		t.Errorf("%d deliveries answered 502: a deleted queue of the bridge's own must be mended, not refused", res.Statuses[502])
+	}
+	t.Logf("sent after the deletion and answered 200: %d, all on the queue: %v", r.Acked, len(r.Lost) == 0)
 }

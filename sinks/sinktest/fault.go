@@ -74,6 +74,7 @@ type Load struct {
 	err    error
 	mu     sync.Mutex
 	acked  []string
+	sent   []time.Time // when each acked request was sent
 }
 
 // StartLoad sends unique deliveries from workers connections until Stop, at most
@@ -86,10 +87,11 @@ func (b *Bridged) StartLoad(prefix string, workers, limit int) *Load {
 		l.res, l.err = loadgen.Run(ctx, b.target(), loadgen.Options{
 			Concurrency: workers, Requests: limit, IDPrefix: fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()),
 			Timeout: b.PublishTimeout + 20*time.Second,
-			OnReply: func(id string, status int) {
+			OnReply: func(id string, status int, sent time.Time) {
 				if status == 200 {
 					l.mu.Lock()
 					l.acked = append(l.acked, id)
+					l.sent = append(l.sent, sent)
 					l.mu.Unlock()
 				}
 			},
@@ -107,6 +109,21 @@ func (l *Load) Stop(t testing.TB) (loadgen.Result, []string) {
 		t.Fatalf("load: %v", l.err)
 	}
 	return l.res, l.acked
+}
+
+// AckedSentAfter returns the ids answered 200 whose request was sent after t: what a
+// broker must hold when everything it held before t was destroyed on purpose (a
+// queue deleted, an emulator restarted). Call it after Stop.
+func (l *Load) AckedSentAfter(t time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for i, id := range l.acked {
+		if l.sent[i].After(t) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // AssertNoLoss fails t when any delivery answered 200 is missing, when the load did
