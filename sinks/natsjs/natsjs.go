@@ -206,8 +206,11 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return err
 	}
 	m := &nats.Msg{Subject: subject, Data: msg.Body, Header: make(nats.Header, len(msg.Headers)+2)}
-	for _, h := range msg.Headers {
-		m.Header[h.Name] = []string{h.Value}
+	// One backing array for every header's one-value slice, not one allocation each.
+	values := make([]string, len(msg.Headers))
+	for i, h := range msg.Headers {
+		values[i] = h.Value
+		m.Header[h.Name] = values[i : i+1 : i+1]
 	}
 	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
 	if err != nil {
