@@ -1,7 +1,6 @@
 package awssqs_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
@@ -21,13 +20,7 @@ func benchSQS(b *testing.B, edit func(*awssqs.Config)) {
 	s := openSink(b, srv, url, edit)
 	defer s.Close()
 	b.Cleanup(func() { srv.DeleteQueue(b, url) })
-	msg := sinktest.NewMessage("bench")
-	b.ReportAllocs()
-	sinktest.Parallel(b, 64, func(i int64) error {
-		m := msg
-		m.ID = fmt.Sprintf("sqs-%d", i)
-		return s.Publish(b.Context(), m)
-	})
+	sinktest.BenchPublish(b, s, nil, 64)
 }
 
 func BenchmarkSQSSendMessageEach(b *testing.B) {

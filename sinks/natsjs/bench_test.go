@@ -75,14 +75,7 @@ func BenchmarkNATSSink(b *testing.B) { each(b, benchSink) }
 
 func benchSink(b *testing.B, concurrency int) {
 	sink, _ := newBenchSink(b)
-	msg := sinktest.NewMessage("bench")
-	msg.Body = benchBody
-	b.ReportAllocs()
-	sinktest.Parallel(b, concurrency, func(i int64) error {
-		m := msg
-		m.ID = fmt.Sprintf("sink-%d", i)
-		return sink.Publish(b.Context(), m)
-	})
+	sinktest.BenchPublish(b, sink, benchBody, concurrency)
 }
 
 // BenchmarkNATSBridgeHTTP is the whole bridge over loopback HTTP in front of the

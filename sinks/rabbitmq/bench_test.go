@@ -104,14 +104,7 @@ func benchSink(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
-	msg := sinktest.NewMessage("bench")
-	msg.Body = benchBody
-	b.ReportAllocs()
-	sinktest.Parallel(b, concurrency, func(i int64) error {
-		m := msg
-		m.ID = fmt.Sprintf("sink-%d", i)
-		return s.Publish(b.Context(), m)
-	})
+	sinktest.BenchPublish(b, s, benchBody, concurrency)
 }
 
 // BenchmarkBridgeHTTP is the whole bridge over loopback HTTP in front of the sink.

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,4 +86,20 @@ func BenchBridgeHTTP(b *testing.B, sink sinks.Sink, body []byte, concurrency int
 		b.Fatal(err)
 	}
 	res.Report(b, b.Error)
+}
+
+// BenchPublish measures sink.Publish alone: b.N messages shaped as the bridge builds
+// them, with body and unique ids, from concurrency goroutines.
+func BenchPublish(b *testing.B, sink sinks.Sink, body []byte, concurrency int) {
+	b.Helper()
+	msg := NewMessage("bench")
+	if body != nil {
+		msg.Body = body
+	}
+	b.ReportAllocs()
+	Parallel(b, concurrency, func(i int64) error {
+		m := msg
+		m.ID = "bench-" + strconv.FormatInt(i, 10)
+		return sink.Publish(b.Context(), m)
+	})
 }
