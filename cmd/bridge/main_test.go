@@ -18,6 +18,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/schemas"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 const testSecret = "whsec-test-0123456789abcdef"
@@ -141,15 +142,7 @@ func do(t *testing.T, req *http.Request) reply {
 	return reply{resp.StatusCode, resp.Header, string(b)}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
 
 // streamMsgs reads every message of the stream as a consumer sees it.
 func streamMsgs(t *testing.T, url, stream string) []*jetstream.RawStreamMsg {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // The bridge as a separate process, killed or stopped mid-load: every delivery it
@@ -49,15 +49,7 @@ func bridgeBinary(t *testing.T) string {
 	return bridgeBin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
 
 type proc struct {
 	cmd    *exec.Cmd

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,8 +158,7 @@ func TestStreamNotCapturingPrefix(t *testing.T) {
 
 func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := natsjs.Config{EmbeddedListen: "127.0.0.1:" + strconv.Itoa(port), DataDir: dir}
+	cfg := natsjs.Config{EmbeddedListen: sinktest.FreeAddr(t), DataDir: dir}
 	s, err := natsjs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -198,16 +196,6 @@ func TestEmbeddedPortTaken(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Field != "EmbeddedListen" {
 		t.Fatalf("New on a taken port = %v, want a ConfigError on EmbeddedListen", err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {

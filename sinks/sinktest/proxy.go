@@ -116,3 +116,15 @@ func (p *Proxy) close() {
 	p.Cut()
 	p.wg.Wait()
 }
+
+// FreeAddr returns a loopback host:port nothing listens on right now, for a server
+// a test starts (the embedded NATS server, the bridge's own listener).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
