@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -102,9 +104,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		if cfg.HTTPClient != nil {
 			o.HTTPClient = cfg.HTTPClient
 		}
-		// The bridge retries with its own backoff inside BRIDGE_PUBLISH_TIMEOUT;
-		// SDK retries underneath would only hide failures and spend the budget.
-		o.Retryer = aws.NopRetryer{}
+		o.Retryer = OneRetry()
 	})
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client}
 	if err := s.readAttributes(ctx); err != nil {
@@ -216,6 +216,18 @@ func (s *Sink) Close() error {
 		s.batcher.stop()
 	}
 	return nil
+}
+
+// OneRetry is the SDK retryer of the sink: one immediate second attempt for a
+// transient failure (a keep-alive connection the server closed just as it was
+// reused), no client-side rate limiting. Anything longer is the bridge's backoff's
+// job, inside BRIDGE_PUBLISH_TIMEOUT.
+func OneRetry() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.MaxBackoff = 10 * time.Millisecond
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // classifyEntry turns a failed batch entry into an error: the sender's fault is

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -196,7 +198,7 @@ func (s *Server) Client(t testing.TB) *sqs.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.Endpoint()),
 		Credentials:  aws.NewCredentialsCache(staticCreds{}),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None }),
 	})
 }
 
