@@ -15,39 +15,58 @@ import (
 // `envconfig:"…"` tags, because such a tag makes envconfig fall back to the bare
 // variable (RABBITMQ_URL) when the prefixed one is unset.
 type Config struct {
-	WebhookSecret   string        `split_words:"true"`
-	ListenAddr      string        `split_words:"true" default:":8080"`
-	WebhookPath     string        `split_words:"true" default:"/webhooks"`
-	Sink            string        `default:"nats"`
-	MaxBodyBytes    int64         `split_words:"true" default:"1048576"`
-	PublishTimeout  time.Duration `split_words:"true" default:"10s"`
-	MaxInFlight     int           `split_words:"true" default:"1024"`
-	DedupTTL        time.Duration `split_words:"true" default:"10m"`
-	ShutdownTimeout time.Duration `split_words:"true" default:"30s"`
-	LogLevel        string        `split_words:"true" default:"info"`
-	TLSCertFile     string        `split_words:"true"`
-	TLSKeyFile      string        `split_words:"true"`
-	DataDir         string        `split_words:"true" default:"./data"`
+	WebhookSecret     string        `split_words:"true" desc:"webhook secret; several separated by commas, any may match (required unless BRIDGE_WEBHOOK_SECRET_FILE)"`
+	WebhookSecretFile string        `split_words:"true" desc:"file with one secret per line (# comments, blank lines ignored); re-read on change and on SIGHUP"`
+	ListenAddr        string        `split_words:"true" default:":8080" desc:"HTTP listen address"`
+	WebhookPath       string        `split_words:"true" default:"/webhooks" desc:"path that receives webhooks"`
+	Sink              string        `default:"nats" desc:"broker: rabbitmq, nats or sqs"`
+	MaxBodyBytes      int64         `split_words:"true" default:"1048576" desc:"larger bodies get 413"`
+	PublishTimeout    time.Duration `split_words:"true" default:"10s" desc:"total time for one publish, retries included"`
+	MaxInFlight       int           `split_words:"true" default:"1024" desc:"concurrent publishes before 503"`
+	DedupTTL          time.Duration `split_words:"true" default:"10m" desc:"how long confirmed delivery ids are remembered (0 disables)"`
+	ShutdownTimeout   time.Duration `split_words:"true" default:"30s" desc:"on SIGTERM/SIGINT: time to finish in-flight publishes before exit"`
+	LogLevel          string        `split_words:"true" default:"info" desc:"debug, info, warn or error (JSON logs on stderr)"`
+	TLSCertFile       string        `split_words:"true" desc:"certificate file; with BRIDGE_TLS_KEY_FILE serves HTTPS (re-read on change)"`
+	TLSKeyFile        string        `split_words:"true" desc:"private key file of BRIDGE_TLS_CERT_FILE"`
+	DataDir           string        `split_words:"true" default:"./data" desc:"where the embedded NATS server stores its data"`
 
 	Rabbitmq struct {
-		URL       string `default:"amqp://guest:guest@localhost:5672/"`
-		Exchange  string `default:"audiospliter"`
-		Queue     string `default:"audiospliter.events"`
-		QueueType string `split_words:"true" default:"classic"`
+		URL       string `default:"amqp://guest:guest@localhost:5672/" desc:"AMQP URL, or the nodes of a cluster separated by commas; amqps:// for TLS"`
+		URLFile   string `split_words:"true" desc:"instead of BRIDGE_RABBITMQ_URL: a file holding it"`
+		Exchange  string `default:"audiospliter" desc:"durable topic exchange the bridge declares and publishes to"`
+		Queue     string `default:"audiospliter.events" desc:"durable queue declared and bound with #; empty declares none"`
+		QueueType string `split_words:"true" default:"classic" desc:"classic or quorum"`
+		TLS       struct {
+			CAFile     string `split_words:"true" desc:"CA certificates that verify the broker (default: system roots)"`
+			CertFile   string `split_words:"true" desc:"client certificate; without a user in the URL the bridge authenticates with SASL EXTERNAL"`
+			KeyFile    string `split_words:"true" desc:"private key of BRIDGE_RABBITMQ_TLS_CERT_FILE"`
+			ServerName string `split_words:"true" desc:"name to verify in the broker's certificate (default: the URL's host)"`
+		}
 	}
 	Nats struct {
-		URL            string
-		Stream         string `default:"AUDIOSPLITER"`
-		SubjectPrefix  string `split_words:"true" default:"audiospliter"`
-		EmbeddedListen string `split_words:"true" default:"127.0.0.1:4222"`
+		URL            string `desc:"NATS URL, or the servers of a cluster separated by commas; empty runs the embedded server"`
+		URLFile        string `split_words:"true" desc:"instead of BRIDGE_NATS_URL: a file holding it"`
+		CredsFile      string `split_words:"true" desc:".creds file (user JWT and NKey seed)"`
+		NkeyFile       string `split_words:"true" desc:"file with an NKey seed"`
+		Replicas       int    `default:"1" desc:"replicas of the stream when the bridge creates it"`
+		Stream         string `default:"AUDIOSPLITER" desc:"JetStream stream, created if missing"`
+		SubjectPrefix  string `split_words:"true" default:"audiospliter" desc:"messages go to <prefix>.<event>"`
+		EmbeddedListen string `split_words:"true" default:"127.0.0.1:4222" desc:"address of the embedded server"`
+		EmbeddedSync   string `split_words:"true" default:"always" desc:"embedded server: always fsync before the ack, or a sync interval such as 1s"`
+		EmbeddedToken  string `split_words:"true" desc:"token consumers present to the embedded server; required beyond loopback"`
+		TLS            struct {
+			CAFile   string `split_words:"true" desc:"CA certificates that verify the servers; enables TLS"`
+			CertFile string `split_words:"true" desc:"client certificate"`
+			KeyFile  string `split_words:"true" desc:"private key of BRIDGE_NATS_TLS_CERT_FILE"`
+		}
 	}
 	Sqs struct {
-		QueueURL string `split_words:"true"`
-		Endpoint string
+		QueueURL string `split_words:"true" desc:"queue URL (required with BRIDGE_SINK=sqs)"`
+		Endpoint string `desc:"endpoint of an SQS-compatible server, for local use"`
 	}
 	Ce struct {
-		Source     string `default:"audiospliter"`
-		TypePrefix string `split_words:"true" default:"com.audiospliter."`
+		Source     string `default:"audiospliter" desc:"CloudEvents source of every message"`
+		TypePrefix string `split_words:"true" default:"com.audiospliter." desc:"prefix of the CloudEvents type; the event follows it"`
 	}
 
 	secrets  []string

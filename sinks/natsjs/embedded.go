@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -68,15 +67,6 @@ func (s *Sink) shutdownEmbedded() {
 		s.server.Shutdown()
 		s.server.WaitForShutdown()
 	}
-}
-
-// redact drops any password from a URL before it reaches an error or a log.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
 }
 
 // serverLog routes the embedded server's log through slog. Fatalf only logs: the

@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		s.shutdownEmbedded()
-		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: connect to %s: %w", redact(url), err)}
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
 	}
 	s.nc = nc
 	js, err := jetstream.New(nc)

@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -36,7 +35,7 @@ func (s *Sink) connect(ctx context.Context) (*session, error) {
 	}
 	conn, err := amqp.DialConfig(s.cfg.URL, cfg)
 	if err != nil {
-		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("rabbitmq: connect to %s: %w", redact(s.cfg.URL), err)}
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("rabbitmq: connect to %s: %w", sinks.RedactURL(s.cfg.URL), err)}
 	}
 	if err := ctx.Err(); err != nil {
 		conn.Close()
@@ -198,13 +197,4 @@ func errString(e *amqp.Error) string {
 		return "closed"
 	}
 	return e.Error()
-}
-
-// redact drops the password from an AMQP URL before it reaches an error or a log.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
