@@ -53,14 +53,14 @@ func TestConfigReadsExactlyTheSpecVariables(t *testing.T) {
 	}
 }
 
-func TestReadmeDocumentsEveryVariable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+func TestDocsDocumentEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range specVariables {
-		if !bytes.Contains(readme, []byte("`"+v+"`")) {
-			t.Errorf("README does not document %s", v)
+		if !bytes.Contains(doc, []byte("`"+v+"`")) {
+			t.Errorf("docs/configuration.md does not document %s", v)
 		}
 	}
 }

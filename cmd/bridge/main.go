@@ -35,7 +35,7 @@ func main() {
 		case "healthcheck":
 			os.Exit(healthcheck(os.Stderr))
 		default:
-			fmt.Fprintf(os.Stderr, "usage: %s [healthcheck]\n\nWith no argument it runs the bridge, configured by BRIDGE_* variables (see README).\n", os.Args[0])
+			fmt.Fprintf(os.Stderr, "usage: %s [healthcheck]\n\nWith no argument it runs the bridge, configured by BRIDGE_* variables (see docs/configuration.md).\n", os.Args[0])
 			os.Exit(exitConfig)
 		}
 	}
