@@ -2,8 +2,14 @@
 // sqs package). Concurrent publishes are coalesced into SendMessageBatch calls of at
 // most ten entries (batch.go); each entry's own outcome answers its own publish.
 // On a FIFO queue the delivery id is the MessageDeduplicationId and the jobId (else
-// the event) the MessageGroupId, and batches go out one at a time so that arrival
-// order within a group is kept.
+// the event) the MessageGroupId, mapped to "h-" + a SHA-256 prefix when SQS would
+// refuse it as a group id; batches go out one at a time so that arrival order
+// within a group is kept.
+//
+// A message SQS cannot carry byte for byte (invalid UTF-8, characters outside
+// SQS's set) is refused before any call (content.go). Each stored entry's MD5 is
+// checked on its own, so one entry never fails its batch-mates; a call whose
+// outcome is unknown is retried by the bridge like any failed publish.
 //
 // The queue's attributes are read at start: a missing queue is a start-up error, and
 // a message larger than the queue's MaximumMessageSize is refused before sending.
@@ -105,6 +111,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 			o.HTTPClient = cfg.HTTPClient
 		}
 		o.Retryer = OneRetry()
+		// The sink checks each entry's MD5 itself (content.go): the SDK's check
+		// fails a whole batch when one entry differs, although SQS stored the others.
+		o.DisableMessageChecksumValidation = true
 	})
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client}
 	if err := s.readAttributes(ctx); err != nil {
@@ -161,6 +170,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("awssqs: publish: %w", err)
 	}
+	if err := checkMessage(msg); err != nil {
+		return err
+	}
 	entry, size := s.entry(msg)
 	if size > s.maxSize {
 		return fmt.Errorf("awssqs: %w: %d bytes with attributes, the queue takes %d", sinks.ErrTooLarge, size, s.maxSize)
@@ -190,7 +202,7 @@ func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int
 			group = msg.Event
 		}
 		e.MessageDeduplicationId = aws.String(msg.ID)
-		e.MessageGroupId = aws.String(group)
+		e.MessageGroupId = aws.String(groupID(group))
 	}
 	return e, size
 }
@@ -246,15 +258,31 @@ func classifyEntry(f types.BatchResultErrorEntry) error {
 	return sinks.Permanent(err)
 }
 
+// refusedForContent reports whether SQS refused a whole call for what an entry
+// holds (a body, an attribute, a size). SQS checks these before it stores anything,
+// so the entries can be sent again one by one without making copies.
+func refusedForContent(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch strings.TrimPrefix(apiErr.ErrorCode(), "AWS.SimpleQueueService.") {
+	case "InvalidMessageContents", "MessageTooLong", "BatchRequestTooLong",
+		"InvalidParameterValue", "InvalidAttributeName", "InvalidAttributeValue":
+		return true
+	}
+	return false
+}
+
 // classifyCall classifies an error of a whole call. Unknown means retryable: the
 // bridge retries until its publish timeout.
 func classifyCall(err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
+		switch strings.TrimPrefix(apiErr.ErrorCode(), "AWS.SimpleQueueService.") {
 		case "InvalidMessageContents":
 			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalid, err)
-		case "MessageTooLong":
+		case "MessageTooLong", "BatchRequestTooLong":
 			return fmt.Errorf("awssqs: %w: %w", sinks.ErrTooLarge, err)
 		}
 	}

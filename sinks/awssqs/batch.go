@@ -140,18 +140,9 @@ func (b *batcher) call(batch []*pending) {
 	}
 	ctx, cancel := callContext(live)
 	defer cancel()
-	queueURL := aws.String(b.s.cfg.QueueURL)
 
 	if b.s.cfg.MaxBatch == 1 {
-		e := live[0].entry
-		_, err := b.s.client.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl: queueURL, MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
-			MessageDeduplicationId: e.MessageDeduplicationId, MessageGroupId: e.MessageGroupId,
-		})
-		if err != nil {
-			err = classifyCall(err)
-		}
-		live[0].result <- err
+		live[0].result <- b.sendOne(ctx, live[0].entry)
 		return
 	}
 
@@ -160,9 +151,22 @@ func (b *batcher) call(batch []*pending) {
 		entries[i] = p.entry
 		entries[i].Id = aws.String(b.entryID[i])
 	}
-	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: queueURL, Entries: entries})
+	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.s.cfg.QueueURL), Entries: entries})
 	if err != nil {
-		err = classifyCall(err) // the whole batch failed: every entry is retried
+		if len(live) > 1 && refusedForContent(err) {
+			// SQS refused the whole request for what one entry holds, before storing
+			// any: each entry goes again on its own, so only the culprit fails.
+			b.s.log.Warn("sqs batch refused as a whole; sending its entries one by one", "entries", len(live), "err", err)
+			for _, p := range live {
+				p.result <- b.sendOne(ctx, p.entry)
+			}
+			return
+		}
+		// No answer, or the service's own failure: SQS may have stored some entries.
+		// Every entry is retried by the bridge within its publish timeout, no more
+		// often than any failed publish; a FIFO queue drops the copies by
+		// deduplication id, consumers of a standard queue by message id.
+		err = classifyCall(err)
 		for _, p := range live {
 			p.result <- err
 		}
@@ -171,7 +175,13 @@ func (b *batcher) call(batch []*pending) {
 	answered := make([]bool, len(live))
 	for _, ok := range out.Successful {
 		if i := b.index(aws.ToString(ok.Id)); i >= 0 && i < len(live) && !answered[i] {
-			live[i].result <- nil
+			// Confirmed only if SQS holds what was sent, checked entry by entry (the
+			// SDK's own check would fail the whole batch for one entry).
+			err := verifyStored(entries[i], ok.MD5OfMessageBody, ok.MD5OfMessageAttributes)
+			if err != nil {
+				b.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
+			}
+			live[i].result <- err
 			answered[i] = true
 		}
 	}
@@ -186,6 +196,22 @@ func (b *batcher) call(batch []*pending) {
 			p.result <- fmt.Errorf("awssqs: no result for entry %s in the batch response", b.entryID[i])
 		}
 	}
+}
+
+// sendOne sends one entry with SendMessage and returns its own outcome.
+func (b *batcher) sendOne(ctx context.Context, e types.SendMessageBatchRequestEntry) error {
+	out, err := b.s.client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(b.s.cfg.QueueURL), MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
+		MessageDeduplicationId: e.MessageDeduplicationId, MessageGroupId: e.MessageGroupId,
+	})
+	if err != nil {
+		return classifyCall(err)
+	}
+	if err := verifyStored(e, out.MD5OfMessageBody, out.MD5OfMessageAttributes); err != nil {
+		b.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
+		return err
+	}
+	return nil
 }
 
 func (b *batcher) index(id string) int {

@@ -1,0 +1,141 @@
+package awssqs
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// What SQS can carry as it is. A body or attribute outside this set is either
+// refused by SQS or, worse, silently changed on the way (the SDK's JSON encoder turns
+// invalid UTF-8 into U+FFFD), so that the stored message no longer matches its
+// signature. Such a message is refused here, before any call, so that it fails
+// alone and never takes a batch down with it.
+
+// sqsChar reports whether SQS accepts r in a message body or attribute value:
+// #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
+func sqsChar(r rune) bool {
+	switch {
+	case r == 0x9 || r == 0xA || r == 0xD:
+		return true
+	case r >= 0x20 && r <= 0xD7FF:
+		return true
+	case r >= 0xE000 && r <= 0xFFFD:
+		return true
+	case r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
+}
+
+// checkText returns nil when SQS stores s byte for byte, else why not. what names
+// the part (body, an attribute) for the error; the content itself is never quoted.
+func checkText(what, s string) error {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return fmt.Errorf("awssqs: %w: %s is not valid UTF-8 (byte %d)", sinks.ErrInvalid, what, i)
+		}
+		if !sqsChar(r) {
+			return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalid, what, r, i)
+		}
+		i += size
+	}
+	return nil
+}
+
+// checkMessage checks the body and every attribute value of msg.
+func checkMessage(msg sinks.Message) error {
+	if err := checkText("body", string(msg.Body)); err != nil {
+		return err
+	}
+	for _, h := range msg.Headers {
+		if err := checkText("attribute "+h.Name, h.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groupID maps a jobId (or event) to a FIFO MessageGroupId. SQS takes 1 to 128
+// characters of ASCII letters, digits and punctuation; anything else becomes "h-"
+// and the first 32 hex digits of its SHA-256, so that the same job always lands in
+// the same group and its order is kept.
+func groupID(s string) string {
+	if validGroupID(s) {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "h-" + hex.EncodeToString(sum[:16])
+}
+
+func validGroupID(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '!' || s[i] > '~' { // printable ASCII without the space
+			return false
+		}
+	}
+	return true
+}
+
+// md5Hex is the digest SQS returns as MD5OfMessageBody.
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// md5OfAttributes is the digest SQS returns as MD5OfMessageAttributes: over the
+// attributes sorted by name, each as length-prefixed name, length-prefixed data
+// type, transport type 1 (string) and length-prefixed value. Empty without
+// attributes. Only String attributes are sent by this sink.
+func md5OfAttributes(attrs map[string]types.MessageAttributeValue) string {
+	if len(attrs) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(attrs))
+	for n := range attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := md5.New()
+	var n [4]byte
+	put := func(s string) {
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	for _, name := range names {
+		v := attrs[name]
+		put(name)
+		put(aws.ToString(v.DataType))
+		h.Write([]byte{1})
+		put(aws.ToString(v.StringValue))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// verifyStored compares what SQS says it stored with what was sent. A mismatch
+// means the stored message is not the signed one: that entry is not confirmed.
+// A digest the server left out is not checked (SQS always sends both; the SDK's
+// own check skips them too).
+func verifyStored(e types.SendMessageBatchRequestEntry, md5Body, md5Attrs *string) error {
+	if got, want := aws.ToString(md5Body), md5Hex(aws.ToString(e.MessageBody)); md5Body != nil && got != want {
+		return fmt.Errorf("awssqs: SQS stored a different body than was sent (MD5 %q, want %s)", got, want)
+	}
+	if want := md5OfAttributes(e.MessageAttributes); md5Attrs != nil && aws.ToString(md5Attrs) != want {
+		return fmt.Errorf("awssqs: SQS stored different attributes than were sent (MD5 %q, want %s)", aws.ToString(md5Attrs), want)
+	}
+	return nil
+}
