@@ -1,17 +1,23 @@
 package awssqs_test
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
@@ -106,5 +112,151 @@ func TestFaultEndpointRestartedUnderLoad(t *testing.T) {
 	f.AssertNoLoss(t, res, mustHold, found)
 	if res.Statuses[503] == 0 {
 		t.Error("no request saw 503 while the endpoint was down: the fault did not bite")
+	}
+}
+
+// The connection cut while a batch is on its way back: SQS has stored every entry,
+// the sink never hears so. The outcome is unknown, so the entries are sent again
+// (once by the SDK's immediate retry, else by the bridge): no delivery answered 200
+// is missing, a FIFO queue holds each exactly once (its deduplication id absorbs
+// the second send), and a standard queue at most one copy more per cut.
+func TestFaultConnectionCutMidBatch(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	for _, fifo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fifo=%v", fifo), func(t *testing.T) {
+			queueURL := srv.CreateQueue(t, fifo, nil)
+			proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
+			s := openSink(t, srv, queueURL, func(c *awssqs.Config) {
+				c.Endpoint = "http://" + proxy.Addr()
+				c.Linger = 100 * time.Millisecond
+			})
+			defer s.Close()
+			f := sinktest.ServeBridge(t, s, 10*time.Second)
+
+			// Slow both ways: a batch reaches SQS after a second and its answer
+			// needs another; the cut falls in between, once SQS holds the batch.
+			proxy.SetLatency(time.Second)
+			const n = 10
+			prefix := fmt.Sprintf("cut-%d", time.Now().UnixNano())
+			statuses := make([]int, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { statuses[i] = f.Post(fmt.Sprintf("%s-%d", prefix, i)) })
+			}
+			direct := srv.Client(t)
+			deadline := time.Now().Add(20 * time.Second)
+			for stored(t, direct, queueURL) < n {
+				if time.Now().After(deadline) {
+					t.Fatal("the batch did not reach the queue in 20s")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			proxy.Cut()
+			proxy.SetLatency(0)
+			wg.Wait()
+
+			var acked []string
+			for i, st := range statuses {
+				if st == 200 {
+					acked = append(acked, fmt.Sprintf("%s-%d", prefix, i))
+				} else {
+					t.Errorf("delivery %d answered %d, want 200 (the bridge retries within its timeout)", i, st)
+				}
+			}
+			copies := map[string]int{}
+			for _, m := range (&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, len(acked)) {
+				copies[aws.ToString(m.MessageAttributes["ce-id"].StringValue)]++
+			}
+			total := 0
+			for _, id := range acked {
+				total += copies[id]
+				switch {
+				case copies[id] == 0:
+					t.Errorf("%s answered 200 but not on the queue", id)
+				case fifo && copies[id] != 1:
+					t.Errorf("%s on the FIFO queue %d times, want once", id, copies[id])
+				case copies[id] > 2:
+					t.Errorf("%s on the queue %d times after one cut, want at most 2", id, copies[id])
+				}
+			}
+			t.Logf("answered 200: %d; messages on the queue: %d", len(acked), total)
+			if !fifo && total == len(acked) {
+				t.Log("no entry was sent twice: the cut fell before SQS stored the batch")
+			}
+		})
+	}
+}
+
+// stored is how many messages the queue holds (read past the proxy).
+func stored(t *testing.T, c *sqs.Client, queueURL string) int {
+	out, err := c.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(queueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	return n
+}
+
+// contentRefuser answers the first SendMessageBatch of several entries with SQS's whole-call refusal
+// for one entry's content, which the local server never sends for a batch whose
+// entries are each valid: the sink must send the entries one by one, so that each
+// gets its own verdict and none is stored twice.
+type contentRefuser struct {
+	proxy   *httputil.ReverseProxy
+	refused atomic.Int64
+}
+
+func (c *contentRefuser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".SendMessageBatch") &&
+		bytes.Count(body, []byte(`"Id":`)) >= 2 && c.refused.CompareAndSwap(0, 1) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.sqs#InvalidMessageContents","message":"Invalid characters found."}`))
+		return
+	}
+	c.proxy.ServeHTTP(w, r)
+}
+
+func TestWholeBatchRefusedIsSentEntryByEntry(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	target, _ := url.Parse(srv.Endpoint())
+	cr := &contentRefuser{proxy: httputil.NewSingleHostReverseProxy(target)}
+	front := httptest.NewServer(cr)
+	defer front.Close()
+	s := openSink(t, srv, queueURL, func(c *awssqs.Config) {
+		c.Endpoint = front.URL
+		c.Linger = 100 * time.Millisecond
+	})
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range 10 {
+		wg.Go(func() { errs[i] = s.Publish(t.Context(), sinktest.NewMessage(fmt.Sprintf("split-%d", i))) })
+	}
+	wg.Wait()
+	if cr.refused.Load() == 0 {
+		t.Fatal("no batch was refused: the fault did not bite")
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("publish %d: %v, want success once sent on its own", i, err)
+		}
+	}
+	got := map[string]int{}
+	for _, m := range (&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, 10) {
+		got[aws.ToString(m.MessageAttributes["ce-id"].StringValue)]++
+	}
+	for i := range 10 {
+		if id := fmt.Sprintf("split-%d", i); got[id] != 1 {
+			t.Errorf("%s on the queue %d times, want once", id, got[id])
+		}
 	}
 }
