@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -30,16 +29,9 @@ const (
 )
 
 func main() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "healthcheck":
-			os.Exit(healthcheck(os.Stderr))
-		default:
-			fmt.Fprintf(os.Stderr, "usage: %s [healthcheck]\n\nWith no argument it runs the bridge, configured by BRIDGE_* variables (see docs/configuration.md).\n", os.Args[0])
-			os.Exit(exitConfig)
-		}
-	}
-	os.Exit(run(context.Background(), os.Stderr, nil))
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr, func() int {
+		return run(context.Background(), os.Stderr, nil)
+	}))
 }
 
 // run is the whole program. It returns when ctx ends or SIGINT/SIGTERM arrives,
@@ -49,12 +41,18 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Looked for before the configuration is checked: a misspelt variable is often
+	// the reason the check fails.
+	unknown := unknownVariables(os.Environ())
 	cfg, err := loadConfig()
 	if err != nil {
-		newLogger(stderr, slog.LevelInfo).Error("bad configuration: " + err.Error())
+		log := newLogger(stderr, slog.LevelInfo)
+		warnUnknownVariables(log, unknown)
+		log.Error("bad configuration: " + err.Error())
 		return exitConfig
 	}
 	log := newLogger(stderr, cfg.logLevel)
+	warnUnknownVariables(log, unknown)
 	if n := cfg.shortSecrets(); n > 0 {
 		log.Warn("BRIDGE_WEBHOOK_SECRET: a secret shorter than 16 bytes is easy to guess", "count", n)
 	}
