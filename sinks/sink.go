@@ -26,6 +26,10 @@ const (
 	HeaderEvent       = "audiospliter-event"
 	HeaderSignature   = "audiospliter-signature"
 	HeaderJobID       = "audiospliter-job-id"
+	// W3C trace context of the bridge's publish, present only while the bridge
+	// traces (the CloudEvents distributed-tracing extension uses these names).
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
 )
 
 // Message is one verified webhook delivery on its way to a broker.
@@ -42,6 +46,10 @@ type Message struct {
 	Headers []Header
 	// Received is when the bridge received the request.
 	Received time.Time
+	// AWSTraceHeader is the trace context in AWS X-Ray form, set while the bridge
+	// traces. SQS carries it as the AWSTraceHeader system attribute, because its
+	// ten message attributes are all taken; other sinks use the traceparent header.
+	AWSTraceHeader string
 }
 
 // Header is one name/value pair of Message.Headers. A slice keeps the order stable

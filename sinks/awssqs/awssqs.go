@@ -53,6 +53,7 @@ type Config struct {
 	// HTTPClient, when set, carries the API calls (tests count them with it).
 	HTTPClient aws.HTTPClient
 	Logger     *slog.Logger
+	Metrics    *sinks.Metrics // nil: none
 }
 
 // Sink publishes to one SQS queue.
@@ -160,6 +161,11 @@ func (s *Sink) FIFO() bool { return s.fifo }
 // MaxMessageSize is the queue's MaximumMessageSize as read at start.
 func (s *Sink) MaxMessageSize() int { return s.maxSize }
 
+// Describe implements sinks.Describer: the queue's name is the destination.
+func (s *Sink) Describe(sinks.Message) (system, destination string) {
+	return "aws_sqs", s.cfg.QueueURL[strings.LastIndexByte(s.cfg.QueueURL, '/')+1:]
+}
+
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if !s.gate.Enter() {
@@ -189,12 +195,22 @@ func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int
 		if h.Value == "" { // SQS refuses empty attribute values
 			continue
 		}
+		if h.Name == sinks.HeaderTraceParent || h.Name == sinks.HeaderTraceState {
+			continue // the ten attributes are taken: the trace goes as AWSTraceHeader
+		}
 		attrs[h.Name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(h.Value)}
 		size += len(h.Name) + len("String") + len(h.Value)
 	}
 	e := types.SendMessageBatchRequestEntry{
 		MessageBody:       aws.String(string(msg.Body)),
 		MessageAttributes: attrs,
+	}
+	if msg.AWSTraceHeader != "" {
+		e.MessageSystemAttributes = map[string]types.MessageSystemAttributeValue{
+			string(types.MessageSystemAttributeNameForSendsAWSTraceHeader): {
+				DataType: aws.String("String"), StringValue: aws.String(msg.AWSTraceHeader),
+			},
+		}
 	}
 	if s.fifo {
 		group := msg.JobID

@@ -140,6 +140,8 @@ func (b *batcher) call(batch []*pending) {
 	}
 	ctx, cancel := callContext(live)
 	defer cancel()
+	b.s.cfg.Metrics.ObserveBatch(len(live))
+	defer b.s.cfg.Metrics.ObserveConfirm(time.Now())
 
 	if b.s.cfg.MaxBatch == 1 {
 		live[0].result <- b.sendOne(ctx, live[0].entry)
@@ -203,6 +205,7 @@ func (b *batcher) sendOne(ctx context.Context, e types.SendMessageBatchRequestEn
 	out, err := b.s.client.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(b.s.cfg.QueueURL), MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
 		MessageDeduplicationId: e.MessageDeduplicationId, MessageGroupId: e.MessageGroupId,
+		MessageSystemAttributes: e.MessageSystemAttributes,
 	})
 	if err != nil {
 		return classifyCall(err)

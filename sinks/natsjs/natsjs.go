@@ -34,6 +34,7 @@ type Config struct {
 	MaxPayload      int32         // embedded server's largest message (body + headers); default 8 MiB
 	ConnectTimeout  time.Duration // default 5s
 	Logger          *slog.Logger
+	Metrics         *sinks.Metrics // nil: none
 }
 
 // maxSubjectLen bounds the subject: a longer one would exceed the server's control
@@ -76,6 +77,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			s.cfg.Metrics.Reconnected()
 		}),
 	}
 	url := cfg.URL
@@ -194,6 +196,11 @@ func (s *Sink) Stream() string { return s.cfg.Stream }
 // Subject returns the subject an event is published on.
 func (s *Sink) Subject(event string) string { return s.cfg.SubjectPrefix + "." + event }
 
+// Describe implements sinks.Describer: the subject is the destination.
+func (s *Sink) Describe(msg sinks.Message) (system, destination string) {
+	return "nats", s.Subject(msg.Event)
+}
+
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if !s.gate.Enter() {
@@ -212,7 +219,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		values[i] = h.Value
 		m.Header[h.Name] = values[i : i+1 : i+1]
 	}
+	start := time.Now()
 	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
+	s.cfg.Metrics.ObserveConfirm(start)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			s.heal(ctx)

@@ -189,6 +189,7 @@ func (s *Sink) reconnect() *session {
 	s.session = sess
 	s.mu.Unlock()
 	s.log.Info("rabbitmq reconnected")
+	s.cfg.Metrics.Reconnected()
 	return sess
 }
 

@@ -34,6 +34,7 @@ type Config struct {
 	Channels       int    // confirm-mode channels in the pool; default 4
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
+	Metrics        *sinks.Metrics // nil: none
 }
 
 // appID is the AMQP app_id of every message.
@@ -105,6 +106,11 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
+// Describe implements sinks.Describer: the exchange is the destination.
+func (s *Sink) Describe(sinks.Message) (system, destination string) {
+	return "rabbitmq", s.cfg.Exchange
+}
+
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if len(msg.Event) > maxRoutingKey {
@@ -128,7 +134,15 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return errBlocked
 	}
 	pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
+	start := time.Now()
 	err := pc.publish(ctx, s.cfg.Exchange, toPublishing(msg), msg.Event)
+	s.cfg.Metrics.ObserveConfirm(start)
+	switch {
+	case errors.Is(err, ErrUnroutable):
+		s.cfg.Metrics.Returned()
+	case errors.Is(err, errNacked):
+		s.cfg.Metrics.Nacked()
+	}
 	if errors.Is(err, ErrUnroutable) && s.cfg.Queue != "" {
 		// Our own queue is bound with "#", so a return means it or its binding was
 		// deleted at runtime: declare the topology again and let the bridge retry.
