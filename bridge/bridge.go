@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
@@ -40,6 +42,12 @@ type Config struct {
 	Sink            sinks.Sink
 	Logger          *slog.Logger         // default: discard
 	Registry        *prometheus.Registry // default: a new one, served on /metrics
+	// TracerProvider, when set, traces every webhook and publish attempt and puts
+	// the trace context on the message; nil is tracing off, at no cost.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the caller's trace context and writes the message's; default
+	// W3C trace context (traceparent, tracestate).
+	Propagator propagation.TextMapPropagator
 }
 
 // Bridge is the HTTP side: it verifies webhooks and publishes them through one sink.
@@ -49,6 +57,7 @@ type Bridge struct {
 	verifier *Verifier
 	dedup    *dedup
 	metrics  *metrics
+	tracing  *tracing // nil: off
 	inFlight atomic.Int64
 	mux      *http.ServeMux
 }
@@ -98,13 +107,21 @@ func New(cfg Config) (*Bridge, error) {
 		log:      cfg.Logger,
 		verifier: NewVerifier(cfg.Secrets),
 		dedup:    newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
-		metrics:  newMetrics(cfg.Registry),
+		tracing:  newTracing(cfg.TracerProvider, cfg.Propagator, cfg.WebhookPath),
 		mux:      http.NewServeMux(),
+	}
+	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.tracing != nil)
+	if b.tracing != nil {
+		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}
 	b.mux.HandleFunc(cfg.WebhookPath, b.serveWebhook)
 	b.mux.HandleFunc("GET /healthz", b.serveHealth)
 	b.mux.HandleFunc("GET /readyz", b.serveReady)
-	b.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	b.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
+		// Exemplars exist only in the OpenMetrics format, which Prometheus asks for;
+		// a plain text scrape gets the classic format as before.
+		EnableOpenMetrics: true,
+	}))
 	return b, nil
 }
 

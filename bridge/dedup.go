@@ -121,6 +121,14 @@ func (d *dedup) evictOldest() {
 	}
 }
 
+// live drops expired ids and returns how many remain: what the cache holds now.
+func (d *dedup) live() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.evict(d.now().UnixNano())
+	return len(d.expires)
+}
+
 // len returns the number of remembered ids, expired or not yet evicted.
 func (d *dedup) len() int {
 	d.mu.Lock()

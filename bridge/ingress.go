@@ -59,6 +59,7 @@ type request struct {
 // writes one log line. The body is never logged, nor the signature or any secret.
 func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, span := b.tracing.startServer(r)
 	var req request
 	a := b.handle(w, r, &req)
 
@@ -72,6 +73,7 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
+	b.tracing.endServer(span, &req, a)
 
 	b.metrics.request(a.status)
 	level := slog.LevelInfo
@@ -243,16 +245,16 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message) answer {
 
 	b.metrics.inFlight.Inc()
 	start := time.Now()
-	attempts, err := publishWithRetry(ctx, func(ctx context.Context) error {
-		return b.cfg.Sink.Publish(ctx, msg)
+	attempts, err := publishWithRetry(ctx, func(ctx context.Context, attempt int) error {
+		return b.tracing.publish(ctx, b.cfg.Sink, msg, attempt)
 	}, b.metrics.retries.Inc)
 	b.metrics.inFlight.Dec()
 
 	if err == nil {
-		b.metrics.confirmed.Observe(time.Since(start).Seconds())
+		b.metrics.observe(ctx, b.metrics.confirmed, time.Since(start))
 		return answer{status: http.StatusOK, body: receivedBody(msg.ID, false), attempts: attempts}
 	}
-	b.metrics.failed.Observe(time.Since(start).Seconds())
+	b.metrics.observe(ctx, b.metrics.failed, time.Since(start))
 	a := answer{attempts: attempts, err: err}
 	switch {
 	case errors.Is(err, sinks.ErrClosed):

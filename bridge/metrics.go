@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"context"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // metrics are the bridge's Prometheus series. Every label value comes from a small
@@ -17,10 +20,13 @@ type metrics struct {
 	retries    prometheus.Counter
 	duplicates prometheus.Counter
 	inFlight   prometheus.Gauge
+	// traced: the bridge traces, so latencies carry the trace id as an exemplar.
+	traced bool
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, traced bool) *metrics {
 	m := &metrics{
+		traced: traced,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_requests_total",
 			Help: "Webhook requests answered, by HTTP status code.",
@@ -43,7 +49,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Publishes waiting for the broker's confirm now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight)
+	dedupEntries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "audiospliter_bridge_dedup_entries",
+		Help: "Delivery ids the dedup cache remembers now (confirmed within BRIDGE_DEDUP_TTL).",
+	}, func() float64 { return float64(d.live()) })
+	dedupMax := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "audiospliter_bridge_dedup_max_entries",
+		Help: "Bound of the dedup cache: past it the oldest ids are forgotten early.",
+	})
+	dedupMax.Set(float64(maxEntries))
+	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax)
 	m.byCode = make(map[int]prometheus.Counter)
 	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
 		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
@@ -59,4 +74,16 @@ func (m *metrics) request(code int) {
 		return
 	}
 	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// observe records a publish latency; while tracing, a sampled request's trace id
+// rides along as an exemplar, so a slow bucket on the dashboard leads to its trace.
+func (m *metrics) observe(ctx context.Context, o prometheus.Observer, d time.Duration) {
+	if m.traced {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+			o.(prometheus.ExemplarObserver).ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	o.Observe(d.Seconds())
 }

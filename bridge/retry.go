@@ -17,12 +17,13 @@ const (
 	retryMax     = 1 * time.Second
 )
 
-// publishWithRetry calls publish until it succeeds, fails permanently or ctx ends.
+// publishWithRetry calls publish until it succeeds, fails permanently or ctx ends,
+// telling it the attempt's number (from 1).
 // It returns the number of attempts and the last error the sink gave (not just the
 // context's), so logs and status codes can say why the broker did not confirm.
-func publishWithRetry(ctx context.Context, publish func(context.Context) error, onRetry func()) (attempts int, err error) {
+func publishWithRetry(ctx context.Context, publish func(ctx context.Context, attempt int) error, onRetry func()) (attempts int, err error) {
 	// Most publishes succeed at once: build the backoff only when one does not.
-	last := publish(ctx)
+	last := publish(ctx, 1)
 	attempts = 1
 	if last == nil {
 		return attempts, nil
@@ -38,7 +39,7 @@ func publishWithRetry(ctx context.Context, publish func(context.Context) error, 
 	op := func() error {
 		attempts++
 		onRetry()
-		last = publish(ctx)
+		last = publish(ctx, attempts)
 		if errors.Is(last, sinks.ErrPermanent) {
 			return backoff.Permanent(last)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
 // Exit statuses.
@@ -67,6 +68,23 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	tp, err := setupTracing(ctx, log)
+	if err != nil {
+		log.Error("bad configuration: " + err.Error())
+		return exitConfig
+	}
+	if tp != nil {
+		// Registered before the sink's Close, so it runs after it: every span has
+		// ended by then, and Shutdown flushes them to the collector.
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(flushCtx); err != nil {
+				log.Warn("flushing traces", "err", err)
+			}
+		}()
+	}
+
 	// Bind before connecting to the broker: a taken port fails fast, and nothing is
 	// served until the sink is ready.
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -76,7 +94,8 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 	}
 	defer ln.Close()
 
-	sink, err := openSink(ctx, cfg, log)
+	sinkMetrics := sinks.NewMetrics(cfg.Sink)
+	sink, err := openSink(ctx, cfg, log, sinkMetrics)
 	if err != nil {
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig
@@ -89,7 +108,9 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	b, err := bridge.New(bridge.Config{
+	reg.MustRegister(sinkMetrics.Collectors()...)
+	reg.MustRegister(readyGauge(ctx, sink))
+	bcfg := bridge.Config{
 		Secrets:        cfg.secrets,
 		WebhookPath:    cfg.WebhookPath,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -101,7 +122,11 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		Sink:           sink,
 		Logger:         log,
 		Registry:       reg,
-	})
+	}
+	if tp != nil {
+		bcfg.TracerProvider = tp
+	}
+	b, err := bridge.New(bcfg)
 	if err != nil {
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig

@@ -18,7 +18,7 @@ const startupTimeout = 15 * time.Second
 
 // openSink builds the configured sink. A failure is reported as a configError that
 // names the variable behind the sink's field at fault.
-func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, error) {
+func openSink(ctx context.Context, c *Config, log *slog.Logger, metrics *sinks.Metrics) (sinks.Sink, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	switch c.Sink {
@@ -32,6 +32,7 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, err
 			DuplicateWindow: max(c.DedupTTL, 2*time.Minute),
 			MaxPayload:      int32(min(c.MaxBodyBytes+64<<10, 64<<20)),
 			Logger:          log.With("sink", "nats"),
+			Metrics:         metrics,
 		})
 		return s, sinkError(err, map[string]string{
 			"URL":            "BRIDGE_NATS_URL",
@@ -46,6 +47,7 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, err
 			Queue:     c.Rabbitmq.Queue,
 			QueueType: c.Rabbitmq.QueueType,
 			Logger:    log.With("sink", "rabbitmq"),
+			Metrics:   metrics,
 		})
 		return s, sinkError(err, map[string]string{
 			"URL":      "BRIDGE_RABBITMQ_URL",
@@ -57,6 +59,7 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger) (sinks.Sink, err
 			QueueURL: c.Sqs.QueueURL,
 			Endpoint: c.Sqs.Endpoint,
 			Logger:   log.With("sink", "sqs"),
+			Metrics:  metrics,
 		})
 		return s, sinkError(err, map[string]string{
 			"QueueURL":    "BRIDGE_SQS_QUEUE_URL",

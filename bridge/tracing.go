@@ -1,0 +1,203 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"go.opentelemetry.io/contrib/propagators/aws/xray"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// tracerName is the instrumentation scope of the bridge's spans.
+const tracerName = "github.com/audiospliter/audiospliter-bridge/bridge"
+
+// AttemptKey numbers the publish attempts of one webhook, from 1: a retry is a second
+// producer span with attempt 2.
+const AttemptKey = attribute.Key("audiospliter.publish.attempt")
+
+// tracing makes one server span per webhook and one producer span per publish
+// attempt, and puts the attempt's trace context into the message. A nil *tracing
+// is tracing off: every method returns at once, so an untraced bridge pays one nil
+// check per request.
+type tracing struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	xray   xray.Propagator
+	route  string
+}
+
+func newTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator, route string) *tracing {
+	if tp == nil {
+		return nil
+	}
+	if prop == nil {
+		prop = propagation.TraceContext{}
+	}
+	return &tracing{tracer: tp.Tracer(tracerName), prop: prop, route: route}
+}
+
+// startServer continues the caller's trace (traceparent on the request) or starts
+// one, and returns the request carrying the server span.
+func (t *tracing) startServer(r *http.Request) (*http.Request, trace.Span) {
+	if t == nil {
+		return r, nil
+	}
+	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	method, name := semconv.HTTPRequestMethodPost, http.MethodPost+" "+t.route
+	if r.Method != http.MethodPost {
+		// Any other method is answered 405; its name stays out of the span name so
+		// that names stay few.
+		method, name = semconv.HTTPRequestMethodOther, "HTTP "+t.route
+	}
+	attrs := []attribute.KeyValue{
+		method,
+		semconv.HTTPRoute(t.route),
+		semconv.URLPath(r.URL.Path),
+		semconv.URLScheme(scheme(r)),
+		semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)),
+	}
+	if r.Method != http.MethodPost {
+		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(r.Method))
+	}
+	if ua := r.UserAgent(); ua != "" {
+		attrs = append(attrs, semconv.UserAgentOriginal(ua))
+	}
+	if r.ContentLength >= 0 {
+		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
+	}
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	return r.WithContext(ctx), span
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// endServer records the answer on the server span and ends it. Per the HTTP
+// conventions only a 5xx makes a server span an error: a 4xx is the caller's fault.
+func (t *tracing) endServer(span trace.Span, req *request, a answer) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(a.status))
+	if req.deliveryID != "" {
+		span.SetAttributes(semconv.MessagingMessageID(req.deliveryID))
+	}
+	if a.attempts > 0 {
+		span.SetAttributes(AttemptKey.Int(a.attempts))
+	}
+	if a.status >= 500 {
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(a.status)))
+		msg := http.StatusText(a.status)
+		if a.err != nil {
+			msg = a.err.Error()
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
+}
+
+// publish runs one publish attempt inside a producer span whose context travels with
+// the message: traceparent/tracestate in its headers, and the X-Ray form for SQS.
+func (t *tracing) publish(ctx context.Context, sink sinks.Sink, msg sinks.Message, attempt int) error {
+	if t == nil {
+		return sink.Publish(ctx, msg)
+	}
+	system, destination := "", ""
+	if d, ok := sink.(sinks.Describer); ok {
+		system, destination = d.Describe(msg)
+	}
+	attrs := []attribute.KeyValue{
+		semconv.MessagingOperationTypeSend,
+		semconv.MessagingOperationName("send"),
+		semconv.MessagingMessageID(msg.ID),
+		semconv.MessagingMessageBodySize(len(msg.Body)),
+		AttemptKey.Int(attempt),
+	}
+	name := "send"
+	if system != "" {
+		attrs = append(attrs, semconv.MessagingSystemKey.String(system))
+	}
+	if destination != "" {
+		attrs = append(attrs, semconv.MessagingDestinationName(destination))
+		name += " " + destination
+	}
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	defer span.End()
+
+	// A copy per attempt: each attempt's span is the parent its message names.
+	headers := make([]sinks.Header, len(msg.Headers), len(msg.Headers)+2)
+	copy(headers, msg.Headers)
+	carrier := headerCarrier{&headers}
+	t.prop.Inject(ctx, carrier)
+	msg.Headers = headers
+	aws := propagation.MapCarrier{}
+	t.xray.Inject(ctx, aws)
+	msg.AWSTraceHeader = aws.Get("X-Amzn-Trace-Id")
+
+	err := sink.Publish(ctx, msg)
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
+
+// errorType is a bounded name for a publish failure (error.type).
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, sinks.ErrClosed):
+		return "closed"
+	case errors.Is(err, sinks.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, sinks.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, sinks.ErrPermanent):
+		return "permanent"
+	}
+	return "retryable"
+}
+
+// headerCarrier lets a propagator write into sinks.Message.Headers, so sinks copy
+// the trace context like any other header and never import OpenTelemetry.
+type headerCarrier struct{ h *[]sinks.Header }
+
+func (c headerCarrier) Get(key string) string {
+	for _, h := range *c.h {
+		if h.Name == key {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	for i, h := range *c.h {
+		if h.Name == key {
+			(*c.h)[i].Value = value
+			return
+		}
+	}
+	*c.h = append(*c.h, sinks.Header{Name: key, Value: value})
+}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, len(*c.h))
+	for i, h := range *c.h {
+		keys[i] = h.Name
+	}
+	return keys
+}
