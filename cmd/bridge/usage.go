@@ -40,9 +40,8 @@ func variables() []variable {
 	return vars
 }
 
-// usage prints the commands and every variable with its default and meaning.
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: bridge [command]
+// commandsUsage is the part of the help a mistyped argument needs.
+const commandsUsage = `usage: bridge [command]
 
 Receives signed AudioSpliter webhooks and publishes each to one broker (NATS
 JetStream, RabbitMQ or AWS SQS), answering 200 only once the broker has confirmed it.
@@ -50,8 +49,12 @@ JetStream, RabbitMQ or AWS SQS), answering 200 only once the broker has confirme
 Commands:
   (none)        run the bridge
   healthcheck   exit 0 when the bridge on this host answers /readyz with 200
-  help          print this help (also -h, --help)
+  help          print this help and every variable (also -h, --help)
+`
 
+// usage prints the commands and every variable with its default and meaning.
+func usage(w io.Writer) {
+	fmt.Fprint(w, commandsUsage+`
 Environment (docs/configuration.md in the repository says more):
 `)
 	for _, v := range variables() {
@@ -78,7 +81,7 @@ func cli(args []string, stdout, stderr io.Writer, runBridge func() int) int {
 		usage(stdout)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "bridge: unknown argument %q\n\n", strings.Join(args, " "))
-	usage(stderr)
+	// The short form: the mistake stays on screen, above one screenful.
+	fmt.Fprintf(stderr, "bridge: unknown argument %q\n\n%s\nbridge -h lists every variable with its default.\n", strings.Join(args, " "), commandsUsage)
 	return exitConfig
 }

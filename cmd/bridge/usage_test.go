@@ -43,7 +43,8 @@ func TestUnknownArgumentExitsTwoWithUsage(t *testing.T) {
 		if code != exitConfig {
 			t.Errorf("bridge %v exited %d, want 2", args, code)
 		}
-		if !strings.Contains(stderr.String(), "usage: bridge") || !strings.Contains(stderr.String(), "BRIDGE_SINK") {
+		if !strings.Contains(stderr.String(), "usage: bridge") || !strings.Contains(stderr.String(), "healthcheck") ||
+			!strings.Contains(stderr.String(), "bridge -h") || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("bridge %v printed no usage on stderr:\n%s", args, stderr.String())
 		}
 		if stdout.Len() != 0 {
