@@ -71,6 +71,7 @@ type Config struct {
 
 	secrets  []string
 	logLevel slog.Level
+	nats     natsSettings
 }
 
 // configError is a configuration problem; its text names the variable.
@@ -164,14 +165,10 @@ func (c *Config) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return badVar("BRIDGE_TLS_CERT_FILE", "and BRIDGE_TLS_KEY_FILE must be set together")
 	}
-	if c.Sink == "nats" && c.Nats.Stream == "" {
-		return badVar("BRIDGE_NATS_STREAM", "must not be empty")
-	}
-	if c.Sink == "nats" && c.Nats.SubjectPrefix == "" {
-		return badVar("BRIDGE_NATS_SUBJECT_PREFIX", "must not be empty")
-	}
-	if c.Sink == "nats" && c.Nats.URL == "" && c.DataDir == "" {
-		return badVar("BRIDGE_DATA_DIR", "must not be empty with the embedded NATS server")
+	if c.Sink == "nats" {
+		if err := c.validateNats(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

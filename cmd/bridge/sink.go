@@ -9,7 +9,6 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
-	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 )
 
@@ -23,23 +22,7 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger, metrics *sinks.M
 	defer cancel()
 	switch c.Sink {
 	case "nats":
-		s, err := natsjs.New(ctx, natsjs.Config{
-			URL:             c.Nats.URL,
-			Stream:          c.Nats.Stream,
-			SubjectPrefix:   c.Nats.SubjectPrefix,
-			EmbeddedListen:  c.Nats.EmbeddedListen,
-			DataDir:         c.DataDir,
-			DuplicateWindow: max(c.DedupTTL, 2*time.Minute),
-			MaxPayload:      int32(min(c.MaxBodyBytes+64<<10, 64<<20)),
-			Logger:          log.With("sink", "nats"),
-			Metrics:         metrics,
-		})
-		return s, sinkError(err, map[string]string{
-			"URL":            "BRIDGE_NATS_URL",
-			"Stream":         "BRIDGE_NATS_STREAM",
-			"EmbeddedListen": "BRIDGE_NATS_EMBEDDED_LISTEN",
-			"DataDir":        "BRIDGE_DATA_DIR",
-		})
+		return openNATS(ctx, c, log, metrics)
 	case "rabbitmq":
 		s, err := rabbitmq.New(ctx, rabbitmq.Config{
 			URL:       c.Rabbitmq.URL,

@@ -1,6 +1,7 @@
 package natsjs
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,11 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
+// ErrListenTaken is wrapped by the start-up error of an embedded server whose
+// address another process holds (often a NATS server already running there, which
+// the bridge could use instead).
+var ErrListenTaken = errors.New("address already in use")
+
 // startEmbedded runs a JetStream-enabled nats-server inside this process. Its store
 // lives under cfg.DataDir, so published messages survive a restart of the bridge.
 func startEmbedded(cfg Config) (*server.Server, error) {
@@ -24,12 +30,18 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	if err != nil || port < -1 || port > 65535 {
 		return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: %q has no valid port", cfg.EmbeddedListen)}
 	}
+	// Anyone who reaches an unauthenticated server can purge the stream, losing
+	// messages the bridge has answered 200 for, or inject unsigned ones.
+	if !isLoopback(host) && cfg.EmbeddedToken == "" {
+		return nil, &sinks.ConfigError{Field: "EmbeddedToken", Err: fmt.Errorf(
+			"natsjs: the embedded server would listen beyond loopback (%s) without authentication: set a token that consumers present", cfg.EmbeddedListen)}
+	}
 	if port > 0 {
 		// The server reports a taken port only by never becoming ready; asking the
 		// kernel first turns a ten-second wait into an immediate, clear error.
 		ln, err := net.Listen("tcp", cfg.EmbeddedListen)
 		if err != nil {
-			return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: embedded server cannot listen: %w", err)}
+			return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: embedded server cannot listen on %s: %w (%w)", cfg.EmbeddedListen, ErrListenTaken, err)}
 		}
 		ln.Close()
 	}
@@ -37,13 +49,18 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		return nil, &sinks.ConfigError{Field: "DataDir", Err: fmt.Errorf("natsjs: %w", err)}
 	}
 	srv, err := server.NewServer(&server.Options{
-		ServerName: "audiospliter-bridge",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		MaxPayload: cfg.MaxPayload,
-		NoSigs:     true,
+		ServerName:    "audiospliter-bridge",
+		Host:          host,
+		Port:          port,
+		Authorization: cfg.EmbeddedToken,
+		JetStream:     true,
+		StoreDir:      cfg.DataDir,
+		// The server's default syncs every two minutes: a power loss could take
+		// messages already answered 200. SyncAlways fsyncs before each PubAck.
+		SyncAlways:   cfg.EmbeddedSyncInterval == 0,
+		SyncInterval: cfg.EmbeddedSyncInterval,
+		MaxPayload:   cfg.MaxPayload,
+		NoSigs:       true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: embedded server: %w", err)
@@ -58,8 +75,23 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		srv.Shutdown()
 		return nil, &sinks.ConfigError{Field: "DataDir", Err: fmt.Errorf("natsjs: embedded server could not enable JetStream with store %s", cfg.DataDir)}
 	}
-	cfg.Logger.Info("embedded nats server listening", "url", srv.ClientURL(), "store", cfg.DataDir)
+	sync := "always"
+	if cfg.EmbeddedSyncInterval > 0 {
+		sync = cfg.EmbeddedSyncInterval.String()
+	}
+	cfg.Logger.Info("embedded nats server listening", "url", srv.ClientURL(), "store", cfg.DataDir,
+		"sync", sync, "token_required", cfg.EmbeddedToken != "")
 	return srv, nil
+}
+
+// isLoopback reports whether host (from host:port) accepts connections only from
+// this machine. An empty host means every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Sink) shutdownEmbedded() {

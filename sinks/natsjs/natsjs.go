@@ -25,16 +25,20 @@ import (
 // Config is the sink's whole configuration. The zero value of a field takes the
 // default of SPEC §4.
 type Config struct {
-	URL             string        // empty: run an embedded server
-	Stream          string        // default AUDIOSPLITER
-	SubjectPrefix   string        // default audiospliter
-	EmbeddedListen  string        // default 127.0.0.1:4222
-	DataDir         string        // default ./data
-	DuplicateWindow time.Duration // JetStream dedup window of a stream we create; default 2m
-	MaxPayload      int32         // embedded server's largest message (body + headers); default 8 MiB
-	ConnectTimeout  time.Duration // default 5s
-	Logger          *slog.Logger
-	Metrics         *sinks.Metrics // nil: none
+	URL            string // empty: run an embedded server
+	Stream         string // default AUDIOSPLITER
+	SubjectPrefix  string // default audiospliter
+	EmbeddedListen string // default 127.0.0.1:4222
+	EmbeddedToken  string // token every client of the embedded server presents; required beyond loopback
+	// EmbeddedSyncInterval 0 (the default) makes the embedded server fsync each message
+	// before its PubAck; a positive value syncs in the background at that interval.
+	EmbeddedSyncInterval time.Duration
+	DataDir              string        // default ./data
+	DuplicateWindow      time.Duration // JetStream dedup window of a stream we create; default 2m
+	MaxPayload           int32         // embedded server's largest message (body + headers); default 8 MiB
+	ConnectTimeout       time.Duration // default 5s
+	Logger               *slog.Logger
+	Metrics              *sinks.Metrics // nil: none
 }
 
 // maxSubjectLen bounds the subject: a longer one would exceed the server's control
@@ -89,6 +93,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		s.server = srv
 		url = srv.ClientURL()
 		opts = append(opts, nats.InProcessServer(srv))
+		if cfg.EmbeddedToken != "" {
+			opts = append(opts, nats.Token(cfg.EmbeddedToken))
+		}
 	}
 
 	nc, err := nats.Connect(url, opts...)
