@@ -212,6 +212,11 @@ func TestTraceEndToEndNATS(t *testing.T) {
 		t.Fatalf("%d messages on the stream", len(msgs))
 	}
 	checkTrace(t, rec, "otel-nats-1", "nats", "audiospliter.job.completed", msgs[0].Header.Get("traceparent"))
+	headers := map[string]string{}
+	for k := range msgs[1].Header {
+		headers[k] = msgs[1].Header.Get(k)
+	}
+	assertSchema(t, headers) // traceparent and tracestate as the schema describes them
 	server := checkTrace(t, rec, "otel-nats-2", "nats", "audiospliter.job.completed", msgs[1].Header.Get("traceparent"))
 	if server.traceID != "4bf92f3577b34da6a3ce929d0e0e4736" || server.parent != "00f067aa0ba902b7" {
 		t.Errorf("with a traceparent on the request the trace is %s (parent %s), want the caller's", server.traceID, server.parent)
@@ -347,4 +352,38 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The Go consumer examples continue the bridge's trace: their consumer span has the
+// trace id of the request (here the caller's, sent as traceparent).
+func TestConsumerExamplesContinueTheTrace(t *testing.T) {
+	const want = "trace id: 4bf92f3577b34da6a3ce929d0e0e4736 (continued from the bridge)"
+	t.Run("nats", func(t *testing.T) {
+		rec := startReceiver(t)
+		natsAddr := freeAddr(t)
+		b := startBridge(t, tracingEnv(t, rec, map[string]string{
+			"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(),
+		}))
+		if r := b.postTraced(t, "ex-otel-nats"); r.status != 200 {
+			t.Fatalf("POST = %d %s", r.status, r.body)
+		}
+		if out := example(t, "go", "nats", nil, "-url", "nats://"+natsAddr, "-consumer", "ex-otel"); !strings.Contains(out, want) {
+			t.Errorf("example output lacks %q", want)
+		}
+	})
+	t.Run("rabbitmq", func(t *testing.T) {
+		url := rabbittest.SharedURL(t)
+		exchange, queue := rabbitNames(t, url)
+		rec := startReceiver(t)
+		b := startBridge(t, tracingEnv(t, rec, map[string]string{
+			"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url,
+			"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": queue,
+		}))
+		if r := b.postTraced(t, "ex-otel-rmq"); r.status != 200 {
+			t.Fatalf("POST = %d %s", r.status, r.body)
+		}
+		if out := example(t, "go", "rabbitmq", nil, "-url", url, "-queue", queue); !strings.Contains(out, want) {
+			t.Errorf("example output lacks %q", want)
+		}
+	})
 }

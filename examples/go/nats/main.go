@@ -1,6 +1,7 @@
 // Command nats reads one message from the bridge's JetStream stream through a
 // durable consumer, shows the event, the delivery id and the CloudEvents
-// attributes, and acks it.
+// attributes, and acks it inside a consumer span that continues the bridge's trace
+// (the traceparent header, present while the bridge traces).
 //
 //	go run ./examples/go/nats -url nats://127.0.0.1:4222 -stream AUDIOSPLITER
 package main
@@ -15,6 +16,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func main() {
@@ -48,6 +53,18 @@ func main() {
 		os.Exit(1)
 	}
 	h := msg.Headers()
+	// NATS header names are case-sensitive, so read the two W3C headers by name.
+	parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{
+		"traceparent": h.Get("traceparent"), "tracestate": h.Get("tracestate"),
+	})
+	// Add sdktrace.WithBatcher(an OTLP exporter) to send the span to a collector.
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	_, span := tp.Tracer("example").Start(parent, "process "+msg.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(semconv.MessagingSystemKey.String("nats"), semconv.MessagingOperationTypeProcess,
+			semconv.MessagingMessageID(h.Get("Nats-Msg-Id"))))
+	defer span.End()
+	printTrace(span)
 	fmt.Printf("event: %s\n", h.Get("audiospliter-event"))
 	// Nats-Msg-Id and ce-id carry the delivery id; JetStream itself dropped any
 	// copy published again within its duplicate window.
@@ -62,4 +79,14 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println("acknowledged")
+}
+
+// printTrace shows the trace the consumer span belongs to: the bridge's when the
+// message carried a traceparent.
+func printTrace(span trace.Span) {
+	if p, ok := span.(sdktrace.ReadOnlySpan); ok && p.Parent().IsRemote() {
+		fmt.Printf("trace id: %s (continued from the bridge)\n", span.SpanContext().TraceID())
+		return
+	}
+	fmt.Printf("trace id: %s (new: the message carried no traceparent)\n", span.SpanContext().TraceID())
 }

@@ -1,10 +1,13 @@
 // Command rabbitmq reads one message from the bridge's RabbitMQ queue, shows the
-// event, the delivery id and the CloudEvents attributes, and acks it.
+// event, the delivery id and the CloudEvents attributes, and acks it inside a
+// consumer span that continues the bridge's trace (the traceparent header, present
+// while the bridge traces).
 //
 //	go run ./examples/go/rabbitmq -url amqp://guest:guest@localhost:5672/ -queue audiospliter.events
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -12,6 +15,10 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func main() {
@@ -43,6 +50,21 @@ func main() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		carrier := propagation.MapCarrier{}
+		for _, name := range []string{"traceparent", "tracestate"} {
+			if v, ok := d.Headers[name].(string); ok {
+				carrier[name] = v
+			}
+		}
+		parent := propagation.TraceContext{}.Extract(context.Background(), carrier)
+		// Add sdktrace.WithBatcher(an OTLP exporter) to send the span to a collector.
+		tp := sdktrace.NewTracerProvider()
+		defer tp.Shutdown(context.Background())
+		_, span := tp.Tracer("example").Start(parent, "process "+*queue, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationTypeProcess,
+				semconv.MessagingMessageID(d.MessageId)))
+		defer span.End()
+		printTrace(span)
 		// message_id is the delivery id: a consumer that has seen it before skips
 		// the message (the bridge may publish a delivery twice after a failure).
 		fmt.Printf("event: %s\n", d.Type)
@@ -59,4 +81,14 @@ func main() {
 		fmt.Println("acknowledged")
 		return
 	}
+}
+
+// printTrace shows the trace the consumer span belongs to: the bridge's when the
+// message carried a traceparent.
+func printTrace(span trace.Span) {
+	if p, ok := span.(sdktrace.ReadOnlySpan); ok && p.Parent().IsRemote() {
+		fmt.Printf("trace id: %s (continued from the bridge)\n", span.SpanContext().TraceID())
+		return
+	}
+	fmt.Printf("trace id: %s (new: the message carried no traceparent)\n", span.SpanContext().TraceID())
 }

@@ -1,6 +1,8 @@
 // Command sqs receives one message from the bridge's SQS queue, shows the event, the
-// delivery id and the CloudEvents attributes, and deletes it. Region and
-// credentials come from the standard AWS chain.
+// delivery id and the CloudEvents attributes, and deletes it inside a consumer span
+// that continues the bridge's trace (the AWSTraceHeader system attribute, in X-Ray
+// form: SQS has no room for traceparent). Region and credentials come from the
+// standard AWS chain.
 //
 //	go run ./examples/go/sqs -queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/audiospliter-events
 package main
@@ -16,6 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.opentelemetry.io/contrib/propagators/aws/xray"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func main() {
@@ -41,6 +49,7 @@ func main() {
 	for time.Now().Before(deadline) {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: queueURL, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAWSTraceHeader},
 		})
 		if err != nil {
 			log.Fatal(err)
@@ -50,6 +59,21 @@ func main() {
 		}
 		m := out.Messages[0]
 		attr := func(name string) string { return aws.ToString(m.MessageAttributes[name].StringValue) }
+		parent := xray.Propagator{}.Extract(ctx, propagation.MapCarrier{
+			"X-Amzn-Trace-Id": m.Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)],
+		})
+		// Add sdktrace.WithBatcher(an OTLP exporter) to send the span to a collector.
+		tp := sdktrace.NewTracerProvider()
+		defer tp.Shutdown(context.Background())
+		_, span := tp.Tracer("example").Start(parent, "process", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(semconv.MessagingSystemAWSSQS, semconv.MessagingOperationTypeProcess,
+				semconv.MessagingMessageID(aws.ToString(m.MessageId))))
+		defer span.End()
+		if p, ok := span.(sdktrace.ReadOnlySpan); ok && p.Parent().IsRemote() {
+			fmt.Printf("trace id: %s (continued from the bridge)\n", span.SpanContext().TraceID())
+		} else {
+			fmt.Printf("trace id: %s (new: the message carried no AWSTraceHeader)\n", span.SpanContext().TraceID())
+		}
 		fmt.Printf("event: %s\n", attr("audiospliter-event"))
 		// SQS makes its own MessageId; the delivery id is the ce-id attribute.
 		fmt.Printf("delivery id: %s\n", attr("ce-id"))
