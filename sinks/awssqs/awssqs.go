@@ -27,8 +27,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -37,7 +35,8 @@ import (
 )
 
 // Config is the sink's whole configuration. Region and credentials come from the
-// standard AWS chain (AWS_REGION, AWS_ACCESS_KEY_ID, profiles, roles …).
+// standard AWS chain (AWS_REGION, AWS_ACCESS_KEY_ID, profiles, roles …), see
+// LoadAWSConfig.
 type Config struct {
 	QueueURL string // required
 	Endpoint string // a local SQS-compatible server; empty: AWS
@@ -85,24 +84,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts := []func(*config.LoadOptions) error{}
-	if cfg.Endpoint != "" {
-		// A local server has no instance metadata service: never ask one for
-		// credentials or a region.
-		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := LoadAWSConfig(ctx, cfg.Endpoint)
 	if err != nil {
-		return nil, &sinks.ConfigError{Field: "Profile", Err: fmt.Errorf("awssqs: load AWS configuration: %w", err)}
-	}
-	if awsCfg.Region == "" {
-		if cfg.Endpoint == "" {
-			return nil, &sinks.ConfigError{Field: "Region", Err: errors.New("awssqs: no AWS region: set AWS_REGION")}
-		}
-		awsCfg.Region = "us-east-1" // a local server ignores it, but the signer needs one
-	}
-	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, &sinks.ConfigError{Field: "Credentials", Err: fmt.Errorf("awssqs: no AWS credentials: %w", err)}
+		return nil, err
 	}
 	client := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
 		if cfg.Endpoint != "" {
