@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,23 @@ type Target struct {
 	URL    string // e.g. http://127.0.0.1:8080/webhooks
 	Secret string
 	Body   []byte
+	// RootCAs verifies an https bridge's certificate; nil: the system roots.
+	RootCAs *x509.CertPool
+}
+
+// client is the net/http client for t: the default one, or one that trusts
+// t.RootCAs.
+func (t Target) client(conns int, timeout time.Duration) *http.Client {
+	if t.RootCAs == nil && conns == 0 {
+		return http.DefaultClient
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: t.RootCAs}}
+	if conns > 0 {
+		tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = conns, conns
+	} else {
+		tr.DisableKeepAlives = true // one request: leave no idle connection behind
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
 // Reply is one answer.
@@ -49,7 +67,7 @@ func Send(ctx context.Context, t Target, deliveryID string) (Reply, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body))
 	req.Header.Set(bridge.DeliveryHeader, deliveryID)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := t.client(0, 0).Do(req)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -143,9 +161,7 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 	}
 	newPoster := func() (poster, error) { return newRawPoster(u, t, o.Timeout) }
 	if u.Scheme == "https" {
-		tr := &http.Transport{MaxIdleConnsPerHost: o.Concurrency, MaxConnsPerHost: o.Concurrency,
-			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
-		client := &http.Client{Transport: tr, Timeout: o.Timeout}
+		client := t.client(o.Concurrency, o.Timeout)
 		newPoster = func() (poster, error) { return &stdPoster{client: client, t: t}, nil }
 	}
 

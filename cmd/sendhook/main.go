@@ -5,17 +5,22 @@
 //	sendhook -secret S -file payload.json -id dlv_1
 //	sendhook -secret S -n 20000 -c 64          # load: 20000 requests on 64 connections
 //	sendhook -secret S -duration 5m -c 64 -acked acked.txt
-//	sendhook check -acked acked.txt -sink rabbitmq -queue audiospliter.events
+//	sendhook -secret S -url https://bridge.internal:8443/webhooks -cacert ca.pem
+//	sendhook check -acked acked.txt -sink nats # read the stream; changes nothing
+//	sendhook check -acked acked.txt -sink rabbitmq -queue audiospliter.events -drain
 //
 // The secret may come from SENDHOOK_SECRET or BRIDGE_WEBHOOK_SECRET instead of -secret
 // (the first of a comma-separated list). -acked writes every delivery id answered 200,
 // one per line: the input of `sendhook check`, which reads the broker and reports
-// deliveries lost (answered 200, not there), duplicated and unexpected.
+// deliveries lost (answered 200, not there), duplicated and unexpected. A NATS
+// stream is read without changing it; a RabbitMQ or SQS queue can only be checked
+// by taking its messages off, which `check` does only when given -drain.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,12 +44,25 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usageHead = `Usage:
+  sendhook [flags]         sign and POST the sample (or -file) once, or a load with -n/-duration
+  sendhook check [flags]   compare an -acked file with what the broker holds
+                           (sendhook check -h: NATS is read as it is; RabbitMQ and SQS
+                           queues are emptied, only with -drain)
+
+Flags of sendhook:
+`
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return check(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sendhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
 	var (
 		target   = fs.String("url", "http://127.0.0.1:8080/webhooks", "the bridge's webhook URL")
 		secret   = fs.String("secret", "", "signing secret (default: $SENDHOOK_SECRET, else the first of $BRIDGE_WEBHOOK_SECRET)")
@@ -54,9 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		c        = fs.Int("c", 1, "load: concurrent connections")
 		duration = fs.Duration("duration", 0, "load: run for this long")
 		acked    = fs.String("acked", "", "load: write every delivery id answered 200 to this file")
+		caCert   = fs.String("cacert", "", "PEM file of the CA that signed an https bridge's certificate (default: the system roots)")
 	)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout); done {
+		return code
 	}
 	if *secret == "" {
 		*secret = os.Getenv("SENDHOOK_SECRET")
@@ -79,6 +98,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		body = b
 	}
 	t := loadgen.Target{URL: *target, Secret: *secret, Body: body}
+	if *caCert != "" {
+		pool, err := readCAFile(*caCert)
+		if err != nil {
+			fmt.Fprintf(stderr, "sendhook: -cacert: %v\n", err)
+			return 2
+		}
+		t.RootCAs = pool
+	}
 
 	if *n == 0 && *duration == 0 {
 		deliveryID := *id
@@ -131,4 +158,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, res.String())
 	return 0
+}
+
+// parseFlags parses args; done means exit with code: 0 after -h (help on stdout,
+// as asked for), 2 after a usage error (already reported on stderr).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--h" || a == "--help" {
+			// Before Parse, which would print the help on stderr.
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0, true
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q (flags go before it; see -h)\n", fs.Name(), fs.Arg(0))
+		return 2, true
+	}
+	return 0, false
+}
+
+// readCAFile reads a PEM bundle of CA certificates.
+func readCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -114,5 +115,57 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, _, _ := sendhook(t, "-bogus"); code != 2 {
 		t.Errorf("unknown flag: exit %d", code)
+	}
+}
+
+func TestHelpListsSubcommandsAndExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-secret", "s", "-help"}} {
+		code, out, errOut := sendhook(t, args...)
+		if code != 0 || !strings.Contains(out, "sendhook check") || !strings.Contains(out, "-cacert") || errOut != "" {
+			t.Errorf("sendhook %v: exit %d, stdout %q, stderr %q; want exit 0 and the usage with the check subcommand on stdout", args, code, out, errOut)
+		}
+	}
+	code, out, _ := sendhook(t, "check", "-h")
+	if code != 0 || !strings.Contains(out, "-drain") || !strings.Contains(out, "WARNING") || !strings.Contains(out, "without changing it") {
+		t.Errorf("sendhook check -h: exit %d, %q; want exit 0, the -drain warning and the NATS read-only note", code, out)
+	}
+	if code, _, errOut := sendhook(t, "-secret", "s", "stray"); code != 2 || !strings.Contains(errOut, "stray") {
+		t.Errorf("stray argument: exit %d %q", code, errOut)
+	}
+}
+
+// A bridge serving HTTPS with a certificate from a private CA: without -cacert
+// the certificate does not verify; with the CA's file, one send and a load work.
+func TestCACert(t *testing.T) {
+	sink := sinktest.NewMemory()
+	b, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: time.Minute, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(b)
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL + "/webhooks"
+
+	code, out, errOut := sendhook(t, "-url", url, "-secret", secret, "-id", "tls-0")
+	if code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("without -cacert: exit %d, %q %q; want a certificate error", code, out, errOut)
+	}
+	code, out, errOut = sendhook(t, "-url", url, "-secret", secret, "-id", "tls-1", "-cacert", ca)
+	if code != 0 || !strings.HasPrefix(out, "200 ") {
+		t.Fatalf("with -cacert: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = sendhook(t, "-url", url, "-secret", secret, "-n", "40", "-c", "4", "-cacert", ca)
+	if code != 0 || !strings.Contains(out, "status: 200×40") {
+		t.Fatalf("load with -cacert: exit %d, %q %q", code, out, errOut)
+	}
+	if n := len(sink.Messages()); n != 41 {
+		t.Errorf("%d messages in the sink, want 41", n)
+	}
+	if code, _, errOut := sendhook(t, "-url", url, "-secret", secret, "-cacert", "/nonexistent.pem"); code != 2 || !strings.Contains(errOut, "-cacert") {
+		t.Errorf("unreadable -cacert: exit %d %q", code, errOut)
 	}
 }

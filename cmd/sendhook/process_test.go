@@ -141,7 +141,7 @@ func TestSIGKILLWithRabbitMQ(t *testing.T) {
 		"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": queue,
 	})
 	acked := loadUntil(t, p, func() { _ = p.cmd.Process.Signal(syscall.SIGKILL) })
-	checkNoLoss(t, "-acked", acked, "-sink", "rabbitmq", "-rabbitmq-url", url, "-queue", queue)
+	checkNoLoss(t, "-acked", acked, "-sink", "rabbitmq", "-rabbitmq-url", url, "-queue", queue, "-drain")
 }
 
 // SIGKILL takes the embedded NATS server down with the bridge; started again on

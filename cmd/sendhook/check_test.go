@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+)
+
+// `sendhook check` against the real brokers: it must not take away what it checks
+// unless told to with -drain.
+
+func ackedFile(t *testing.T, ids []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "acked.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+// Run twice on a stream with a durable consumer and on a work-queue stream (where
+// anything acknowledged is removed): both runs find everything, and the streams
+// and the consumer are left as they were.
+func TestCheckNATSReadsWithoutConsuming(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := t.Context()
+	for _, retention := range []jetstream.RetentionPolicy{jetstream.LimitsPolicy, jetstream.WorkQueuePolicy} {
+		t.Run(retention.String(), func(t *testing.T) {
+			name := fmt.Sprintf("CHECK_%d", retention)
+			subject := strings.ToLower(name) + ".job.completed"
+			st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name) + ".>"}, Retention: retention})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := ids(name, 50)
+			for _, id := range sent {
+				if _, err := js.Publish(ctx, subject, []byte(`{"event":"job.completed"}`), jetstream.WithMsgID(id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "app", AckPolicy: jetstream.AckExplicitPolicy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			acked := ackedFile(t, sent)
+			for run := 1; run <= 2; run++ {
+				code, out, errOut := sendhook(t, "check", "-acked", acked, "-sink", "nats", "-nats-url", srv.URL(), "-stream", name)
+				if code != 0 || !strings.Contains(out, "lost: 0") || !strings.Contains(out, "found: 50 distinct") {
+					t.Fatalf("run %d: exit %d: %s %s", run, code, out, errOut)
+				}
+			}
+			info, err := st.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Msgs != 50 || info.State.Consumers != 1 {
+				t.Errorf("after two checks: %d messages, %d consumers; want 50 and the application's 1", info.State.Msgs, info.State.Consumers)
+			}
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ci.NumPending != 50 || ci.Delivered.Stream != 0 || ci.AckFloor.Stream != 0 {
+				t.Errorf("the application's consumer moved: pending %d, delivered %d, ack floor %d", ci.NumPending, ci.Delivered.Stream, ci.AckFloor.Stream)
+			}
+		})
+	}
+}
+
+func TestCheckRabbitMQRefusesWithoutDrain(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := fmt.Sprintf("sendhook-check.%d", time.Now().UnixNano())
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	sent := ids("rmq-check", 20)
+	for _, id := range sent {
+		if err := ch.PublishWithContext(t.Context(), "", queue, false, false, amqp.Publishing{MessageId: id, Body: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	depth := func() int {
+		q, err := ch.QueueDeclarePassive(queue, false, true, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q.Messages
+	}
+	waitDepth(t, depth, 20)
+	acked := ackedFile(t, sent)
+	args := []string{"check", "-acked", acked, "-sink", "rabbitmq", "-rabbitmq-url", url, "-queue", queue, "-quiet", "500ms"}
+
+	code, out, errOut := sendhook(t, args...)
+	if code != 2 || !strings.Contains(errOut, "-drain") || !strings.Contains(errOut, "taking every message off") {
+		t.Errorf("without -drain: exit %d, stdout %q, stderr %q; want exit 2 saying that checking consumes and -drain does it", code, out, errOut)
+	}
+	if n := depth(); n != 20 {
+		t.Fatalf("without -drain the queue went from 20 to %d messages", n)
+	}
+
+	code, out, errOut = sendhook(t, append(args, "-drain")...)
+	if code != 0 || !strings.Contains(out, "lost: 0") || !strings.Contains(errOut, "consumers will not get them") {
+		t.Errorf("with -drain: exit %d, stdout %q, stderr %q; want lost: 0 and a warning", code, out, errOut)
+	}
+	if n := depth(); n != 0 {
+		t.Errorf("with -drain %d messages are left", n)
+	}
+}
+
+func waitDepth(t *testing.T, depth func() int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for depth() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue depth %d, want %d", depth(), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Also: with a local endpoint it needs no region and asks no instance metadata
+// service, as the bridge; a message another consumer holds is reported as in
+// flight.
+func TestCheckSQSRefusesWithoutDrain(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Start(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	c := srv.Client(t)
+	sent := ids("sqs-check", 15)
+	for _, id := range sent {
+		if _, err := c.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("{}"),
+			MessageAttributes: map[string]types.MessageAttributeValue{"ce-id": {DataType: aws.String("String"), StringValue: aws.String(id)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the bridge needs with an endpoint, no more: keys, no region, and an
+	// instance metadata service that is not switched off.
+	t.Setenv("AWS_REGION", "")
+	os.Unsetenv("AWS_REGION")
+	os.Unsetenv("AWS_EC2_METADATA_DISABLED")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	acked := ackedFile(t, sent)
+	args := []string{"check", "-acked", acked, "-sink", "sqs", "-sqs-queue-url", queueURL, "-sqs-endpoint", srv.Endpoint(), "-quiet", "500ms"}
+
+	code, out, errOut := sendhook(t, args...)
+	if code != 2 || !strings.Contains(errOut, "-drain") {
+		t.Errorf("without -drain: exit %d, stdout %q, stderr %q; want exit 2 naming -drain", code, out, errOut)
+	}
+	if n := visible(t, c, queueURL); n != 15 {
+		t.Fatalf("without -drain %d of 15 messages are visible", n)
+	}
+
+	// Another consumer holds one message: it is reported as in flight.
+	held, err := c.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 1, VisibilityTimeout: 60})
+	if err != nil || len(held.Messages) != 1 {
+		t.Fatalf("receive: %v", err)
+	}
+	start := time.Now()
+	code, out, errOut = sendhook(t, append(args, "-drain")...)
+	if time.Since(start) > 15*time.Second {
+		t.Errorf("check took %s: did it wait for an instance metadata service?", time.Since(start))
+	}
+	if code != 1 || !strings.Contains(out, "found: 14 distinct") || !strings.Contains(out, "lost: 1") {
+		t.Errorf("with -drain and one message held elsewhere: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "1 message(s) on the queue are in flight") || !strings.Contains(errOut, "consumers will not get them") {
+		t.Errorf("stderr %q: want the -drain warning and the in-flight note", errOut)
+	}
+	if n := visible(t, c, queueURL); n != 0 {
+		t.Errorf("with -drain %d messages are still visible", n)
+	}
+}
+
+func visible(t *testing.T, c *sqs.Client, queueURL string) int {
+	t.Helper()
+	out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], &n)
+	return n
+}
+
+func TestCheckUsage(t *testing.T) {
+	acked := ackedFile(t, []string{"x"})
+	if code, _, errOut := sendhook(t, "check", "-acked", acked, "-sink", "kafka"); code != 2 || !strings.Contains(errOut, "kafka") {
+		t.Errorf("unknown sink: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := sendhook(t, "check", "-sink", "nats"); code != 2 || !strings.Contains(errOut, "-acked") {
+		t.Errorf("no -acked: exit %d %q", code, errOut)
+	}
+}
