@@ -73,11 +73,19 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig
 	}
+	var drainEnd time.Time // set when shutdown begins
 	if tp != nil {
 		// Registered before the sink's Close, so it runs after it: every span has
-		// ended by then, and Shutdown flushes them to the collector.
+		// ended by then, and Shutdown flushes them to the collector. A collector that
+		// does not answer must not stretch the exit past the shutdown bound: the
+		// flush gets at most 5 s, and never more than half a second past the drain's
+		// deadline.
 		defer func() {
-			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			deadline := time.Now().Add(5 * time.Second)
+			if end := drainEnd.Add(500 * time.Millisecond); !drainEnd.IsZero() && end.Before(deadline) {
+				deadline = end
+			}
+			flushCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 			defer cancel()
 			if err := tp.Shutdown(flushCtx); err != nil {
 				log.Warn("flushing traces", "err", err)
@@ -166,7 +174,8 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		code = exitFailed
 	}
 	// The parent context is done by now; the drain gets its own deadline.
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	drainEnd = time.Now().Add(cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), drainEnd)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown timed out; closing remaining connections", "err", err)

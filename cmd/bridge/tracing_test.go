@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -386,4 +387,50 @@ func TestConsumerExamplesContinueTheTrace(t *testing.T) {
 			t.Errorf("example output lacks %q", want)
 		}
 	})
+}
+
+// A collector that accepts connections and never answers cannot hold the exit past
+// BRIDGE_SHUTDOWN_TIMEOUT (+1 s): the flush shares the shutdown bound.
+func TestTraceFlushKeepsTheShutdownBound(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	rec := startReceiver(t) // only for tracingEnv's clearing; the endpoint is replaced
+	env := tracingEnv(t, rec, map[string]string{
+		"BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir(),
+		"BRIDGE_SHUTDOWN_TIMEOUT": "1s",
+	})
+	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://" + ln.Addr().String()
+	env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
+	b := startBridge(t, env)
+	if r := b.post(t, sample, "otel-stall-1"); r.status != 200 {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+	start := time.Now()
+	b.stop(t)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("exit took %s with a stalled collector, want at most the 1s shutdown timeout + 1s", took)
+	}
 }
