@@ -114,15 +114,42 @@ func New(cfg Config) (*Bridge, error) {
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}
+	// Every answer is JSON, also for a wrong path or method: the mux's own 404 and
+	// 405 are plain text, so the other endpoints check their method themselves and
+	// a catch-all answers the rest.
 	b.mux.HandleFunc(cfg.WebhookPath, b.serveWebhook)
-	b.mux.HandleFunc("GET /healthz", b.serveHealth)
-	b.mux.HandleFunc("GET /readyz", b.serveReady)
-	b.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
+	b.mux.Handle("/healthz", onlyGet(http.HandlerFunc(b.serveHealth)))
+	b.mux.Handle("/readyz", onlyGet(http.HandlerFunc(b.serveReady)))
+	b.mux.Handle("/metrics", onlyGet(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
 		// Exemplars exist only in the OpenMetrics format, which Prometheus asks for;
 		// a plain text scrape gets the classic format as before.
 		EnableOpenMetrics: true,
-	}))
+	})))
+	if cfg.WebhookPath != "/" {
+		b.mux.HandleFunc("/", serveNotFound)
+	}
 	return b, nil
+}
+
+var (
+	bodyNotFound         = errorBody("not found")
+	bodyMethodNotAllowed = errorBody("method not allowed: use GET")
+)
+
+func serveNotFound(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusNotFound, bodyNotFound)
+}
+
+// onlyGet answers 405 in JSON to anything but GET and HEAD.
+func onlyGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, bodyMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.

@@ -7,20 +7,28 @@ import (
 )
 
 // parseEnvelope reads the two fields the bridge needs from the body. It returns a
-// non-empty msg, fit for the client, when the body is not a JSON object with a
-// non-empty string "event". A jobId that is not a plain string is ignored.
+// non-empty msg, fit for the client, and a fixed reason for the log, when the body
+// is not valid UTF-8 or not a JSON object with a non-empty string "event". A jobId
+// that is not a plain string is ignored.
+//
+// UTF-8 comes first: json.Valid accepts invalid bytes inside strings, and a broker
+// client (the SQS SDK) would replace them, so the broker would store a body other
+// than the one that was signed.
 //
 // The body is validated once with json.Valid and then walked at the top level only:
 // json.Unmarshal would validate it and then decode it, two passes over every byte,
 // to use two short strings. Keys match exactly (encoding/json would also take
 // "EVENT"); the last of repeated keys wins, as in encoding/json.
-func parseEnvelope(body []byte) (event, jobID, msg string) {
+func parseEnvelope(body []byte) (event, jobID, msg, reason string) {
+	if !utf8.Valid(body) {
+		return "", "", "body must be valid UTF-8", reasonNotUTF8
+	}
 	if !json.Valid(body) {
-		return "", "", "body must be a JSON object"
+		return "", "", "body must be a JSON object", reasonInvalidJSON
 	}
 	i := skipSpace(body, 0)
 	if body[i] != '{' {
-		return "", "", "body must be a JSON object"
+		return "", "", "body must be a JSON object", reasonNotObject
 	}
 	var rawEvent, rawJob []byte
 	i++
@@ -47,26 +55,26 @@ func parseEnvelope(body []byte) (event, jobID, msg string) {
 	}
 }
 
-func finishEnvelope(rawEvent, rawJob []byte) (event, jobID, msg string) {
+func finishEnvelope(rawEvent, rawJob []byte) (event, jobID, msg, reason string) {
 	if len(rawEvent) == 0 || rawEvent[0] == 'n' {
-		return "", "", `body must have a string "event"`
+		return "", "", `body must have a string "event"`, reasonMissingEvent
 	}
 	if rawEvent[0] != '"' {
-		return "", "", `"event" must be a string`
+		return "", "", `"event" must be a string`, reasonBadEvent
 	}
 	event = decodeString(rawEvent)
 	if event == "" {
-		return "", "", `"event" must not be empty`
+		return "", "", `"event" must not be empty`, reasonMissingEvent
 	}
 	if hasControl(event) {
-		return "", "", `"event" must not contain control characters`
+		return "", "", `"event" must not contain control characters`, reasonBadEvent
 	}
 	if len(rawJob) > 0 && rawJob[0] == '"' {
 		if jobID = decodeString(rawJob); hasControl(jobID) {
 			jobID = ""
 		}
 	}
-	return event, jobID, ""
+	return event, jobID, "", ""
 }
 
 // keyIs compares a raw (quoted) key with name; an escaped key is decoded first.

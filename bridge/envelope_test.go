@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -30,9 +31,12 @@ func TestParseEnvelope(t *testing.T) {
 		{body: `{"event":"e"}{}`, bad: true},
 		{body: ``, bad: true},
 		{body: `{"event":"e",}`, bad: true},
+		{body: "{\"event\":\"e\",\"x\":\"\xff\"}", bad: true},
+		{body: "{\"event\":\"\xc3\"}", bad: true},
+		{body: "{\"event\":\"e\",\"x\":\"\xed\xa0\x80\"}", bad: true}, // a UTF-16 surrogate encoded as UTF-8
 	}
 	for _, c := range cases {
-		event, job, msg := parseEnvelope([]byte(c.body))
+		event, job, msg, _ := parseEnvelope([]byte(c.body))
 		if c.bad {
 			if msg == "" {
 				t.Errorf("%s: accepted (event %q), want an error", c.body, event)
@@ -51,9 +55,9 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(`{"event":"job.completed","jobId":"j","data":{"segments":[{"index":0}]}}`))
 	f.Add([]byte(`{"a":[{"event":"x"}],"event":"y\u0041"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		event, _, msg := parseEnvelope(body)
+		event, _, msg, _ := parseEnvelope(body)
 		var m map[string]json.RawMessage
-		if json.Unmarshal(body, &m) != nil {
+		if json.Unmarshal(body, &m) != nil || !utf8.Valid(body) {
 			if msg == "" {
 				t.Fatalf("accepted a body encoding/json rejects: %q", body)
 			}

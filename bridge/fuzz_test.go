@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -15,7 +16,7 @@ import (
 
 // FuzzIngress drives the whole request path. Whatever arrives, the bridge must not
 // panic, never answer 410, answer JSON, and never answer 2xx — nor publish — unless
-// the signature is valid for the body under the secret.
+// the signature is valid for the body under the secret and the body is valid UTF-8.
 //
 // signIt lets the fuzzer reach the checks behind the signature: when true the test
 // signs the body itself, so the invariants below the signature get exercised too.
@@ -28,6 +29,9 @@ func FuzzIngress(f *testing.F) {
 	f.Add("POST", []byte(`[]`), true, "", "d")
 	f.Add("POST", []byte(`{"event":"a"}`), true, "", "")
 	f.Add("POST", []byte(` {"event":"\u0000"}`), true, "", "d")
+	f.Add("POST", []byte("{\"event\":\"job.completed\",\"n\":\"caf\xe9\"}"), true, "", "d-utf8")
+	f.Add("POST", []byte("{\"event\":\"\xed\xa0\x80\"}"), true, "", "d-surrogate")
+	f.Add("POST", []byte("{\"event\":\"e\xf4\x90\x80\x80\"}"), true, "", "d-beyond-max")
 
 	sink := sinktest.NewMemory()
 	b, err := bridge.New(bridge.Config{
@@ -72,6 +76,9 @@ func FuzzIngress(f *testing.F) {
 			t.Fatal("published without a valid signature")
 		}
 		if status == http.StatusOK {
+			if !utf8.Valid(body) {
+				t.Fatal("200 for a body that is not valid UTF-8")
+			}
 			var env struct{ Event any }
 			if json.Unmarshal(body, &env) != nil {
 				t.Fatal("200 for a body that is not JSON")

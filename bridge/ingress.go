@@ -1,13 +1,17 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
@@ -38,10 +42,14 @@ type answer struct {
 	body       []byte
 	retryAfter []string
 	attempts   int
-	err        error // for the log only; never sent
+	reason     string // why it was refused, for the log only: one of the reason* constants
+	duplicate  bool   // answered from the dedup cache or by joining a publish of the same id
+	err        error  // for the log only; never sent
 }
 
-func reject(status int, msg string) answer { return answer{status: status, body: errorBody(msg)} }
+func reject(status int, reason, msg string) answer {
+	return answer{status: status, reason: reason, body: errorBody(msg)}
+}
 
 func errorBody(msg string) []byte {
 	b, _ := json.Marshal(struct {
@@ -87,6 +95,12 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", a.status),
 		slog.String("duration", time.Since(start).String()),
 	}
+	if a.reason != "" {
+		attrs = append(attrs, slog.String("reason", a.reason))
+	}
+	if a.duplicate {
+		attrs = append(attrs, slog.Bool("duplicate", true))
+	}
 	if req.deliveryID != "" {
 		attrs = append(attrs, slog.String("delivery_id", req.deliveryID))
 	}
@@ -101,43 +115,59 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.Int("attempts", a.attempts))
 	}
 	if a.err != nil {
-		attrs = append(attrs, slog.String("err", a.err.Error()))
+		attrs = append(attrs, slog.String("err", oneLine(a.err.Error())))
 	}
 	b.log.LogAttrs(r.Context(), level, "webhook", attrs...)
 }
 
+// oneLine keeps a broker's error on one log line: client libraries join causes with
+// newlines, which log shippers split into separate, meaningless records.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
 func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) answer {
 	if r.Method != http.MethodPost {
-		return reject(http.StatusMethodNotAllowed, "method not allowed: use POST")
+		return reject(http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST")
 	}
 	body, a, ok := b.readBody(w, r)
 	if !ok {
 		return a
 	}
+	// The answer is due within PublishTimeout of the body being read (SPEC §2), however
+	// long the upload took: the server's own write deadline ran from the headers.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
 
 	sig := r.Header.Get(SignatureHeader)
 	if b.verifier.Verify(body, sig) != nil {
-		return answer{status: http.StatusUnauthorized, body: bodyInvalidSignature}
+		reason := reasonBadSignature
+		if sig == "" {
+			reason = reasonNoSignature
+		}
+		return answer{status: http.StatusUnauthorized, body: bodyInvalidSignature, reason: reason}
 	}
 
 	id := r.Header.Get(DeliveryHeader)
 	if id == "" {
-		return reject(http.StatusBadRequest, "missing "+DeliveryHeader+" header")
+		return reject(http.StatusBadRequest, reasonNoDelivery, "missing "+DeliveryHeader+" header")
 	}
 	if !validDeliveryID(id) {
-		return reject(http.StatusBadRequest, DeliveryHeader+" must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+		return reject(http.StatusBadRequest, reasonBadDelivery, DeliveryHeader+" must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	}
 	req.deliveryID = id
 
-	event, jobID, msg := parseEnvelope(body)
+	event, jobID, msg, reason := parseEnvelope(body)
 	if msg != "" {
-		return reject(http.StatusBadRequest, msg)
+		return reject(http.StatusBadRequest, reason, msg)
 	}
 	req.event = event
 
 	if n := b.inFlight.Add(1); n > int64(b.cfg.MaxInFlight) {
 		b.inFlight.Add(-1)
-		a := reject(http.StatusServiceUnavailable, "too many webhooks in flight; retry later")
+		a := reject(http.StatusServiceUnavailable, reasonBusy, "too many webhooks in flight; retry later")
 		a.retryAfter = retryAfterBusy
 		return a
 	}
@@ -147,45 +177,92 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	switch {
 	case seen:
 		b.metrics.duplicates.Inc()
-		return answer{status: http.StatusOK, body: receivedBody(id, true)}
+		return answer{status: http.StatusOK, body: receivedBody(id, true), duplicate: true}
 	case !leader:
 		b.metrics.duplicates.Inc()
 		select {
 		case <-f.done:
-			return f.answer
+			a := f.answer
+			a.duplicate = true
+			return a
 		case <-r.Context().Done():
-			return reject(http.StatusServiceUnavailable, "client went away")
+			a := reject(http.StatusServiceUnavailable, reasonClientGone, "client went away")
+			a.duplicate = true
+			return a
 		}
 	}
 
+	// The flight ends whatever happens below, a panic included: requests for the
+	// same id wait on it, and would otherwise wait until their clients gave up.
+	a = answer{status: http.StatusInternalServerError, body: bodyInternal, reason: reasonPanic}
+	defer func() { b.dedup.finish(id, f, a, a.status == http.StatusOK) }()
 	msgOut := b.message(id, event, jobID, sig, body, time.Now())
 	a = b.publish(r.Context(), msgOut)
-	b.dedup.finish(id, f, a, a.status == http.StatusOK)
 	return a
 }
 
-var bodyInvalidSignature = errorBody("invalid signature")
+// answerWriteTime is what a response may take to write once the publish has ended:
+// the answer is a few dozen bytes, so this only bounds a client that stops reading.
+const answerWriteTime = 5 * time.Second
 
-// readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body.
+var (
+	bodyInvalidSignature = errorBody("invalid signature")
+	bodyInternal         = errorBody("internal error; retry later")
+)
+
+// readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body. The
+// buffer grows with the bytes that arrive, never ahead of them: before the signature
+// is checked, Content-Length is only a claim, and thousands of connections announcing
+// the largest body must cost what they sent, not what they announced.
 func (b *Bridge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, answer, bool) {
 	max := b.cfg.MaxBodyBytes
 	if r.ContentLength > max {
-		return nil, reject(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
+		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
 	}
-	size := r.ContentLength
-	if size < 0 {
-		size = 4096
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	body, err := readGrowing(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, reject(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
+		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
 	case err != nil:
-		return nil, reject(http.StatusBadRequest, "could not read the request body"), false
+		return nil, reject(http.StatusBadRequest, reasonReadFailed, "could not read the request body"), false
 	}
-	return buf.Bytes(), answer{}, true
+	return body, answer{}, true
+}
+
+// firstRead is the buffer a body starts with: most webhooks fit, and a connection
+// that sends nothing holds no more than this.
+const firstRead = 4 << 10
+
+// readGrowing reads r to the end. The buffer starts at firstRead (or the announced
+// size, when smaller) and doubles only when full, up to the announced size; so it
+// never holds much more than twice the bytes received, and a truthful Content-Length
+// needs no copy beyond the doubling steps.
+func readGrowing(r io.Reader, announced int64) ([]byte, error) {
+	size := int64(firstRead)
+	if announced >= 0 && announced+1 < size {
+		size = announced + 1 // +1: room for the read that sees the end
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if announced >= int64(cap(buf)) && announced+1 < next {
+				next = announced + 1
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func validDeliveryID(id string) bool {
@@ -246,7 +323,7 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message) answer {
 	b.metrics.inFlight.Inc()
 	start := time.Now()
 	attempts, err := publishWithRetry(ctx, func(ctx context.Context, attempt int) error {
-		return b.tracing.publish(ctx, b.cfg.Sink, msg, attempt)
+		return b.publishOnce(ctx, msg, attempt)
 	}, b.metrics.retries.Inc)
 	b.metrics.inFlight.Dec()
 
@@ -257,18 +334,43 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message) answer {
 	b.metrics.observe(ctx, b.metrics.failed, time.Since(start))
 	a := answer{attempts: attempts, err: err}
 	switch {
+	case errors.Is(err, errPanic):
+		a.status, a.body, a.reason = http.StatusInternalServerError, bodyInternal, reasonPanic
 	case errors.Is(err, sinks.ErrClosed):
-		a.status, a.body, a.retryAfter = http.StatusServiceUnavailable, bodyShuttingDown, retryAfterBroker
+		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyShuttingDown, retryAfterBroker, reasonShuttingDown
 	case errors.Is(err, sinks.ErrTooLarge):
-		a.status, a.body = http.StatusRequestEntityTooLarge, bodySinkTooLarge
+		a.status, a.body, a.reason = http.StatusRequestEntityTooLarge, bodySinkTooLarge, reasonSinkTooLarge
 	case errors.Is(err, sinks.ErrInvalid):
-		a.status, a.body = http.StatusBadRequest, bodySinkInvalid
+		a.status, a.body, a.reason = http.StatusBadRequest, bodySinkInvalid, reasonSinkInvalid
 	case errors.Is(err, sinks.ErrPermanent):
-		a.status, a.body = http.StatusBadGateway, bodyRejected
+		a.status, a.body, a.reason = http.StatusBadGateway, bodyRejected, reasonBrokerRejected
 	default:
-		a.status, a.body, a.retryAfter = http.StatusServiceUnavailable, bodyNotConfirmed, retryAfterBroker
+		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyNotConfirmed, retryAfterBroker, reasonNotConfirmed
 	}
 	return a
+}
+
+// errPanic marks a publish attempt that panicked. It is permanent: the same message
+// would most likely panic again, and the sender's retry is a fresh chance anyway.
+var errPanic = errors.New("bridge: publish panicked")
+
+// publishOnce is one attempt. A panic in the sink is a bug, but it must not take the
+// in-flight gauge and the delivery id's flight with it: it becomes an error (with
+// the stack in the log, never the message) and the request gets 500.
+func (b *Bridge) publishOnce(ctx context.Context, msg sinks.Message, attempt int) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// A runtime error's text is fixed by the runtime; any other panic value
+			// might quote the message, so only its type is told.
+			what := fmt.Sprintf("%T", p)
+			if re, ok := p.(runtime.Error); ok {
+				what = re.Error()
+			}
+			b.log.Error("publish panicked", "delivery_id", msg.ID, "panic", what, "stack", string(debug.Stack()))
+			err = sinks.Permanent(fmt.Errorf("%w: %s", errPanic, what))
+		}
+	}()
+	return b.tracing.publish(ctx, b.cfg.Sink, msg, attempt)
 }
 
 var (

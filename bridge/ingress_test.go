@@ -167,37 +167,44 @@ func TestRejectedRequestsPublishNothing(t *testing.T) {
 		id     string
 		hdr    http.Header
 		status int
+		reason string // the log line's reason
 		check  func(t *testing.T, r reply)
 	}{
-		{name: "GET", method: http.MethodGet, body: nil, sig: "sign", id: "d1", status: 405,
+		{name: "GET", method: http.MethodGet, body: nil, sig: "sign", id: "d1", status: 405, reason: "method",
 			check: func(t *testing.T, r reply) {
 				if r.header.Get("Allow") != "POST" {
 					t.Errorf("Allow = %q, want POST", r.header.Get("Allow"))
 				}
 			}},
-		{name: "PUT", method: http.MethodPut, body: sample, sig: "sign", id: "d1", status: 405},
-		{name: "body over the limit", body: bytes.Repeat([]byte("a"), 4097), sig: "sign", id: "d1", status: 413},
-		{name: "no signature", body: sample, sig: "", id: "d1", status: 401},
-		{name: "wrong signature", body: sample, sig: bridge.Sign(other, sample), id: "d1", status: 401},
-		{name: "signature of another body", body: sample, sig: bridge.Sign(secret, []byte(`{"event":"x"}`)), id: "d1", status: 401},
-		{name: "signature not hex", body: sample, sig: "zz", id: "d1", status: 401},
-		{name: "bad signature and no delivery", body: sample, sig: "00", id: "", status: 401},
-		{name: "no delivery id", body: sample, sig: "sign", id: "", status: 400},
-		{name: "delivery id with a slash", body: sample, sig: "sign", id: "a/b", status: 400},
-		{name: "delivery id with a space", body: sample, sig: "sign", id: "a b", status: 400},
-		{name: "delivery id of 129 characters", body: sample, sig: "sign", id: strings.Repeat("x", 129), status: 400},
-		{name: "body is an array", body: []byte(`[{"event":"job.completed"}]`), sig: "sign", id: "d1", status: 400},
-		{name: "body is null", body: []byte(`null`), sig: "sign", id: "d1", status: 400},
-		{name: "body is a string", body: []byte(`"job.completed"`), sig: "sign", id: "d1", status: 400},
-		{name: "body is broken JSON", body: []byte(`{"event":"job.completed"`), sig: "sign", id: "d1", status: 400},
-		{name: "body has trailing garbage", body: []byte(`{"event":"job.completed"} x`), sig: "sign", id: "d1", status: 400},
-		{name: "empty body", body: []byte{}, sig: "sign", id: "d1", status: 400},
-		{name: "no event", body: []byte(`{"jobId":"j1"}`), sig: "sign", id: "d1", status: 400},
-		{name: "event null", body: []byte(`{"event":null}`), sig: "sign", id: "d1", status: 400},
-		{name: "event empty", body: []byte(`{"event":""}`), sig: "sign", id: "d1", status: 400},
-		{name: "event a number", body: []byte(`{"event":42}`), sig: "sign", id: "d1", status: 400},
-		{name: "event an object", body: []byte(`{"event":{"type":"x"}}`), sig: "sign", id: "d1", status: 400},
-		{name: "event with a newline", body: []byte(`{"event":"job\ncompleted"}`), sig: "sign", id: "d1", status: 400},
+		{name: "PUT", method: http.MethodPut, body: sample, sig: "sign", id: "d1", status: 405, reason: "method"},
+		{name: "body over the limit", body: bytes.Repeat([]byte("a"), 4097), sig: "sign", id: "d1", status: 413, reason: "too_large"},
+		{name: "no signature", body: sample, sig: "", id: "d1", status: 401, reason: "missing_signature"},
+		{name: "wrong signature", body: sample, sig: bridge.Sign(other, sample), id: "d1", status: 401, reason: "bad_signature"},
+		{name: "signature of another body", body: sample, sig: bridge.Sign(secret, []byte(`{"event":"x"}`)), id: "d1", status: 401, reason: "bad_signature"},
+		{name: "signature not hex", body: sample, sig: "zz", id: "d1", status: 401, reason: "bad_signature"},
+		{name: "bad signature and no delivery", body: sample, sig: "00", id: "", status: 401, reason: "bad_signature"},
+		{name: "no delivery id", body: sample, sig: "sign", id: "", status: 400, reason: "missing_delivery"},
+		{name: "delivery id with a slash", body: sample, sig: "sign", id: "a/b", status: 400, reason: "bad_delivery"},
+		{name: "delivery id with a space", body: sample, sig: "sign", id: "a b", status: 400, reason: "bad_delivery"},
+		{name: "delivery id of 129 characters", body: sample, sig: "sign", id: strings.Repeat("x", 129), status: 400, reason: "bad_delivery"},
+		{name: "body is an array", body: []byte(`[{"event":"job.completed"}]`), sig: "sign", id: "d1", status: 400, reason: "not_object"},
+		{name: "body is null", body: []byte(`null`), sig: "sign", id: "d1", status: 400, reason: "not_object"},
+		{name: "body is a string", body: []byte(`"job.completed"`), sig: "sign", id: "d1", status: 400, reason: "not_object"},
+		{name: "body is broken JSON", body: []byte(`{"event":"job.completed"`), sig: "sign", id: "d1", status: 400, reason: "invalid_json"},
+		{name: "body has trailing garbage", body: []byte(`{"event":"job.completed"} x`), sig: "sign", id: "d1", status: 400, reason: "invalid_json"},
+		{name: "empty body", body: []byte{}, sig: "sign", id: "d1", status: 400, reason: "invalid_json"},
+		// json.Valid accepts these; a broker client may rewrite them (the SQS SDK
+		// turns them into U+FFFD), so the broker would hold a body other than the
+		// signed one.
+		{name: "body with an invalid UTF-8 byte", body: []byte("{\"event\":\"job.completed\",\"name\":\"caf\xe9\"}"), sig: "sign", id: "d1", status: 400, reason: "not_utf8"},
+		{name: "body with a UTF-8 encoded surrogate", body: []byte("{\"event\":\"job.completed\",\"name\":\"\xed\xa0\x80\"}"), sig: "sign", id: "d1", status: 400, reason: "not_utf8"},
+		{name: "event truncated mid-character", body: []byte("{\"event\":\"job.\xc3\"}"), sig: "sign", id: "d1", status: 400, reason: "not_utf8"},
+		{name: "no event", body: []byte(`{"jobId":"j1"}`), sig: "sign", id: "d1", status: 400, reason: "missing_event"},
+		{name: "event null", body: []byte(`{"event":null}`), sig: "sign", id: "d1", status: 400, reason: "missing_event"},
+		{name: "event empty", body: []byte(`{"event":""}`), sig: "sign", id: "d1", status: 400, reason: "missing_event"},
+		{name: "event a number", body: []byte(`{"event":42}`), sig: "sign", id: "d1", status: 400, reason: "bad_event"},
+		{name: "event an object", body: []byte(`{"event":{"type":"x"}}`), sig: "sign", id: "d1", status: 400, reason: "bad_event"},
+		{name: "event with a newline", body: []byte(`{"event":"job\ncompleted"}`), sig: "sign", id: "d1", status: 400, reason: "bad_event"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -228,8 +235,40 @@ func TestRejectedRequestsPublishNothing(t *testing.T) {
 			if n := h.sink.Calls(); n != 0 {
 				t.Errorf("sink was called %d times for a rejected request", n)
 			}
+			line := h.webhookLine(t)
+			if line["reason"] != c.reason {
+				t.Errorf("log line reason = %v, want %q: %v", line["reason"], c.reason, line)
+			}
 		})
 	}
+}
+
+// webhookLine returns the only "webhook" log line so far, decoded.
+func (h *harness) webhookLine(t *testing.T) map[string]any {
+	t.Helper()
+	lines := h.webhookLines(t)
+	if len(lines) != 1 {
+		t.Fatalf("%d webhook log lines, want 1:\n%s", len(lines), h.logs.String())
+	}
+	return lines[0]
+}
+
+func (h *harness) webhookLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var m map[string]any
+		if l == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if m["msg"] == "webhook" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func TestChunkedBodyOverTheLimit(t *testing.T) {
@@ -331,6 +370,109 @@ func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
 	if n := h.sink.Calls(); n != 1 {
 		t.Fatalf("sink called %d times, want 1", n)
+	}
+	lines := h.webhookLines(t)
+	if len(lines) != 2 || lines[0]["duplicate"] != nil || lines[1]["duplicate"] != true {
+		t.Errorf("log lines %v: want duplicate=true on the second only", lines)
+	}
+	for _, l := range lines {
+		if l["reason"] != nil {
+			t.Errorf("a 200 carries a reason: %v", l)
+		}
+	}
+}
+
+// A wrong path or method gets JSON like every other answer.
+func TestWrongPathOrMethodAnswersJSON(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodPost, "/webhook", 404, ""},
+		{http.MethodGet, "/", 404, ""},
+		{http.MethodGet, "/webhooks/x", 404, ""},
+		{http.MethodGet, "/healthz/", 404, ""},
+		{http.MethodPost, "/healthz", 405, "GET, HEAD"},
+		{http.MethodDelete, "/readyz", 405, "GET, HEAD"},
+		{http.MethodPost, "/metrics", 405, "GET, HEAD"},
+	} {
+		r := h.do(t, c.method, c.path, nil, nil)
+		r.wantError(t, c.status)
+		if c.status == 404 && r.raw != `{"error":"not found"}` {
+			t.Errorf("%s %s: body %s", c.method, c.path, r.raw)
+		}
+		if r.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: Allow = %q, want %q", c.method, c.path, r.header.Get("Allow"), c.allow)
+		}
+	}
+	if r := h.do(t, http.MethodHead, "/healthz", nil, nil); r.status != 200 {
+		t.Errorf("HEAD /healthz = %d", r.status)
+	}
+	if h.sink.Calls() != 0 {
+		t.Error("a wrong path reached the sink")
+	}
+}
+
+// panicSink panics on its first publish and confirms the later ones. A real broker
+// cannot panic on demand; a bug in a sink can.
+type panicSink struct {
+	*sinktest.Memory
+	panicked atomic.Bool
+	release  chan struct{} // the first publish waits for it, then panics
+	entered  chan struct{}
+}
+
+func (p *panicSink) Publish(ctx context.Context, msg sinks.Message) error {
+	if p.panicked.CompareAndSwap(false, true) {
+		close(p.entered)
+		<-p.release
+		var m map[string]int
+		m["x"]++ // a nil-map write: a runtime panic, as a sink bug would make
+	}
+	return p.Memory.Publish(ctx, msg)
+}
+
+// A panic during a publish ends its flight: the request and every request that
+// joined it get an answer, and a later request for that id publishes again.
+func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
+	sink := &panicSink{Memory: sinktest.NewMemory(), release: make(chan struct{}), entered: make(chan struct{})}
+	h := newHarness(t, func(c *bridge.Config) { c.Sink = sink })
+	h.sink = sink.Memory
+	first := make(chan reply, 1)
+	go func() { first <- h.post(t, sample, "sign", "p1") }()
+	<-sink.entered
+	joined := make(chan reply, 1)
+	go func() { joined <- h.post(t, sample, "sign", "p1") }()
+	waitFor(t, func() bool {
+		return strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, "audiospliter_bridge_duplicates_total 1")
+	})
+	close(sink.release)
+	for _, c := range []chan reply{first, joined} {
+		select {
+		case r := <-c:
+			r.wantError(t, 500)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request for the panicked delivery id got no answer")
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	done := make(chan reply, 1)
+	go func() { done <- h.post(t, sample, "sign", "p1") }()
+	select {
+	case r := <-done:
+		r.wantReceived(t, "p1", false)
+	case <-ctx.Done():
+		t.Fatal("the delivery id stayed in flight after the panic")
+	}
+	m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
+	if !strings.Contains(m, "audiospliter_bridge_publishes_in_flight 0") {
+		t.Errorf("in-flight gauge after the panic:\n%s", grep(m, "in_flight"))
+	}
+	if !strings.Contains(h.logs.String(), `"reason":"internal_error"`) || !strings.Contains(h.logs.String(), "assignment to entry in nil map") {
+		t.Errorf("the panic is not in the log:\n%s", h.logs.String())
 	}
 }
 
@@ -462,12 +604,13 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 		err    error
 		status int
 		retry  bool
+		reason string
 	}{
-		{fmt.Errorf("x: %w", sinks.ErrTooLarge), 413, false},
-		{fmt.Errorf("x: %w", sinks.ErrInvalid), 400, false},
-		{sinks.Permanent(errors.New("unroutable")), 502, false},
-		{fmt.Errorf("x: %w", sinks.ErrClosed), 503, true},
-		{errors.New("nack"), 503, true},
+		{fmt.Errorf("x: %w", sinks.ErrTooLarge), 413, false, "broker_too_large"},
+		{fmt.Errorf("x: %w", sinks.ErrInvalid), 400, false, "broker_invalid"},
+		{sinks.Permanent(errors.New("unroutable")), 502, false, "broker_rejected"},
+		{fmt.Errorf("x: %w", sinks.ErrClosed), 503, true, "shutting_down"},
+		{errors.New("nack"), 503, true, "not_confirmed"},
 	}
 	for _, c := range cases {
 		t.Run(c.err.Error(), func(t *testing.T) {
@@ -480,6 +623,9 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 			}
 			if !c.retry && h.sink.Calls() != 1 {
 				t.Errorf("a permanent error was retried: %d calls", h.sink.Calls())
+			}
+			if line := h.webhookLine(t); line["reason"] != c.reason {
+				t.Errorf("log line reason = %v, want %q", line["reason"], c.reason)
 			}
 		})
 	}

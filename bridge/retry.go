@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -54,7 +55,9 @@ func publishWithRetry(ctx context.Context, publish func(ctx context.Context, att
 		return attempts, nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(last, ctxErr) {
-		return attempts, errors.Join(ctxErr, last)
+		// The sink's error is the cause; the deadline only ended the retries. One
+		// line, cause first (errors.Join would put a newline between them).
+		return attempts, fmt.Errorf("%w (gave up: %w)", last, ctxErr)
 	}
 	return attempts, last
 }

@@ -251,6 +251,20 @@ func TestBrokerAwayAndBack(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("answered after %s; the publish timeout is 1s", took)
 	}
+	// The log says why in one line, the broker's cause first: not the deadline that
+	// merely ended the retries.
+	line := webhookLine(t, b.stderr.String(), "during")
+	errText, _ := line["err"].(string)
+	if line["reason"] != "not_confirmed" || errText == "" {
+		t.Errorf("log line %v: want reason not_confirmed and an err", line)
+	}
+	if strings.ContainsAny(errText, "\r\n") {
+		t.Errorf("err spans several lines: %q", errText)
+	}
+	if strings.HasPrefix(errText, "context") {
+		t.Errorf("err starts with the deadline, not the broker's cause: %q", errText)
+	}
+	t.Logf("err: %s", errText)
 
 	if err := ns.Start(); err != nil {
 		t.Fatal(err)
@@ -266,6 +280,22 @@ func TestBrokerAwayAndBack(t *testing.T) {
 	if !ids["before"] || !ids["during"] {
 		t.Fatalf("stream holds %v, want before and during", ids)
 	}
+}
+
+// webhookLine returns the last "webhook" log line of delivery id, decoded.
+func webhookLine(t *testing.T, logs, id string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	for _, l := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "webhook" && m["delivery_id"] == id {
+			found = m
+		}
+	}
+	if found == nil {
+		t.Fatalf("no webhook log line for %s:\n%s", id, logs)
+	}
+	return found
 }
 
 func waitStatus(t *testing.T, b *running, path string, status int) {
