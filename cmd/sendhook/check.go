@@ -77,7 +77,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	case "rabbitmq", "sqs":
 		if !*drain {
-			fmt.Fprintf(stderr, "sendhook check: checking a %s queue means taking every message off it, so that the application consuming it never gets them.\n"+
+			fmt.Fprintf(stderr, "sendhook check: checking %s queue means taking every message off it, so that the application consuming it never gets them.\n"+
 				"Refusing without -drain. Add -drain only on a queue of its own or a test setup (see sendhook check -h).\n", brokerName(*sink))
 			return 2
 		}
@@ -123,9 +123,9 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func brokerName(sink string) string {
 	if sink == "sqs" {
-		return "SQS"
+		return "an SQS"
 	}
-	return "RabbitMQ"
+	return "a RabbitMQ"
 }
 
 func readLines(path string) ([]string, error) {
