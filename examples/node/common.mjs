@@ -15,3 +15,7 @@ export function fail(message) {
   console.error(message);
   process.exit(1);
 }
+
+// One line, not a stack trace, for what goes wrong outside the example's own checks
+// (a broker that cannot be reached, a URL that does not parse).
+process.on('uncaughtException', (err) => fail(`${err?.name ?? 'Error'}: ${err?.message ?? err}`));

@@ -1,25 +1,55 @@
 // Receives one message from the bridge's SQS queue, shows it and deletes it.
-//   QUEUE_URL=… [SQS_ENDPOINT=http://127.0.0.1:4566] AWS_REGION=… node sqs.mjs
+//   QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/audiospliter-events AWS_REGION=eu-west-1 node sqs.mjs
+//   QUEUE_URL=http://127.0.0.1:4566/000000000000/audiospliter-events SQS_ENDPOINT=http://127.0.0.1:4566 \
+//     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test node sqs.mjs
+// Region and credentials come from the SDK's default chain, with the bridge's
+// defaults for a local endpoint: no instance metadata service, region us-east-1.
 import { SQSClient, ReceiveMessageCommand, DeleteMessageCommand } from '@aws-sdk/client-sqs';
 import { show, fail } from './common.mjs';
 
-const queueUrl = process.env.QUEUE_URL ?? fail('set QUEUE_URL');
-const client = new SQSClient({ endpoint: process.env.SQS_ENDPOINT || undefined });
+const queueUrl = process.env.QUEUE_URL || fail('set QUEUE_URL');
+const endpoint = process.env.SQS_ENDPOINT || undefined;
 const timeoutMs = Number(process.env.TIMEOUT_MS ?? 10000);
+// A local server has no instance metadata service: asking one costs seconds of
+// timeouts before "no credentials".
+if (endpoint) process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
 
-const deadline = Date.now() + timeoutMs;
-let msg;
-while (!msg && Date.now() < deadline) {
-  const out = await client.send(new ReceiveMessageCommand({
-    QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: ['All'],
-  }));
-  msg = out.Messages?.[0];
+async function newClient() {
+  const client = new SQSClient({ endpoint });
+  try {
+    await client.config.region(); // AWS_REGION, or the profile's region
+    return client;
+  } catch {
+    if (!endpoint) fail('no AWS region: set AWS_REGION (or SQS_ENDPOINT for a local server)');
+    return new SQSClient({ endpoint, region: 'us-east-1' }); // only the request signer needs it
+  }
 }
-if (!msg) fail(`no message on ${queueUrl} within ${timeoutMs} ms`);
 
-// SQS makes its own MessageId: the delivery id is the ce-id attribute.
-const headers = {};
-for (const [name, value] of Object.entries(msg.MessageAttributes ?? {})) headers[name] = value.StringValue;
-show(headers, msg.Body);
-await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: msg.ReceiptHandle }));
-console.log('acknowledged');
+function explain(err) {
+  if (err?.name === 'CredentialsProviderError') {
+    return 'no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any value for a local server) or AWS_PROFILE';
+  }
+  return `${err?.name ?? 'Error'}: ${err?.message ?? err}`;
+}
+
+try {
+  const client = await newClient();
+  const deadline = Date.now() + timeoutMs;
+  let msg;
+  while (!msg && Date.now() < deadline) {
+    const out = await client.send(new ReceiveMessageCommand({
+      QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: ['All'],
+    }));
+    msg = out.Messages?.[0];
+  }
+  if (!msg) fail(`no message on ${queueUrl} within ${timeoutMs} ms`);
+
+  // SQS makes its own MessageId: the delivery id is the ce-id attribute.
+  const headers = {};
+  for (const [name, value] of Object.entries(msg.MessageAttributes ?? {})) headers[name] = value.StringValue;
+  show(headers, msg.Body);
+  await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: msg.ReceiptHandle }));
+  console.log('acknowledged');
+} catch (err) {
+  fail(`sqs.mjs: ${explain(err)}`);
+}
