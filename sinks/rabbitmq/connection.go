@@ -22,20 +22,11 @@ type session struct {
 	blocked  chan amqp.Blocking
 }
 
-// connect dials, declares the topology and opens the channel pool.
-func (s *Sink) connect(ctx context.Context) (*session, error) {
-	cfg := amqp.Config{
-		Dial:      amqp.DefaultDial(s.cfg.ConnectTimeout),
-		Heartbeat: 10 * time.Second,
-		Locale:    "en_US",
-		Properties: amqp.Table{
-			"connection_name": appID,
-			"product":         appID,
-		},
-	}
-	conn, err := amqp.DialConfig(s.cfg.URL, cfg)
+// connect dials one node (dial.go), declares the topology and opens the channel pool.
+func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
+	conn, err := s.dial(ctx, ep)
 	if err != nil {
-		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("rabbitmq: connect to %s: %w", sinks.RedactURL(s.cfg.URL), err)}
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		conn.Close()
@@ -172,7 +163,7 @@ func (s *Sink) reconnect() *session {
 	var sess *session
 	err := backoff.RetryNotify(func() error {
 		var err error
-		sess, err = s.connect(ctx)
+		sess, err = s.connectAny(ctx)
 		return err
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		s.log.Warn("rabbitmq reconnect failed", "err", err, "retry_in", wait.String())
@@ -188,7 +179,6 @@ func (s *Sink) reconnect() *session {
 	}
 	s.session = sess
 	s.mu.Unlock()
-	s.log.Info("rabbitmq reconnected")
 	s.cfg.Metrics.Reconnected()
 	return sess
 }

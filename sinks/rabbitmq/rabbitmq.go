@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,8 @@ import (
 // Config is the sink's whole configuration; zero values take the SPEC §4 defaults,
 // except Queue: empty means no queue is declared.
 type Config struct {
-	URL            string // default amqp://guest:guest@localhost:5672/
+	URL            string // default amqp://guest:guest@localhost:5672/; a cluster's nodes separated by commas
+	TLS            TLS    // files for amqps:// URLs
 	Exchange       string // default audiospliter
 	Queue          string // declared and bound with # when not empty
 	QueueType      string // classic (default) or quorum
@@ -67,6 +69,12 @@ type Sink struct {
 	lastHeal time.Time
 	closing  chan struct{}
 	done     chan struct{} // the supervisor has exited
+
+	nodes    []endpoint
+	lastNode int    // index in nodes of the latest session; only New and the supervisor use it
+	connName string // the connection_name client property
+	tlsMu    sync.Mutex
+	lastTLS  *clientTLS // the TLS files as last read successfully
 }
 
 // New connects, declares the topology and opens the channel pool. It fails when the
@@ -74,8 +82,11 @@ type Sink struct {
 // with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{})}
-	sess, err := s.connect(ctx)
+	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}), lastNode: -1}
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	sess, err := s.connectAny(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +120,26 @@ func withDefaults(cfg Config) Config {
 // Describe implements sinks.Describer: the exchange is the destination.
 func (s *Sink) Describe(sinks.Message) (system, destination string) {
 	return "rabbitmq", s.cfg.Exchange
+}
+
+// prepare parses the node list and checks that the TLS settings can apply.
+func (s *Sink) prepare() error {
+	nodes, err := parseNodes(s.cfg.URL)
+	if err != nil {
+		return &sinks.ConfigError{Field: "URL", Err: err}
+	}
+	s.nodes = nodes
+	for _, ep := range nodes {
+		if !ep.tls && s.cfg.TLS.set() {
+			return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("rabbitmq: %s is not amqps://, but TLS files are set: use amqps:// for every node", ep.shown)}
+		}
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	s.connName = appID + "@" + host
+	return nil
 }
 
 // Publish implements sinks.Sink.

@@ -1,0 +1,184 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// dial opens the AMQP connection to one node: TCP, then TLS for amqps://, then the
+// AMQP handshake with PLAIN, or SASL EXTERNAL when a client certificate is the
+// identity (no user in the URL).
+//
+// The TLS handshake is ours rather than amqp091-go's so that a refusal keeps its type
+// and says which setting is wrong. Under TLS 1.3 the broker judges our certificate
+// after the handshake has completed on our side: its alert arrives on the first read,
+// inside amqp091-go, which would report it only as a frame error. tlsConn keeps that
+// read error for the diagnosis.
+func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) {
+	cfg := amqp.Config{
+		Heartbeat: 10 * time.Second,
+		Locale:    "en_US",
+		Properties: amqp.Table{
+			"connection_name": s.connName, // shown by the management UI and rabbitmqctl
+			"product":         appID,
+		},
+	}
+	var ct *clientTLS
+	if ep.tls {
+		var err error
+		if ct, err = s.currentTLS(); err != nil {
+			return nil, err
+		}
+		if ct.leaf != nil && !ep.hasUser {
+			cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
+		}
+	}
+	var tc *tlsConn
+	var asked atomic.Bool // the broker asked for a client certificate
+	cfg.Dial = func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// Heartbeats start after the handshake; until then a deadline stops a broker
+		// that accepts and says nothing. amqp091-go clears it once the connection is open.
+		_ = conn.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+		if ct == nil {
+			return conn, nil
+		}
+		config := ct.config.Clone()
+		if config.ServerName == "" {
+			config.ServerName = ep.host
+		}
+		// Answer the broker's request ourselves, to know it asked.
+		mine := config.Certificates
+		config.Certificates = nil
+		config.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked.Store(true)
+			if len(mine) == 0 {
+				return &tls.Certificate{}, nil
+			}
+			return &mine[0], nil
+		}
+		c := tls.Client(conn, config)
+		if err := c.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		tc = &tlsConn{Conn: c}
+		return tc, nil
+	}
+	conn, err := amqp.DialConfig(ep.dialURL, cfg)
+	if err != nil {
+		if tc != nil {
+			if rerr := tc.readErr(); rerr != nil {
+				err = rerr // the broker's own reason, not amqp091-go's "frame error"
+			}
+		}
+		return nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
+	}
+	return conn, nil
+}
+
+// tlsConn remembers the first read error of a TLS connection.
+type tlsConn struct {
+	*tls.Conn
+	mu  sync.Mutex
+	err error
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *tlsConn) readErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var op *net.OpError
+	if errors.As(c.err, &op) && op.Op == "remote error" {
+		return c.err
+	}
+	return nil
+}
+
+// certAlerts are the TLS alerts with which a broker refuses a client certificate (or
+// its absence).
+var certAlerts = []tls.AlertError{42, 43, 44, 45, 46, 48, 49, 116}
+
+// refusedCert tells whether err is the broker refusing our certificate: an alert
+// about certificates, or any alert once it had asked for one (Erlang answers a
+// missing certificate under TLS 1.2 with a plain handshake_failure).
+func refusedCert(err error, asked bool) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	if asked {
+		return true
+	}
+	// crypto/tls reports the peer's alert with an unexported type whose text is the
+	// exported AlertError's.
+	for _, a := range certAlerts {
+		if op.Err.Error() == a.Error() {
+			return true
+		}
+	}
+	return false
+}
+
+// dialError says which setting made a connection attempt fail, as a
+// *sinks.ConfigError naming its Config field.
+func (s *Sink) dialError(ep endpoint, ct *clientTLS, asked, external bool, err error) error {
+	at := "rabbitmq: connect to " + ep.shown
+	bad := func(field, format string, args ...any) error {
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf(at+": "+format, args...)}
+	}
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var amqpErr *amqp.Error
+	switch {
+	case errors.As(err, &host):
+		return bad("TLS.ServerName", "the broker's certificate does not carry the name the bridge verifies: %w", err)
+	case errors.As(err, &verify):
+		roots := "the system's CA certificates"
+		if s.cfg.TLS.CAFile != "" {
+			roots = s.cfg.TLS.CAFile
+		}
+		return bad("TLS.CAFile", "the broker's certificate does not verify against %s: %w", roots, err)
+	case refusedCert(err, asked) && ct != nil && ct.leaf != nil:
+		note := ""
+		if time.Now().After(ct.leaf.NotAfter) {
+			note = fmt.Sprintf(" (it expired at %s)", ct.leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return bad("TLS.CertFile", "the broker refused our client certificate %q%s: %w", ct.leaf.Subject.CommonName, note, err)
+	case refusedCert(err, asked):
+		return bad("TLS.CertFile", "the broker requires a client certificate and none is set: %w", err)
+	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused && external:
+		return bad("TLS.CertFile", "the broker refused SASL EXTERNAL for our certificate %q (is there a user of that name?): %w", ct.leaf.Subject.CommonName, err)
+	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused:
+		return bad("URL", "the broker refused the user name or password: %w", err)
+	case errors.Is(err, amqp.ErrSASL) && external:
+		return bad("TLS.CertFile", "the broker does not offer SASL EXTERNAL (its rabbitmq_auth_mechanism_ssl plugin and auth_mechanisms setting); or put a user and password in the URL for PLAIN: %w", err)
+	}
+	return bad("URL", "%w", err)
+}
