@@ -46,35 +46,28 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 	}
 	var tc *tlsConn
 	var asked atomic.Bool // the broker asked for a client certificate
+	var tlsAddr string
+	var tlsConfig *tls.Config
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
-		conn, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		// Heartbeats start after the handshake; until then a deadline stops a broker
-		// that accepts and says nothing. amqp091-go clears it once the connection is open.
-		_ = conn.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 		if ct == nil {
-			return conn, nil
+			return s.dialTCP(ctx, addr)
 		}
-		config := ct.config.Clone()
-		if config.ServerName == "" {
-			config.ServerName = ep.host
+		tlsAddr, tlsConfig = addr, ct.config.Clone()
+		if tlsConfig.ServerName == "" {
+			tlsConfig.ServerName = ep.host
 		}
 		// Answer the broker's request ourselves, to know it asked.
-		mine := config.Certificates
-		config.Certificates = nil
-		config.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		mine := tlsConfig.Certificates
+		tlsConfig.Certificates = nil
+		tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			asked.Store(true)
 			if len(mine) == 0 {
 				return &tls.Certificate{}, nil
 			}
 			return &mine[0], nil
 		}
-		c := tls.Client(conn, config)
-		if err := c.HandshakeContext(ctx); err != nil {
-			conn.Close()
+		c, err := s.dialTLS(ctx, addr, tlsConfig)
+		if err != nil {
 			return nil, err
 		}
 		tc = &tlsConn{Conn: c}
@@ -82,14 +75,64 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 	}
 	conn, err := amqp.DialConfig(ep.dialURL, cfg)
 	if err != nil {
-		if tc != nil {
+		var amqpErr *amqp.Error
+		if tc != nil && asked.Load() && !(errors.As(err, &amqpErr) && amqpErr.Server) {
+			// The connection broke right after a TLS handshake in which the broker asked
+			// for our certificate: the broker's reason is probably an alert that came
+			// too late for amqp091-go, which wrote into a closed socket first.
 			if rerr := tc.readErr(); rerr != nil {
-				err = rerr // the broker's own reason, not amqp091-go's "frame error"
+				err = rerr
+			} else if perr := s.probeRefusal(ctx, tlsAddr, tlsConfig); perr != nil {
+				err = perr
 			}
 		}
 		return nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
 	}
 	return conn, nil
+}
+
+func (s *Sink) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	// Heartbeats start after the handshake; until then a deadline stops a broker that
+	// accepts and says nothing. amqp091-go clears it once the connection is open.
+	_ = conn.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	return conn, nil
+}
+
+func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, error) {
+	conn, err := s.dialTCP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(conn, config)
+	if err := c.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// probeRefusal asks the broker again, only to learn why the connection broke: after
+// a fresh handshake it sends nothing and waits briefly. A broker that refuses our
+// certificate says so with an alert at once; one that accepted it waits for the AMQP
+// header, and the probe returns nil. It runs only on that failure path.
+func (s *Sink) probeRefusal(ctx context.Context, addr string, config *tls.Config) error {
+	c, err := s.dialTLS(ctx, addr, config)
+	if err != nil {
+		return nil // the first failure tells more than a second one
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(min(s.cfg.ConnectTimeout, 2*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return err
+	}
+	return nil
 }
 
 // tlsConn remembers the first read error of a TLS connection.

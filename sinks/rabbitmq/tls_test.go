@@ -18,11 +18,11 @@ import (
 
 // connInfo is one client connection as the broker reports it.
 type connInfo struct {
-	User          string         `json:"user"`
-	AuthMechanism string         `json:"auth_mechanism"`
-	SSL           bool           `json:"ssl"`
-	SSLProtocol   string         `json:"ssl_protocol"`
-	PeerCert      string         `json:"peer_cert_subject"`
+	User          string  `json:"user"`
+	AuthMechanism string  `json:"auth_mechanism"`
+	SSL           bool    `json:"ssl"`
+	SSLProtocol   string  `json:"ssl_protocol"`
+	PeerCert      string  `json:"peer_cert_subject"`
 	Props         [][]any `json:"client_properties"` // [name, type, value]
 }
 
