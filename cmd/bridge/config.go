@@ -72,6 +72,7 @@ type Config struct {
 	secrets  []string
 	logLevel slog.Level
 	nats     natsSettings
+	rabbit   rabbitSettings
 }
 
 // configError is a configuration problem; its text names the variable.
@@ -120,11 +121,8 @@ func (c *Config) validate() error {
 	switch c.Sink {
 	case "nats":
 	case "rabbitmq":
-		if c.Rabbitmq.Exchange == "" {
-			return badVar("BRIDGE_RABBITMQ_EXCHANGE", "must not be empty")
-		}
-		if t := c.Rabbitmq.QueueType; t != "classic" && t != "quorum" {
-			return badVar("BRIDGE_RABBITMQ_QUEUE_TYPE", "%q: want classic or quorum", t)
+		if err := c.validateRabbitMQ(); err != nil {
+			return err
 		}
 	case "sqs":
 		if c.Sqs.QueueURL == "" {

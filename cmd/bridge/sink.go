@@ -9,7 +9,6 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
-	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 )
 
 // startupTimeout bounds connecting to the broker and declaring its topology.
@@ -24,19 +23,7 @@ func openSink(ctx context.Context, c *Config, log *slog.Logger, metrics *sinks.M
 	case "nats":
 		return openNATS(ctx, c, log, metrics)
 	case "rabbitmq":
-		s, err := rabbitmq.New(ctx, rabbitmq.Config{
-			URL:       c.Rabbitmq.URL,
-			Exchange:  c.Rabbitmq.Exchange,
-			Queue:     c.Rabbitmq.Queue,
-			QueueType: c.Rabbitmq.QueueType,
-			Logger:    log.With("sink", "rabbitmq"),
-			Metrics:   metrics,
-		})
-		return s, sinkError(err, map[string]string{
-			"URL":      "BRIDGE_RABBITMQ_URL",
-			"Exchange": "BRIDGE_RABBITMQ_EXCHANGE",
-			"Queue":    "BRIDGE_RABBITMQ_QUEUE",
-		})
+		return openRabbitMQ(ctx, c, log, metrics)
 	case "sqs":
 		s, err := awssqs.New(ctx, awssqs.Config{
 			QueueURL: c.Sqs.QueueURL,
