@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,4 +86,30 @@ func BenchmarkNATSBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
 func benchBridgeHTTP(b *testing.B, concurrency int) {
 	sink, _ := newBenchSink(b)
 	sinktest.BenchBridgeHTTP(b, sink, benchBody, concurrency)
+}
+
+// BenchmarkNATSEmbeddedSync prices the embedded server's durability setting: the sink
+// on the embedded JetStream (store in the benchmark's temporary directory) with an
+// fsync before every PubAck (BRIDGE_NATS_EMBEDDED_SYNC=always, the default) against
+// a periodic sync every second:
+//
+//	go test -run '^$' -bench 'EmbeddedSync' -benchtime 4s -count 2 ./sinks/natsjs/
+func BenchmarkNATSEmbeddedSync(b *testing.B) {
+	for _, sync := range []struct {
+		name     string
+		interval time.Duration
+	}{{"always", 0}, {"1s", time.Second}} {
+		b.Run("sync="+sync.name, func(b *testing.B) {
+			each(b, func(b *testing.B, c int) {
+				s, err := natsjs.New(b.Context(), natsjs.Config{
+					EmbeddedListen: sinktest.FreeAddr(b), DataDir: b.TempDir(), EmbeddedSyncInterval: sync.interval,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				sinktest.BenchPublish(b, s, benchBody, c)
+			})
+		})
+	}
 }
