@@ -28,6 +28,12 @@ func newFaultEnv(t *testing.T, ts *testServer, sinkURL string, timeout time.Dura
 	t.Helper()
 	n := streamSeq.Add(1)
 	cfg := natsjs.Config{URL: sinkURL, Stream: fmt.Sprintf("FAULT%d", n), SubjectPrefix: fmt.Sprintf("fault%d", n)}
+	return newFaultEnvWith(t, ts, cfg, timeout)
+}
+
+// newFaultEnvWith is newFaultEnv with the connection settings of cfg.
+func newFaultEnvWith(t *testing.T, ts *testServer, cfg natsjs.Config, timeout time.Duration) *faultEnv {
+	t.Helper()
 	s, err := natsjs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ func (f *faultEnv) check(t *testing.T, load *sinktest.Load) loadgen.LossReport {
 	t.Helper()
 	res, acked := load.Stop(t)
 	var found []string
-	for _, m := range readStream(t, f.ts.URL(), f.stream, 0) {
+	for _, m := range readStream(t, f.ts.URL(), f.stream, 0, f.ts.ClientOptions()...) {
 		found = append(found, m.ID)
 	}
 	return f.AssertNoLoss(t, res, acked, found)

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,15 @@ type Config struct {
 	ConnectTimeout       time.Duration // default 5s
 	Logger               *slog.Logger
 	Metrics              *sinks.Metrics // nil: none
+
+	// A server given in URL (tls:// or a CA file turn TLS on, with verification).
+	TLSCAFile   string // CA certificates that verify the server
+	TLSCertFile string // client certificate, with TLSKeyFile
+	TLSKeyFile  string
+	CredsFile   string // .creds file: user JWT and NKey seed
+	NkeyFile    string // NKey user seed; at most one of CredsFile and NkeyFile
+	ClientName  string // connection name the server shows; default audiospliter-bridge@<hostname>
+	Replicas    int    // replicas of a stream the sink creates; default 1
 }
 
 // maxSubjectLen bounds the subject: a longer one would exceed the server's control
@@ -55,8 +66,9 @@ type Sink struct {
 
 	gate sinks.Gate
 
-	healMu   sync.Mutex
-	lastHeal time.Time
+	healMu        sync.Mutex
+	lastHeal      time.Time
+	notedExisting bool // guarded by healMu after New
 }
 
 // New connects (or starts the embedded server), makes sure the stream exists and
@@ -67,7 +79,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	s := &Sink{cfg: cfg, log: cfg.Logger}
 
 	opts := []nats.Option{
-		nats.Name("audiospliter-bridge"),
+		nats.Name(cfg.ClientName),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(cfg.ConnectTimeout),
@@ -79,13 +91,21 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 				s.log.Warn("nats disconnected", "err", err)
 			}
 		}),
+		// nats.go's ConnectedUrlRedacted masks a password but not a bare token
+		// (nats://TOKEN@host): our redaction masks both.
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			s.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			s.log.Info("nats reconnected", "url", sinks.RedactURL(nc.ConnectedUrl()))
 			s.cfg.Metrics.Reconnected()
 		}),
 	}
 	url := cfg.URL
-	if url == "" {
+	if url != "" {
+		sec, err := securityOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sec...)
+	} else {
 		srv, err := startEmbedded(cfg)
 		if err != nil {
 			return nil, err
@@ -101,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		s.shutdownEmbedded()
-		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
+		return nil, connectError(cfg, url, err)
 	}
 	s.nc = nc
 	js, err := jetstream.New(nc)
@@ -115,7 +135,24 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		s.closeConn()
 		return nil, err
 	}
+	if s.server == nil {
+		s.log.Info("connected to nats", "url", sinks.RedactURL(nc.ConnectedUrl()), "servers", len(nc.Servers()),
+			"tls", nc.TLSRequired() || cfg.TLSCAFile != "", "auth", authKind(cfg), "stream", cfg.Stream, "name", cfg.ClientName)
+	}
 	return s, nil
+}
+
+// authKind names how the sink authenticates, for the start-up log.
+func authKind(cfg Config) string {
+	switch {
+	case cfg.CredsFile != "":
+		return "creds"
+	case cfg.NkeyFile != "":
+		return "nkey"
+	case strings.Contains(cfg.URL, "@"):
+		return "url"
+	}
+	return "none"
 }
 
 func withDefaults(cfg Config) Config {
@@ -137,11 +174,21 @@ func withDefaults(cfg Config) Config {
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = 8 << 20
 	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientName == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "unknown"
+		}
+		cfg.ClientName = "audiospliter-bridge@" + host
 	}
 	return cfg
 }
@@ -150,21 +197,29 @@ func withDefaults(cfg Config) Config {
 // which captures our subjects is the configured one, so a mismatch is a start-up
 // error rather than every publish timing out.
 func (s *Sink) ensureStream(ctx context.Context) error {
-	_, err := s.js.Stream(ctx, s.cfg.Stream)
+	want := jetstream.StreamConfig{
+		Name:       s.cfg.Stream,
+		Subjects:   []string{s.cfg.SubjectPrefix + ".>"},
+		Storage:    jetstream.FileStorage,
+		Duplicates: s.cfg.DuplicateWindow,
+		Replicas:   s.cfg.Replicas,
+	}
+	st, err := s.js.Stream(ctx, s.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:       s.cfg.Stream,
-			Subjects:   []string{s.cfg.SubjectPrefix + ".>"},
-			Storage:    jetstream.FileStorage,
-			Duplicates: s.cfg.DuplicateWindow,
-		})
+		_, err = s.js.CreateStream(ctx, want)
 		if err != nil {
-			return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: create stream %s: %w", s.cfg.Stream, err)}
+			field := "Stream"
+			if s.cfg.Replicas > 1 {
+				field = "Replicas" // most often: fewer servers than replicas
+			}
+			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
 		}
-		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>")
+		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>", "replicas", s.cfg.Replicas)
 	case err != nil:
 		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
+	default:
+		s.noteExisting(st.CachedInfo().Config, want)
 	}
 	probe := s.cfg.SubjectPrefix + ".probe"
 	name, err := s.js.StreamNameBySubject(ctx, probe)
@@ -173,6 +228,29 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 			"natsjs: stream %s does not capture subject %s.> (found %q, %v)", s.cfg.Stream, s.cfg.SubjectPrefix, name, err)}
 	}
 	return nil
+}
+
+// noteExisting logs, once per sink, how an existing stream differs from the one the
+// sink would create: an operator's stream is used as it is, never changed.
+func (s *Sink) noteExisting(got, want jetstream.StreamConfig) {
+	if s.notedExisting {
+		return
+	}
+	s.notedExisting = true
+	var diff []any
+	if got.Replicas != want.Replicas {
+		diff = append(diff, "replicas", got.Replicas, "bridge_replicas", want.Replicas)
+	}
+	if got.Storage != want.Storage {
+		diff = append(diff, "storage", got.Storage.String())
+	}
+	if got.Duplicates != want.Duplicates {
+		diff = append(diff, "duplicate_window", got.Duplicates.String(), "bridge_duplicate_window", want.Duplicates.String())
+	}
+	if len(diff) > 0 {
+		s.log.Info("using the existing jetstream stream as it is; its settings differ from what the bridge would create",
+			append([]any{"stream", got.Name}, diff...)...)
+	}
 }
 
 // heal recreates the stream when nobody answers on its subjects because it was

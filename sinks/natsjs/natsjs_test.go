@@ -27,12 +27,16 @@ var streamSeq atomic.Int64
 // openEnv gives each test its own stream and subject prefix on ts.
 func openEnv(t testing.TB, ts *testServer) sinktest.Env {
 	t.Helper()
+	return openEnvWith(t, ts, natsjs.Config{})
+}
+
+// openEnvWith is openEnv with the connection settings of cfg (TLS, credentials).
+func openEnvWith(t testing.TB, ts *testServer, cfg natsjs.Config) sinktest.Env {
+	t.Helper()
 	n := streamSeq.Add(1)
-	cfg := natsjs.Config{
-		URL:           ts.URL(),
-		Stream:        fmt.Sprintf("TEST%d", n),
-		SubjectPrefix: fmt.Sprintf("test%d", n),
-	}
+	cfg.URL = ts.URL()
+	cfg.Stream = fmt.Sprintf("TEST%d", n)
+	cfg.SubjectPrefix = fmt.Sprintf("test%d", n)
 	s, err := natsjs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("natsjs.New: %v", err)
@@ -40,17 +44,17 @@ func openEnv(t testing.TB, ts *testServer) sinktest.Env {
 	return sinktest.Env{
 		Sink: s,
 		Read: func(t *testing.T, atLeast int) []sinktest.Received {
-			return readStream(t, ts.URL(), cfg.Stream, atLeast)
+			return readStream(t, ts.URL(), cfg.Stream, atLeast, ts.ClientOptions()...)
 		},
 		Restart: func(t *testing.T) { ts.Restart(t) },
 	}
 }
 
 // readStream reads the stream as a consumer would.
-func readStream(t testing.TB, url, stream string, atLeast int) []sinktest.Received {
+func readStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Option) []sinktest.Received {
 	t.Helper()
 	var out []sinktest.Received
-	for _, raw := range natstest.ReadStream(t, url, stream, atLeast) {
+	for _, raw := range natstest.ReadStream(t, url, stream, atLeast, opts...) {
 		r := sinktest.Received{ID: raw.Header.Get(jetstream.MsgIDHeader), Body: raw.Data, Headers: map[string]string{}}
 		for k, v := range raw.Header {
 			r.Headers[k] = v[0]

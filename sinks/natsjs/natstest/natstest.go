@@ -19,15 +19,22 @@ import (
 // Server is a JetStream server that a test can stop and start again on the same
 // port and store, as a restarted production server would come back.
 type Server struct {
-	Port  int
-	store string
-	srv   *server.Server
+	Port int
+	opts *server.Options
+	sec  Secure
+	srv  *server.Server
 }
 
 // Start runs a server on a random loopback port until t ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartSecure(t, Secure{}) }
+
+// StartSecure runs a server with TLS and/or authentication until t ends.
+func StartSecure(t testing.TB, sec Secure) *Server {
 	t.Helper()
-	s := &Server{Port: -1, store: t.TempDir()}
+	o := &server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+	}
+	s := &Server{Port: -1, opts: o, sec: sec}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +45,12 @@ func Start(t testing.TB) *Server {
 
 // Start (re)starts the server on its port and store.
 func (s *Server) Start() error {
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: s.Port, JetStream: true, StoreDir: s.store, NoSigs: true, NoLog: true,
-	})
+	o := s.opts.Clone()
+	o.Port = s.Port
+	if err := s.sec.apply(o); err != nil {
+		return err
+	}
+	srv, err := server.NewServer(o)
 	if err != nil {
 		return err
 	}
@@ -70,14 +80,27 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// URL is the server's client URL.
-func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.Port) }
+// URL is the server's client URL: tls:// when it serves TLS.
+func (s *Server) URL() string {
+	scheme := "nats"
+	if s.sec.Cert != nil {
+		scheme = "tls"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(s.Port)
+}
+
+// ClientOptions are what a consumer of this server presents (Secure.Client).
+func (s *Server) ClientOptions() []nats.Option { return s.sec.Client }
+
+// Server is the running nats-server, for tests that inspect it.
+func (s *Server) Server() *server.Server { return s.srv }
 
 // ReadStream returns every message of a stream, as a consumer sees it, waiting up to
-// ten seconds for at least atLeast of them.
-func ReadStream(t testing.TB, url, stream string, atLeast int) []*jetstream.RawStreamMsg {
+// ten seconds for at least atLeast of them. opts are the consumer's connection
+// options (credentials, CA).
+func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Option) []*jetstream.RawStreamMsg {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}

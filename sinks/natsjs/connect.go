@@ -1,0 +1,130 @@
+package natsjs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// securityOptions turns the TLS and credential files into nats.go's own options
+// (RootCAs, ClientCert, UserCredentials, NkeyOptionFromSeed). nats.go reads the
+// .creds and seed files again on every reconnect, so a rotated file is picked up
+// without a restart. Each file is tried once here, so an unreadable or malformed
+// one is a start-up error that names its field rather than a failed connect.
+func securityOptions(cfg Config) ([]nats.Option, error) {
+	if cfg.CredsFile != "" && cfg.NkeyFile != "" {
+		return nil, &sinks.ConfigError{Field: "NkeyFile", Err: errors.New("natsjs: give a .creds file or an NKey seed, not both")}
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, &sinks.ConfigError{Field: "TLSCertFile", Err: errors.New("natsjs: a client certificate needs both its certificate and key files")}
+	}
+	var opts []nats.Option
+	var probe nats.Options
+	add := func(field string, opt nats.Option) error {
+		if err := opt(&probe); err != nil {
+			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: %w", err)}
+		}
+		opts = append(opts, opt)
+		return nil
+	}
+	if cfg.TLSCAFile != "" {
+		if err := add("TLSCAFile", nats.RootCAs(cfg.TLSCAFile)); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TLSCertFile != "" {
+		if err := add("TLSCertFile", nats.ClientCert(cfg.TLSCertFile, cfg.TLSKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.CredsFile != "" {
+		opt := nats.UserCredentials(cfg.CredsFile)
+		if err := add("CredsFile", opt); err != nil {
+			return nil, err
+		}
+		// The option reads the file only when connecting: ask it for the JWT and a
+		// signature now, so that a bad file is named as such.
+		if _, err := probe.UserJWT(); err != nil {
+			return nil, credsError(cfg.CredsFile, err)
+		}
+		if _, err := probe.SignatureCB([]byte("probe")); err != nil {
+			return nil, credsError(cfg.CredsFile, err)
+		}
+	}
+	if cfg.NkeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(cfg.NkeyFile)
+		if err != nil {
+			if openErr := canOpen(cfg.NkeyFile); openErr != nil {
+				err = openErr
+			} else {
+				err = errors.New("holds no valid NKey user seed")
+			}
+			return nil, &sinks.ConfigError{Field: "NkeyFile", Err: fmt.Errorf("natsjs: NKey seed file %s: %w", cfg.NkeyFile, err)}
+		}
+		opts = append(opts, opt)
+	}
+	return opts, nil
+}
+
+// credsError describes a .creds file that cannot be used without echoing what
+// nats.go or nkeys said about its content: only whether it can be read.
+func credsError(path string, err error) error {
+	if openErr := canOpen(path); openErr != nil {
+		err = openErr
+	} else {
+		err = errors.New("is not a .creds file with a user JWT and an NKey seed")
+	}
+	return &sinks.ConfigError{Field: "CredsFile", Err: fmt.Errorf("natsjs: creds file %s: %w", path, err)}
+}
+
+func canOpen(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// connectError names the setting behind a failed first connect: the CA when the
+// server's certificate does not verify, the client certificate when the server
+// refuses it, the credentials when the server refuses them, else the URL.
+func connectError(cfg Config, url string, err error) error {
+	field := "URL"
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		verify    *tls.CertificateVerificationError
+		hostname  x509.HostnameError
+		alert     tls.AlertError
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &hostname),
+		strings.Contains(err.Error(), "x509: "):
+		if cfg.TLSCAFile != "" {
+			field = "TLSCAFile"
+		}
+		err = fmt.Errorf("the server's certificate does not verify: %w", err)
+	case errors.As(err, &alert), strings.Contains(err.Error(), "tls error"), strings.Contains(err.Error(), "remote error: tls"):
+		// The server verified us and hung up (TLS 1.3 sends no alert the client
+		// reads before its first write): a client certificate it does not accept,
+		// or none where it wants one.
+		field = "TLSCertFile"
+		err = fmt.Errorf("the server refused the TLS connection (its CA does not accept our client certificate, or it wants one): %w", err)
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
+		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
+		switch {
+		case cfg.CredsFile != "":
+			field = "CredsFile"
+		case cfg.NkeyFile != "":
+			field = "NkeyFile"
+		}
+		err = fmt.Errorf("the server refused the credentials: %w", err)
+	}
+	return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
+}

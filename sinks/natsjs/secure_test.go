@@ -1,0 +1,298 @@
+package natsjs_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+)
+
+// secureEnv is a production-like server: TLS that verifies client certificates, and
+// operator/account JWT authentication with a memory resolver.
+type secureEnv struct {
+	ca     *certs.CA
+	client certs.Pair
+	auth   *natstest.Auth
+	creds  string
+	ts     *testServer
+}
+
+func startSecure(t testing.TB) *secureEnv {
+	t.Helper()
+	e := &secureEnv{ca: certs.NewCA(t, "nats test CA"), auth: natstest.NewAuth(t)}
+	srv := e.ca.Server(t)
+	e.client = e.ca.Client(t, "audiospliter-bridge")
+	e.creds = e.auth.Creds(t, "bridge")
+	consumer := e.auth.Creds(t, "consumer")
+	e.ts = natstest.StartSecure(t, natstest.Secure{
+		Cert: &srv, ClientCA: e.ca, Auth: e.auth,
+		Client: []nats.Option{nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile), nats.UserCredentials(consumer)},
+	})
+	return e
+}
+
+// sinkConfig is what an operator would give the bridge for this server.
+func (e *secureEnv) sinkConfig() natsjs.Config {
+	return natsjs.Config{
+		URL: e.ts.URL(), TLSCAFile: e.ca.File, TLSCertFile: e.client.CertFile, TLSKeyFile: e.client.KeyFile,
+		CredsFile: e.creds, ConnectTimeout: 3 * time.Second,
+	}
+}
+
+// The whole conformance suite over TLS (client certificate verified) with a .creds
+// user; its broker-restart case shows that reconnecting handshakes and
+// authenticates again.
+func TestSecureConformanceTLSCreds(t *testing.T) {
+	e := startSecure(t)
+	sinktest.Run(t, sinktest.Harness{
+		Open: func(t *testing.T) sinktest.Env {
+			if t.Name() == "TestSecureConformanceTLSCreds/BrokerRestart" {
+				own := startSecure(t)
+				return openEnvWith(t, own.ts, own.sinkConfig())
+			}
+			return openEnvWith(t, e.ts, e.sinkConfig())
+		},
+		Dedup: true,
+	})
+}
+
+// A consumer reading the secured stream sees the bridge's connection under its
+// name, and a plain-text or unauthenticated client is refused.
+func TestSecureServerRefusesOthers(t *testing.T) {
+	e := startSecure(t)
+	env := openEnvWith(t, e.ts, e.sinkConfig())
+	defer env.Sink.Close()
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("secure-1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.Read(t, 1); len(got) != 1 || got[0].ID != "secure-1" {
+		t.Fatalf("read back %v", got)
+	}
+	if nc, err := nats.Connect(e.ts.URL(), nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile)); err == nil {
+		nc.Close()
+		t.Fatal("a client without credentials was let in")
+	}
+	host, _ := os.Hostname()
+	var names []string
+	for _, c := range connz(t, e) {
+		names = append(names, c.Name)
+	}
+	if want := "audiospliter-bridge@" + host; !strings.Contains(strings.Join(names, ","), want) {
+		t.Errorf("connections %v, want one named %s", names, want)
+	}
+}
+
+func connz(t *testing.T, e *secureEnv) []struct{ Name string } {
+	t.Helper()
+	cz, err := e.ts.Server().Connz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []struct{ Name string }
+	for _, c := range cz.Conns {
+		out = append(out, struct{ Name string }{c.Name})
+	}
+	return out
+}
+
+// An NKey user (no JWT) over TLS.
+func TestSecureNkey(t *testing.T) {
+	ca := certs.NewCA(t, "nats test CA")
+	srv := ca.Server(t)
+	seed, pub := natstest.NkeyUser(t)
+	consumerSeed, consumerPub := natstest.NkeyUser(t)
+	consumer, err := nats.NkeyOptionFromSeed(consumerSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := natstest.StartSecure(t, natstest.Secure{Cert: &srv, Nkeys: []string{pub, consumerPub},
+		Client: []nats.Option{nats.RootCAs(ca.File), consumer}})
+	env := openEnvWith(t, ts, natsjs.Config{TLSCAFile: ca.File, NkeyFile: seed})
+	defer env.Sink.Close()
+	msg := sinktest.NewMessage("nkey-1")
+	if err := env.Sink.Publish(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	sinktest.AssertCarries(t, env.Read(t, 1)[0], msg)
+}
+
+// Every start-up failure names the field an operator must fix, and says nothing of
+// the secrets in the files.
+func TestSecureStartupErrors(t *testing.T) {
+	e := startSecure(t)
+	other := certs.NewCA(t, "another CA")
+	strangerCert := other.Client(t, "stranger")
+	revoked := e.auth.RevokedCreds(t, "revoked")
+	e.ts.Restart(t) // the revocation is part of the account JWT the server loads
+	foreign := e.auth.ForeignCreds(t, "foreign")
+	seed, _ := natstest.NkeyUser(t)
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("not a creds file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(dir, "unreadable.creds")
+	if err := os.WriteFile(unreadable, []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+
+	cases := []struct {
+		name  string
+		edit  func(*natsjs.Config)
+		field string
+	}{
+		{"server cert from another CA", func(c *natsjs.Config) { c.TLSCAFile = other.File }, "TLSCAFile"},
+		{"CA file missing", func(c *natsjs.Config) { c.TLSCAFile = missing }, "TLSCAFile"},
+		{"CA file not PEM", func(c *natsjs.Config) { c.TLSCAFile = garbage }, "TLSCAFile"},
+		{"client cert the server does not trust", func(c *natsjs.Config) {
+			c.TLSCertFile, c.TLSKeyFile = strangerCert.CertFile, strangerCert.KeyFile
+		}, "TLSCertFile"},
+		{"client key missing", func(c *natsjs.Config) { c.TLSKeyFile = "" }, "TLSCertFile"},
+		{"revoked user", func(c *natsjs.Config) { c.CredsFile = revoked }, "CredsFile"},
+		{"user of an unknown account", func(c *natsjs.Config) { c.CredsFile = foreign }, "CredsFile"},
+		{"creds file missing", func(c *natsjs.Config) { c.CredsFile = missing }, "CredsFile"},
+		{"creds file not creds", func(c *natsjs.Config) { c.CredsFile = garbage }, "CredsFile"},
+		{"creds and nkey", func(c *natsjs.Config) { c.NkeyFile = seed }, "NkeyFile"},
+		{"nkey the server does not know", func(c *natsjs.Config) { c.CredsFile, c.NkeyFile = "", seed }, "NkeyFile"},
+		{"nkey file not a seed", func(c *natsjs.Config) { c.CredsFile, c.NkeyFile = "", garbage }, "NkeyFile"},
+		{"no credentials", func(c *natsjs.Config) { c.CredsFile = "" }, "URL"},
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		cases = append(cases, struct {
+			name  string
+			edit  func(*natsjs.Config)
+			field string
+		}{"creds file unreadable", func(c *natsjs.Config) { c.CredsFile = unreadable }, "CredsFile"})
+	}
+	secrets := fileSecrets(t, e.creds, revoked, foreign, seed)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := e.sinkConfig()
+			cfg.Stream, cfg.SubjectPrefix = "ERR", "err"
+			c.edit(&cfg)
+			s, err := natsjs.New(t.Context(), cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("New succeeded")
+			}
+			var ce *sinks.ConfigError
+			if !errors.As(err, &ce) || ce.Field != c.field {
+				t.Fatalf("New = %v, want a ConfigError on %s", err, c.field)
+			}
+			for _, secret := range secrets {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error carries a secret: %v", err)
+				}
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// fileSecrets returns the JWTs and seeds in .creds and seed files: lines that are
+// neither armour nor blank.
+func fileSecrets(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if len(line) > 20 && !strings.HasPrefix(line, "---") && !strings.HasPrefix(line, "*") && !strings.Contains(line, " ") {
+				out = append(out, line)
+			}
+		}
+	}
+	if len(out) < 7 {
+		t.Fatalf("found %d secrets in the files, want 7", len(out))
+	}
+	return out
+}
+
+// A server restart over TLS with .creds under a load of signed requests: the sink
+// reconnects (a new TLS handshake and authentication), and nothing answered 200 is
+// missing.
+func TestFaultServerRestartedTLS(t *testing.T) {
+	e := startSecure(t)
+	n := streamSeq.Add(1)
+	cfg := e.sinkConfig()
+	cfg.Stream, cfg.SubjectPrefix = fmt.Sprintf("FAULT%d", n), fmt.Sprintf("fault%d", n)
+	f := newFaultEnvWith(t, e.ts, cfg, 2*time.Second)
+	load := f.StartLoad("nats-tls-restart", 16, 50000)
+	time.Sleep(700 * time.Millisecond)
+	e.ts.Stop()
+	time.Sleep(300 * time.Millisecond)
+	if got := f.Ready(); got != 503 {
+		t.Errorf("/readyz with the server down = %d, want 503", got)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if err := e.ts.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.WaitRecovered(t)
+	time.Sleep(500 * time.Millisecond)
+	r := f.check(t, load)
+	if r.Acked == 0 {
+		t.Fatal("nothing was confirmed")
+	}
+}
+
+// A token in the URL stays out of the log, also in the line written when the sink
+// reconnects after a server restart (nats.go's own redaction masks only passwords).
+func TestTokenURLNotLogged(t *testing.T) {
+	const token = "sink-token-c41f9a"
+	ts := natstest.StartSecure(t, natstest.Secure{Token: token})
+	var logs lockedLog
+	s, err := natsjs.New(t.Context(), natsjs.Config{
+		URL: strings.Replace(ts.URL(), "://", "://"+token+"@", 1), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts.Restart(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "nats reconnected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("the token reached the log:\n%s", logs.String())
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
