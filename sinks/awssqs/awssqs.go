@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,8 @@ type Sink struct {
 	client  *sqs.Client
 	fifo    bool
 	maxSize int // the queue's MaximumMessageSize, bytes
+	// sendOptions adjust send calls: on a standard queue, sendOnceRetry.
+	sendOptions func(*sqs.Options)
 
 	gate    sinks.Gate
 	batcher *batcher
@@ -103,6 +106,11 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client}
 	if err := s.readAttributes(ctx); err != nil {
 		return nil, err
+	}
+	s.sendOptions = func(*sqs.Options) {}
+	if !s.fifo {
+		retryer := sendOnceRetry()
+		s.sendOptions = func(o *sqs.Options) { o.Retryer = retryer }
 	}
 	calls := cfg.MaxCalls
 	if s.fifo {
@@ -240,6 +248,33 @@ func OneRetry() aws.Retryer {
 		o.MaxBackoff = 10 * time.Millisecond
 		o.RateLimiter = ratelimit.None
 	})
+}
+
+// sendOnceRetry is the SDK retryer of sends to a standard queue. A send whose
+// answer was lost may have been stored, and a standard queue keeps every copy: so
+// the SDK retries only what SQS certainly did not act on (a connection that was
+// never made, a throttled request), and every other failure goes back to the
+// bridge, whose backoff then bounds the copies. A FIFO queue drops copies by
+// deduplication id and keeps OneRetry.
+func sendOnceRetry() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 2
+		o.MaxBackoff = 10 * time.Millisecond
+		o.RateLimiter = ratelimit.None
+		o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.IsErrorRetryableFunc(notActedOn)}
+	})
+}
+
+// notActedOn reports whether err proves that SQS did not act on the request.
+func notActedOn(err error) aws.Ternary {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return aws.TrueTernary
+	}
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+		return aws.TrueTernary
+	}
+	return aws.FalseTernary
 }
 
 // classifyEntry turns a failed batch entry into an error: the sender's fault is

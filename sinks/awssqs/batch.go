@@ -153,7 +153,7 @@ func (b *batcher) call(batch []*pending) {
 		entries[i] = p.entry
 		entries[i].Id = aws.String(b.entryID[i])
 	}
-	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.s.cfg.QueueURL), Entries: entries})
+	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.s.cfg.QueueURL), Entries: entries}, b.s.sendOptions)
 	if err != nil {
 		if len(live) > 1 && refusedForContent(err) {
 			// SQS refused the whole request for what one entry holds, before storing
@@ -165,9 +165,9 @@ func (b *batcher) call(batch []*pending) {
 			return
 		}
 		// No answer, or the service's own failure: SQS may have stored some entries.
-		// Every entry is retried by the bridge within its publish timeout, no more
-		// often than any failed publish; a FIFO queue drops the copies by
-		// deduplication id, consumers of a standard queue by message id.
+		// Every entry is retried by the bridge within its publish timeout, one call
+		// per attempt on a standard queue (sendOnceRetry); a FIFO queue drops the
+		// copies by deduplication id, consumers of a standard queue by message id.
 		err = classifyCall(err)
 		for _, p := range live {
 			p.result <- err
@@ -206,7 +206,7 @@ func (b *batcher) sendOne(ctx context.Context, e types.SendMessageBatchRequestEn
 		QueueUrl: aws.String(b.s.cfg.QueueURL), MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
 		MessageDeduplicationId: e.MessageDeduplicationId, MessageGroupId: e.MessageGroupId,
 		MessageSystemAttributes: e.MessageSystemAttributes,
-	})
+	}, b.s.sendOptions)
 	if err != nil {
 		return classifyCall(err)
 	}

@@ -260,3 +260,58 @@ func TestWholeBatchRefusedIsSentEntryByEntry(t *testing.T) {
 		}
 	}
 }
+
+// answerLoser forwards every send to the real server, which stores it, and then
+// drops the connection instead of the answer: the outcome the sink can never know.
+type answerLoser struct {
+	proxy *httputil.ReverseProxy
+	sends atomic.Int64
+}
+
+func (a *answerLoser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	target := r.Header.Get("X-Amz-Target")
+	if !strings.HasSuffix(target, ".SendMessageBatch") && !strings.HasSuffix(target, ".SendMessage") {
+		a.proxy.ServeHTTP(w, r)
+		return
+	}
+	a.sends.Add(1)
+	rec := httptest.NewRecorder()
+	a.proxy.ServeHTTP(rec, r)
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// Every answer to a send is lost: on a standard queue each copy stays, so a send
+// must not be repeated beyond the bridge's own retries (one call per publish
+// attempt, no second call from the SDK), and the sender gets 503 in time.
+func TestFaultLostAnswersMakeOneCopyPerAttempt(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	target, _ := url.Parse(srv.Endpoint())
+	loser := &answerLoser{proxy: httputil.NewSingleHostReverseProxy(target)}
+	front := httptest.NewServer(loser)
+	defer front.Close()
+	s := openSink(t, srv, queueURL, func(c *awssqs.Config) { c.Endpoint = front.URL })
+	defer s.Close()
+	sink := &countingSink{Sink: s, attempts: map[string]int{}}
+	f := sinktest.ServeBridge(t, sink, 2*time.Second)
+
+	start := time.Now()
+	if st := f.Post("lost-answers-1"); st != 503 {
+		t.Fatalf("POST = %d, want 503: no send was ever confirmed", st)
+	}
+	if d := time.Since(start); d > 2*time.Second+time.Second {
+		t.Errorf("answered after %s, want within the publish timeout", d)
+	}
+	attempts := sink.attempts["lost-answers-1"]
+	copies := len((&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, attempts))
+	t.Logf("publish attempts: %d, send calls: %d, copies on the queue: %d", attempts, loser.sends.Load(), copies)
+	if attempts < 2 {
+		t.Fatalf("%d publish attempts: the bridge did not retry, the test proves nothing", attempts)
+	}
+	if n := loser.sends.Load(); n != int64(attempts) || copies != attempts {
+		t.Errorf("%d send calls and %d copies for %d publish attempts: want one each", n, copies, attempts)
+	}
+}
