@@ -51,6 +51,10 @@ func (b *Bridged) Post(id string) int {
 	return r.Status
 }
 
+// Target is what a load generator needs to send signed deliveries to this bridge,
+// for tests that watch every answer themselves.
+func (b *Bridged) Target() loadgen.Target { return b.target() }
+
 func (b *Bridged) target() loadgen.Target {
 	return loadgen.Target{URL: b.URL + "/webhooks", Secret: faultSecret,
 		Body: []byte(`{"event":"job.completed","jobId":"job_fault","data":{"segments":[]}}`)}
