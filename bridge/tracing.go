@@ -57,13 +57,14 @@ func (t *tracing) startServer(r *http.Request) (*http.Request, trace.Span) {
 		// that names stay few.
 		method, name = semconv.HTTPRequestMethodOther, "HTTP "+t.route
 	}
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 8)
+	attrs = append(attrs,
 		method,
 		semconv.HTTPRoute(t.route),
 		semconv.URLPath(r.URL.Path),
 		semconv.URLScheme(scheme(r)),
-		semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)),
-	}
+		semconv.NetworkProtocolVersion(protoVersion(r)),
+	)
 	if r.Method != http.MethodPost {
 		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(r.Method))
 	}
@@ -75,6 +76,16 @@ func (t *tracing) startServer(r *http.Request) (*http.Request, trace.Span) {
 	}
 	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	return r.WithContext(ctx), span
+}
+
+func protoVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		return "1.1"
+	case r.ProtoMajor == 2:
+		return "2"
+	}
+	return strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)
 }
 
 func scheme(r *http.Request) string {
@@ -90,15 +101,19 @@ func (t *tracing) endServer(span trace.Span, req *request, a answer) {
 	if span == nil {
 		return
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(a.status))
+	attrs := make([]attribute.KeyValue, 1, 4)
+	attrs[0] = semconv.HTTPResponseStatusCode(a.status)
 	if req.deliveryID != "" {
-		span.SetAttributes(semconv.MessagingMessageID(req.deliveryID))
+		attrs = append(attrs, semconv.MessagingMessageID(req.deliveryID))
 	}
 	if a.attempts > 0 {
-		span.SetAttributes(AttemptKey.Int(a.attempts))
+		attrs = append(attrs, AttemptKey.Int(a.attempts))
 	}
 	if a.status >= 500 {
-		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(a.status)))
+		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(a.status)))
+	}
+	span.SetAttributes(attrs...)
+	if a.status >= 500 {
 		msg := http.StatusText(a.status)
 		if a.err != nil {
 			msg = a.err.Error()
@@ -118,13 +133,14 @@ func (t *tracing) publish(ctx context.Context, sink sinks.Sink, msg sinks.Messag
 	if d, ok := sink.(sinks.Describer); ok {
 		system, destination = d.Describe(msg)
 	}
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs,
 		semconv.MessagingOperationTypeSend,
 		semconv.MessagingOperationName("send"),
 		semconv.MessagingMessageID(msg.ID),
 		semconv.MessagingMessageBodySize(len(msg.Body)),
 		AttemptKey.Int(attempt),
-	}
+	)
 	name := "send"
 	if system != "" {
 		attrs = append(attrs, semconv.MessagingSystemKey.String(system))
@@ -142,9 +158,12 @@ func (t *tracing) publish(ctx context.Context, sink sinks.Sink, msg sinks.Messag
 	carrier := headerCarrier{&headers}
 	t.prop.Inject(ctx, carrier)
 	msg.Headers = headers
-	aws := propagation.MapCarrier{}
-	t.xray.Inject(ctx, aws)
-	msg.AWSTraceHeader = aws.Get("X-Amzn-Trace-Id")
+	if system == "aws_sqs" {
+		// Only SQS needs the X-Ray form (its ten attributes are taken).
+		var c xrayCarrier
+		t.xray.Inject(ctx, &c)
+		msg.AWSTraceHeader = c.value
+	}
 
 	err := sink.Publish(ctx, msg)
 	if err != nil {
@@ -201,3 +220,10 @@ func (c headerCarrier) Keys() []string {
 	}
 	return keys
 }
+
+// xrayCarrier receives the one header the X-Ray propagator writes.
+type xrayCarrier struct{ value string }
+
+func (c *xrayCarrier) Get(string) string      { return c.value }
+func (c *xrayCarrier) Set(_ string, v string) { c.value = v }
+func (c *xrayCarrier) Keys() []string         { return nil }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -18,14 +19,22 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-// described is the in-memory sink naming itself like the NATS sink does.
-type described struct{ *sinktest.Memory }
+// described is the in-memory sink naming itself like the NATS sink does, or like
+// the SQS sink when sqs is set.
+type described struct {
+	*sinktest.Memory
+	sqs bool
+}
 
-func (described) Describe(msg sinks.Message) (string, string) {
+func (d described) Describe(msg sinks.Message) (string, string) {
+	if d.sqs {
+		return "aws_sqs", "audiospliter-events"
+	}
 	return "nats", "audiospliter." + msg.Event
 }
 
@@ -33,12 +42,17 @@ func (described) Describe(msg sinks.Message) (string, string) {
 // as soon as they end.
 func tracedHarness(t *testing.T) (*harness, *tracetest.SpanRecorder) {
 	t.Helper()
+	return tracedHarnessFor(t, false)
+}
+
+func tracedHarnessFor(t *testing.T, sqs bool) (*harness, *tracetest.SpanRecorder) {
+	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	h := newHarness(t, func(c *bridge.Config) {
 		c.TracerProvider = tp
-		c.Sink = described{c.Sink.(*sinktest.Memory)}
+		c.Sink = described{c.Sink.(*sinktest.Memory), sqs}
 	})
 	return h, rec
 }
@@ -133,11 +147,10 @@ func TestTraceOfOneWebhook(t *testing.T) {
 	if tp != want {
 		t.Errorf("message traceparent %q, want %q (the producer span)", tp, want)
 	}
-	tid := p.SpanContext().TraceID().String()
-	wantXRay := "Root=1-" + tid[:8] + "-" + tid[8:] + ";Parent=" + p.SpanContext().SpanID().String() + ";Sampled=1"
-	if msgs[0].AWSTraceHeader != wantXRay {
-		t.Errorf("AWSTraceHeader %q, want %q", msgs[0].AWSTraceHeader, wantXRay)
+	if msgs[0].AWSTraceHeader != "" {
+		t.Errorf("AWSTraceHeader %q on a NATS message: only SQS needs it", msgs[0].AWSTraceHeader)
 	}
+	tid := p.SpanContext().TraceID().String()
 
 	// The request's log line names the trace.
 	line := grep(h.logs.String(), `"msg":"webhook"`)
@@ -145,6 +158,22 @@ func TestTraceOfOneWebhook(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("log line lacks %s:\n%s", want, line)
 		}
+	}
+}
+
+// For SQS the producer span's context also goes in X-Ray form, for the
+// AWSTraceHeader system attribute.
+func TestTraceXRayHeaderForSQS(t *testing.T) {
+	h, rec := tracedHarnessFor(t, true)
+	h.post(t, sample, "sign", "trace-sqs").wantReceived(t, "trace-sqs", false)
+	_, producers := byKind(t, rec)
+	p := producers[0]
+	wantAttr(t, p, "messaging.system", "aws_sqs")
+	wantAttr(t, p, "messaging.destination.name", "audiospliter-events")
+	tid := p.SpanContext().TraceID().String()
+	want := "Root=1-" + tid[:8] + "-" + tid[8:] + ";Parent=" + p.SpanContext().SpanID().String() + ";Sampled=1"
+	if got := h.sink.Messages()[0].AWSTraceHeader; got != want {
+		t.Errorf("AWSTraceHeader %q, want %q", got, want)
 	}
 }
 
@@ -281,7 +310,7 @@ func TestPublishLatencyExemplar(t *testing.T) {
 // benchHandler is BenchmarkHandler with a tracer provider of the caller's (nil: off).
 func benchHandler(b *testing.B, tp trace.TracerProvider) {
 	sink := sinktest.NewMemory()
-	cfg := bridge.Config{Secrets: []string{secret}, DedupTTL: 0, Sink: described{sink}}
+	cfg := bridge.Config{Secrets: []string{secret}, DedupTTL: 0, Sink: described{Memory: sink}}
 	if tp != nil {
 		cfg.TracerProvider = tp
 	}
@@ -320,4 +349,39 @@ func BenchmarkHandlerTracingOn(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	benchHandler(b, tp)
+}
+
+// benchHTTP is BenchmarkHandlerHTTP (loopback HTTP, 64 keep-alive connections, the
+// in-memory sink) with a tracer provider of the caller's (nil: off).
+func benchHTTP(b *testing.B, tp trace.TracerProvider) {
+	cfg := bridge.Config{
+		Secrets: []string{secret}, DedupTTL: time.Minute, MaxInFlight: 4096,
+		CETypePrefix: bridge.DefaultCETypePrefix, Sink: described{Memory: sinktest.NewMemory()},
+	}
+	if tp != nil {
+		cfg.TracerProvider = tp
+	}
+	br, err := bridge.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: secret, Body: sample},
+		loadgen.Options{Concurrency: 64, Requests: b.N})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Report(b, b.Error)
+}
+
+func BenchmarkHandlerHTTPTracingOff(b *testing.B) { benchHTTP(b, nil) }
+
+func BenchmarkHandlerHTTPTracingOn(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	benchHTTP(b, tp)
 }
