@@ -14,6 +14,7 @@ import (
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
+	wire     *wire // the socket under conn, watched for stalled writes (wire.go)
 	channels []*pubChannel
 	// The library sends on and then closes the channels it is given; chanDown is ours
 	// and never closed, so the per-channel forwarders can always send on it.
@@ -24,7 +25,7 @@ type session struct {
 
 // connect dials one node (dial.go), declares the topology and opens the channel pool.
 func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
-	conn, err := s.dial(ctx, ep)
+	conn, w, err := s.dial(ctx, ep)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +39,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	}
 	sess := &session{
 		conn:     conn,
+		wire:     w,
 		connDown: make(chan *amqp.Error, 1),
 		chanDown: make(chan *amqp.Error, s.cfg.Channels), // one send per channel at most
 		blocked:  make(chan amqp.Blocking, 4),
@@ -56,7 +58,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 		forward := make(chan *amqp.Error, 1)
 		ch.NotifyClose(forward)
 		go func() { sess.chanDown <- <-forward }()
-		sess.channels = append(sess.channels, newPubChannel(ch))
+		sess.channels = append(sess.channels, newPubChannel(ch, w))
 	}
 	return sess, nil
 }
@@ -141,8 +143,15 @@ func (s *Sink) drop(sess *session) {
 	}
 	s.mu.Unlock()
 	s.blocked.Store(false)
-	_ = sess.conn.Close()
+	// The close frame would queue behind a blocked write and wait for it.
+	if sess.wire.stuckFor() > stalledWrite {
+		sess.wire.abort("closing while the broker is not reading")
+	}
+	_ = sess.conn.CloseDeadline(time.Now().Add(closeWait))
 }
+
+// closeWait bounds the polite close of a connection (connection.close and its ok).
+const closeWait = time.Second
 
 // reconnect tries until it succeeds or the sink closes (then it returns nil).
 func (s *Sink) reconnect() *session {

@@ -25,7 +25,9 @@ import (
 // after the handshake has completed on our side: its alert arrives on the first read,
 // inside amqp091-go, which would report it only as a frame error. tlsConn keeps that
 // read error for the diagnosis.
-func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) {
+//
+// It also returns the TCP connection under it, watched for stalled writes (wire.go).
+func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire, error) {
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
@@ -38,19 +40,22 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 	if ep.tls {
 		var err error
 		if ct, err = s.currentTLS(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ct.leaf != nil && !ep.hasUser {
 			cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
 		}
 	}
 	var tc *tlsConn
+	var w *wire
 	var asked atomic.Bool // the broker asked for a client certificate
 	var tlsAddr string
 	var tlsConfig *tls.Config
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
 		if ct == nil {
-			return s.dialTCP(ctx, addr)
+			var err error
+			w, err = s.dialTCP(ctx, addr)
+			return w, err
 		}
 		tlsAddr, tlsConfig = addr, ct.config.Clone()
 		if tlsConfig.ServerName == "" {
@@ -66,11 +71,11 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 			}
 			return &mine[0], nil
 		}
-		c, err := s.dialTLS(ctx, addr, tlsConfig)
+		c, tw, err := s.dialTLS(ctx, addr, tlsConfig)
 		if err != nil {
 			return nil, err
 		}
-		tc = &tlsConn{Conn: c}
+		tc, w = &tlsConn{Conn: c}, tw
 		return tc, nil
 	}
 	conn, err := amqp.DialConfig(ep.dialURL, cfg)
@@ -86,34 +91,38 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 				err = perr
 			}
 		}
-		return nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
+		return nil, nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
 	}
-	return conn, nil
+	w.unwatch() // open: from now on the sink's own Close ends it
+	return conn, w, nil
 }
 
-func (s *Sink) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+func (s *Sink) dialTCP(ctx context.Context, addr string) (*wire, error) {
 	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	w := &wire{Conn: conn, log: s.log}
 	// Heartbeats start after the handshake; until then a deadline stops a broker that
 	// accepts and says nothing. amqp091-go clears it once the connection is open.
-	_ = conn.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	return conn, nil
+	_ = w.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	// Close during a reconnect must not wait for a handshake.
+	w.watch(ctx)
+	return w, nil
 }
 
-func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, error) {
-	conn, err := s.dialTCP(ctx, addr)
+func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, *wire, error) {
+	w, err := s.dialTCP(ctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c := tls.Client(conn, config)
+	c := tls.Client(w, config)
 	if err := c.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, err
+		w.Close()
+		return nil, nil, err
 	}
-	return c, nil
+	return c, w, nil
 }
 
 // probeRefusal asks the broker again, only to learn why the connection broke: after
@@ -121,7 +130,7 @@ func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*t
 // certificate says so with an alert at once; one that accepted it waits for the AMQP
 // header, and the probe returns nil. It runs only on that failure path.
 func (s *Sink) probeRefusal(ctx context.Context, addr string, config *tls.Config) error {
-	c, err := s.dialTLS(ctx, addr, config)
+	c, _, err := s.dialTLS(ctx, addr, config)
 	if err != nil {
 		return nil // the first failure tells more than a second one
 	}

@@ -228,17 +228,41 @@ func (s *Sink) Ready(context.Context) error {
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked
+	case s.session.wire.stuckFor() > time.Second:
+		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.stuckFor().Round(time.Millisecond))
 	}
 	return nil
 }
 
+// closeStall is how long Close lets a blocked write go on before it gives up on
+// the publishes behind it.
+const closeStall = 500 * time.Millisecond
+
 // Close implements sinks.Sink: no new publishes, wait for in-flight ones, then close
 // the connection.
 func (s *Sink) Close() error {
-	// In-flight publishes finish on the live connection before it is closed.
-	if s.gate.Shut() {
-		close(s.closing)
+	shut := make(chan bool, 1)
+	go func() { shut <- s.gate.Shut() }()
+	// In-flight publishes finish on the live connection before it is closed, unless
+	// the broker has stopped reading: then waiting for their deadlines only delays
+	// shutdown, so the connection is cut and they fail now (no 200 was given).
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case first := <-shut:
+			if first {
+				close(s.closing)
+			}
+			<-s.done
+			return nil
+		case <-tick.C:
+			s.mu.RLock()
+			sess := s.session
+			s.mu.RUnlock()
+			if sess != nil && sess.wire.stuckFor() > closeStall {
+				sess.wire.abort("closing while the broker is not reading")
+			}
+		}
 	}
-	<-s.done
-	return nil
 }

@@ -22,6 +22,7 @@ import (
 // buffer is large and swept every 100 ms so that never happens.
 type pubChannel struct {
 	ch      *amqp.Channel
+	wire    *wire
 	returns chan amqp.Return
 
 	mu       sync.Mutex
@@ -30,8 +31,8 @@ type pubChannel struct {
 
 const returnBuffer = 4096
 
-func newPubChannel(ch *amqp.Channel) *pubChannel {
-	pc := &pubChannel{ch: ch, returns: make(chan amqp.Return, returnBuffer), returned: make(map[string]time.Time)}
+func newPubChannel(ch *amqp.Channel, w *wire) *pubChannel {
+	pc := &pubChannel{ch: ch, wire: w, returns: make(chan amqp.Return, returnBuffer), returned: make(map[string]time.Time)}
 	ch.NotifyReturn(pc.returns)
 	return pc
 }
@@ -43,7 +44,13 @@ func (pc *pubChannel) publish(ctx context.Context, exchange string, p amqp.Publi
 	delete(pc.returned, p.MessageId)
 	pc.mu.Unlock()
 
+	// The library looks at ctx only before writing (wire.go): a write the broker does
+	// not take must still end this publish at its deadline.
+	returned := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { pc.wire.abortIfStalled(returned) })
 	dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
+	close(returned)
+	stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("rabbitmq: publish: %w", ctx.Err())

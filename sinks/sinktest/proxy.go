@@ -16,6 +16,8 @@ type Proxy struct {
 	target  string
 	latency atomic.Int64 // per forwarded chunk, nanoseconds
 	down    atomic.Bool
+	stalled atomic.Bool
+	closed  atomic.Bool
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -59,6 +61,12 @@ func (p *Proxy) SetDown(down bool) {
 	}
 }
 
+// SetStalled makes the proxy stop reading from both sides while keeping every
+// connection open (true), as a broker under an alarm or a network that silently
+// drops does: once the socket buffers fill, the sender's writes block. false
+// forwards again what is left.
+func (p *Proxy) SetStalled(stalled bool) { p.stalled.Store(stalled) }
+
 // SetLatency delays every chunk forwarded in either direction by d.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
@@ -93,6 +101,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 	defer src.Close()
 	buf := make([]byte, 32<<10)
 	for {
+		for p.stalled.Load() && !p.closed.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
 		n, err := src.Read(buf)
 		if n > 0 {
 			if d := time.Duration(p.latency.Load()); d > 0 {
@@ -112,6 +123,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 }
 
 func (p *Proxy) close() {
+	p.closed.Store(true)
 	p.ln.Close()
 	p.Cut()
 	p.wg.Wait()

@@ -1,0 +1,126 @@
+package rabbitmq_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+)
+
+// bigMessage is a delivery whose body is about size bytes of valid JSON.
+func bigMessage(id string, size int) sinks.Message {
+	msg := sinktest.NewMessage(id)
+	msg.Body = fmt.Appendf(nil, `{"event":"job.completed","jobId":"job_big","pad":"%s"}`, bytes.Repeat([]byte("x"), size))
+	return msg
+}
+
+// The broker stops reading its socket (a network that silently drops, an alarm):
+// once the socket buffers are full the library's writer blocks, holding the channel
+// and connection locks, and checks the context only before writing. Every publish
+// must still return within its deadline with a retryable error, Close must not
+// hang behind them, and a new sink recovers once the stall clears.
+func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	top := newTopology(t, url)
+	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("before-stall")); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.SetStalled(true)
+	const deadline = time.Second
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest time.Duration
+	for i := range 16 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), deadline)
+			defer cancel()
+			start := time.Now()
+			err := s.Publish(ctx, bigMessage(fmt.Sprintf("stalled-%02d", i), 1<<20))
+			took := time.Since(start)
+			mu.Lock()
+			slowest = max(slowest, took)
+			mu.Unlock()
+			switch {
+			case err == nil:
+				t.Errorf("publish %d succeeded although the broker read nothing", i)
+			case errors.Is(err, sinks.ErrPermanent):
+				t.Errorf("publish %d: %v is permanent; a stall is retryable", i, err)
+			}
+			// Margin for a loaded 2-core machine; the library alone takes until its
+			// heartbeat gives up (30 s and more).
+			if took > deadline+1500*time.Millisecond {
+				t.Errorf("publish %d returned after %s with a %s deadline (err %v)", i, took.Round(time.Millisecond), deadline, err)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("16 × 1 MiB publishes, %s deadline, broker not reading: slowest returned after %s", deadline, slowest.Round(time.Millisecond))
+
+	// A publish arriving while the stall goes on fails fast too.
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	start := time.Now()
+	err := s.Publish(ctx, bigMessage("during-stall", 1<<20))
+	cancel()
+	if took := time.Since(start); err == nil || took > deadline+1500*time.Millisecond {
+		t.Errorf("publish during the stall: %v after %s", err, took.Round(time.Millisecond))
+	}
+
+	proxy.SetStalled(false)
+	recovered := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err := s.Publish(ctx, sinktest.NewMessage(fmt.Sprintf("after-stall-%d", time.Now().UnixNano())))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(recovered) {
+			t.Fatalf("no publish succeeded within 30 s after the stall cleared: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Close during a stall returns once the publishes in flight reach their deadline,
+// not when the library's heartbeat finally gives up.
+func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	top := newTopology(t, url)
+	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
+	if err := s.Publish(t.Context(), sinktest.NewMessage("before-stall")); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetStalled(true)
+	const deadline = 3 * time.Second
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), deadline)
+			defer cancel()
+			_ = s.Publish(ctx, bigMessage(fmt.Sprintf("close-stalled-%02d", i), 1<<20))
+		})
+	}
+	time.Sleep(500 * time.Millisecond) // the writes are blocked by now
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(deadline + 3*time.Second):
+		t.Fatalf("Close still waiting %s after it was called during a stall", time.Since(start).Round(time.Millisecond))
+	}
+	t.Logf("Close during the stall took %s", time.Since(start).Round(time.Millisecond))
+	wg.Wait()
+}
