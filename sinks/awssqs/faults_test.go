@@ -2,6 +2,8 @@ package awssqs_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -313,5 +316,76 @@ func TestFaultLostAnswersMakeOneCopyPerAttempt(t *testing.T) {
 	}
 	if n := loser.sends.Load(); n != int64(attempts) || copies != attempts {
 		t.Errorf("%d send calls and %d copies for %d publish attempts: want one each", n, copies, attempts)
+	}
+}
+
+// md5Corrupter changes one entry's MD5OfMessageBody in the first answer to a batch
+// of several, as if SQS had stored a different body for that entry alone (what
+// invalid UTF-8 did before it was refused up front).
+type md5Corrupter struct {
+	proxy *httputil.ReverseProxy
+	done  atomic.Bool
+}
+
+func (m *md5Corrupter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".SendMessageBatch") || bytes.Count(body, []byte(`"Id":`)) < 2 || m.done.Load() {
+		m.proxy.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	m.proxy.ServeHTTP(rec, r)
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err == nil {
+		if ok, _ := out["Successful"].([]any); len(ok) > 0 {
+			ok[0].(map[string]any)["MD5OfMessageBody"] = "00000000000000000000000000000000"
+			m.done.Store(true)
+		}
+	}
+	patched, _ := json.Marshal(out)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(patched)))
+	w.Header().Del("X-Amz-Crc32")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(patched)
+}
+
+func TestMD5MismatchFailsOnlyItsEntry(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	target, _ := url.Parse(srv.Endpoint())
+	mc := &md5Corrupter{proxy: httputil.NewSingleHostReverseProxy(target)}
+	front := httptest.NewServer(mc)
+	defer front.Close()
+	s := openSink(t, srv, queueURL, func(c *awssqs.Config) {
+		c.Endpoint = front.URL
+		c.Linger = 100 * time.Millisecond
+	})
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range 10 {
+		wg.Go(func() { errs[i] = s.Publish(t.Context(), sinktest.NewMessage(fmt.Sprintf("md5-%d", i))) })
+	}
+	wg.Wait()
+	if !mc.done.Load() {
+		t.Fatal("no answer was changed: the fault did not bite")
+	}
+	failed := 0
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if errors.Is(err, sinks.ErrPermanent) || !strings.Contains(err.Error(), "different body") {
+			t.Errorf("publish %d: %v, want a retryable error saying SQS stored a different body", i, err)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d publishes failed, want only the one whose MD5 differed: %v", failed, errs)
 	}
 }
