@@ -110,10 +110,10 @@ func connectError(cfg Config, url string, err error) error {
 			field = "TLSCAFile"
 		}
 		err = fmt.Errorf("the server's certificate does not verify: %w", err)
-	case errors.As(err, &alert), strings.Contains(err.Error(), "tls error"), strings.Contains(err.Error(), "remote error: tls"):
-		// The server verified us and hung up (TLS 1.3 sends no alert the client
-		// reads before its first write): a client certificate it does not accept,
-		// or none where it wants one.
+	case errors.As(err, &alert), errors.Is(err, nats.ErrTLS), strings.Contains(err.Error(), "remote error: tls"):
+		// The server verified us and hung up (with TLS 1.3 the client sees the
+		// connection close after its handshake, which nats.go reports as ErrTLS):
+		// a client certificate it does not accept, or none where it wants one.
 		field = "TLSCertFile"
 		err = fmt.Errorf("the server refused the TLS connection (its CA does not accept our client certificate, or it wants one): %w", err)
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
