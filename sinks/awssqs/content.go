@@ -39,28 +39,45 @@ func sqsChar(r rune) bool {
 
 // checkText returns nil when SQS stores s byte for byte, else why not. what names
 // the part (body, an attribute) for the error; the content itself is never quoted.
-func checkText(what, s string) error {
+func checkText[T string | []byte](what string, s T) error {
 	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+		if c := s[i]; c < utf8.RuneSelf { // ASCII, most of every body: no decoding
+			if c < 0x20 && c != 0x9 && c != 0xA && c != 0xD {
+				return badChar(what, rune(c), i)
+			}
+			i++
+			continue
+		}
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			return fmt.Errorf("awssqs: %w: %s is not valid UTF-8 (byte %d)", sinks.ErrInvalid, what, i)
 		}
 		if !sqsChar(r) {
-			return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalid, what, r, i)
+			return badChar(what, r, i)
 		}
 		i += size
 	}
 	return nil
 }
 
+func decodeRune[T string | []byte](s T) (rune, int) {
+	var buf [utf8.UTFMax]byte
+	n := copy(buf[:], s)
+	return utf8.DecodeRune(buf[:n])
+}
+
+func badChar(what string, r rune, at int) error {
+	return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalid, what, r, at)
+}
+
 // checkMessage checks the body and every attribute value of msg.
 func checkMessage(msg sinks.Message) error {
-	if err := checkText("body", string(msg.Body)); err != nil {
+	if err := checkText("body", msg.Body); err != nil {
 		return err
 	}
 	for _, h := range msg.Headers {
-		if err := checkText("attribute "+h.Name, h.Value); err != nil {
-			return err
+		if checkText("", h.Value) != nil {
+			return checkText("attribute "+h.Name, h.Value) // named only when it fails
 		}
 	}
 	return nil
