@@ -1,7 +1,10 @@
 package natsjs_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -116,4 +120,31 @@ func TestFaultNetworkCutAndDown(t *testing.T) {
 	proxy.SetDown(false)
 	f.WaitRecovered(t)
 	f.check(t, load)
+}
+
+// With the server away a publish fails at once (no reconnect buffer), retryable,
+// and its error says what is wrong in one line, not "outbound buffer limit exceeded"
+// alone.
+func TestPublishWhileServerDownSaysSo(t *testing.T) {
+	ts := startServer(t)
+	env := openEnv(t, ts)
+	defer env.Sink.Close()
+	ts.Stop()
+	sink := env.Sink.(*natsjs.Sink)
+	deadline := time.Now().Add(5 * time.Second)
+	for sink.Ready(t.Context()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still ready with the server stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err := sink.Publish(ctx, sinktest.NewMessage("while-down"))
+	if err == nil || errors.Is(err, sinks.ErrPermanent) {
+		t.Fatalf("Publish with the server down = %v, want a retryable error", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "natsjs: publish: no NATS server reachable") || strings.Contains(msg, "\n") {
+		t.Errorf("error %q: want one line that starts with the cause", msg)
+	}
 }

@@ -324,6 +324,10 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 func classify(ctx context.Context, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded):
+		// With no reconnect buffer (ReconnectBufSize(-1)) this is how nats.go says
+		// that it has no server right now; its own words suggest a full buffer.
+		return fmt.Errorf("natsjs: publish: no NATS server reachable, reconnecting (%w)", err)
 	case ctx.Err() != nil:
 		return fmt.Errorf("natsjs: publish: %w (%w)", ctx.Err(), err)
 	case errors.Is(err, nats.ErrMaxPayload):
