@@ -23,6 +23,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultPublishTimeout  = 10 * time.Second
 	DefaultMaxInFlight     = 1024
+	minBodyReads           = 256
 	DefaultDedupMaxEntries = 100_000
 	DefaultCESource        = "audiospliter"
 	DefaultCETypePrefix    = "com.audiospliter."
@@ -30,11 +31,14 @@ const (
 
 // Config is everything the bridge needs; it never reads the environment.
 type Config struct {
-	Secrets         []string      // at least one, none empty; any may match
-	WebhookPath     string        // default DefaultWebhookPath
-	MaxBodyBytes    int64         // default DefaultMaxBodyBytes
-	PublishTimeout  time.Duration // whole publish, retries included; default DefaultPublishTimeout
-	MaxInFlight     int           // default DefaultMaxInFlight
+	Secrets        []string      // at least one, none empty; any may match
+	WebhookPath    string        // default DefaultWebhookPath
+	MaxBodyBytes   int64         // default DefaultMaxBodyBytes
+	PublishTimeout time.Duration // whole publish, retries included; default DefaultPublishTimeout
+	MaxInFlight    int           // default DefaultMaxInFlight
+	// MaxBodyReads bounds the requests reading their body at once; past it the read
+	// silent the longest is cut. Default max(256, MaxInFlight/4).
+	MaxBodyReads    int
 	DedupTTL        time.Duration // 0 disables the cache of confirmed ids
 	DedupMaxEntries int           // default DefaultDedupMaxEntries
 	CESource        string        // default DefaultCESource
@@ -52,14 +56,15 @@ type Config struct {
 
 // Bridge is the HTTP side: it verifies webhooks and publishes them through one sink.
 type Bridge struct {
-	cfg      Config
-	log      *slog.Logger
-	verifier *Verifier
-	dedup    *dedup
-	metrics  *metrics
-	tracing  *tracing // nil: off
-	inFlight atomic.Int64
-	mux      *http.ServeMux
+	cfg       Config
+	log       *slog.Logger
+	verifier  *Verifier
+	dedup     *dedup
+	metrics   *metrics
+	tracing   *tracing // nil: off
+	inFlight  atomic.Int64
+	bodyReads *bodyReads
+	mux       *http.ServeMux
 }
 
 // New checks cfg and returns a bridge ready to serve.
@@ -90,6 +95,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.MaxBodyReads <= 0 {
+		cfg.MaxBodyReads = max(minBodyReads, cfg.MaxInFlight/4)
+	}
 	if cfg.DedupMaxEntries <= 0 {
 		cfg.DedupMaxEntries = DefaultDedupMaxEntries
 	}
@@ -111,6 +119,7 @@ func New(cfg Config) (*Bridge, error) {
 		mux:      http.NewServeMux(),
 	}
 	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.tracing != nil)
+	b.bodyReads = newBodyReads(cfg.MaxBodyReads, cfg.Registry)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -133,16 +131,17 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	if r.Method != http.MethodPost {
 		return reject(http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST")
 	}
-	body, a, ok := b.readBody(w, r)
+	rb, a, ok := b.readBody(w, r)
 	if !ok {
 		return a
 	}
+	defer rb.release()
 	// The answer is due within PublishTimeout of the body being read (SPEC §2), however
 	// long the upload took: the server's own write deadline ran from the headers.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
 
 	sig := r.Header.Get(SignatureHeader)
-	if b.verifier.Verify(body, sig) != nil {
+	if b.verifier.verify(sig, rb.parts...) != nil {
 		reason := reasonBadSignature
 		if sig == "" {
 			reason = reasonNoSignature
@@ -159,6 +158,8 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	}
 	req.deliveryID = id
 
+	// Authenticated: now the body earns one buffer of its exact size.
+	body := rb.bytes()
 	event, jobID, msg, reason := parseEnvelope(body)
 	if msg != "" {
 		return reject(http.StatusBadRequest, reason, msg)
@@ -209,61 +210,6 @@ var (
 	bodyInvalidSignature = errorBody("invalid signature")
 	bodyInternal         = errorBody("internal error; retry later")
 )
-
-// readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body. The
-// buffer grows with the bytes that arrive, never ahead of them: before the signature
-// is checked, Content-Length is only a claim, and thousands of connections announcing
-// the largest body must cost what they sent, not what they announced.
-func (b *Bridge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, answer, bool) {
-	max := b.cfg.MaxBodyBytes
-	if r.ContentLength > max {
-		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
-	}
-	body, err := readGrowing(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
-	case err != nil:
-		return nil, reject(http.StatusBadRequest, reasonReadFailed, "could not read the request body"), false
-	}
-	return body, answer{}, true
-}
-
-// firstRead is the buffer a body starts with: most webhooks fit, and a connection
-// that sends nothing holds no more than this.
-const firstRead = 4 << 10
-
-// readGrowing reads r to the end. The buffer starts at firstRead (or the announced
-// size, when smaller) and doubles only when full, up to the announced size; so it
-// never holds much more than twice the bytes received, and a truthful Content-Length
-// needs no copy beyond the doubling steps.
-func readGrowing(r io.Reader, announced int64) ([]byte, error) {
-	size := int64(firstRead)
-	if announced >= 0 && announced+1 < size {
-		size = announced + 1 // +1: room for the read that sees the end
-	}
-	buf := make([]byte, 0, size)
-	for {
-		if len(buf) == cap(buf) {
-			next := 2 * int64(cap(buf))
-			if announced >= int64(cap(buf)) && announced+1 < next {
-				next = announced + 1
-			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
 
 func validDeliveryID(id string) bool {
 	if len(id) == 0 || len(id) > maxDeliveryIDLen {

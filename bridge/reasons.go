@@ -7,6 +7,7 @@ const (
 	reasonMethod         = "method"            // not POST
 	reasonTooLarge       = "too_large"         // body over BRIDGE_MAX_BODY_BYTES
 	reasonReadFailed     = "read_failed"       // the body did not arrive (client gone, read timeout)
+	reasonStalledBody    = "stalled_body"      // body silent the longest while too many were being read
 	reasonNoSignature    = "missing_signature" // no signature header
 	reasonBadSignature   = "bad_signature"     // signature matches no secret
 	reasonNoDelivery     = "missing_delivery"  // no delivery header

@@ -42,6 +42,11 @@ func NewVerifier(secrets []string) *Verifier {
 // The comparison is constant-time in the signature; every secret is tried, so the
 // time taken does not tell which one matched.
 func (v *Verifier) Verify(body []byte, header string) error {
+	return v.verify(header, body)
+}
+
+// verify is Verify over a body that arrived in pieces.
+func (v *Verifier) verify(header string, parts ...[]byte) error {
 	header = strings.TrimPrefix(header, "sha256=")
 	if len(header) != 2*sha256.Size {
 		return ErrInvalidSignature
@@ -55,7 +60,9 @@ func (v *Verifier) Verify(body []byte, header string) error {
 	for i := range v.pools {
 		h := v.pools[i].Get().(hash.Hash)
 		h.Reset()
-		h.Write(body)
+		for _, p := range parts {
+			h.Write(p)
+		}
 		got := h.Sum(sum[:0])
 		v.pools[i].Put(h)
 		if hmac.Equal(got, want[:]) {

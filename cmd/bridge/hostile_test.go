@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,13 +11,18 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,27 +99,18 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	}
 }
 
-// Connections beyond the limit wait in the accept queue: they are served only when
-// another one closes.
+// Connections beyond the limit wait in the accept queue while every open one is
+// busy: they are served only when another one closes.
 func TestConnectionsAreBounded(t *testing.T) {
 	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
 	b := startBridge(t, embeddedEnv(t))
-	// Two keep-alive connections, each proven accepted by an answered request.
-	var held []net.Conn
-	for range 2 {
-		c, err := net.Dial("tcp", b.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		held = append(held, c)
+	// Two busy connections, each proven accepted by an answered request, then
+	// sending a request's headers and holding back its body.
+	held := idleKeepAlive(t, b.addr, 2)
+	for _, c := range held {
+		_, _ = c.Write([]byte("POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"))
 	}
+	time.Sleep(100 * time.Millisecond)    // let the bridge read the headers: the connections turn busy
 	third, err := net.Dial("tcp", b.addr) // the kernel accepts; the bridge does not yet
 	if err != nil {
 		t.Fatal(err)
@@ -123,13 +120,105 @@ func TestConnectionsAreBounded(t *testing.T) {
 	_ = third.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	r := bufio.NewReader(third)
 	if _, err := http.ReadResponse(r, nil); err == nil {
-		t.Fatal("a third connection was served while two were open and the limit is two")
+		t.Fatal("a third connection was served while two were busy and the limit is two")
 	}
 	held[0].Close()
 	_ = third.SetReadDeadline(time.Now().Add(3 * time.Second))
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("after a slot freed: %v", err)
+	}
+}
+
+// idleKeepAlive opens n keep-alive connections, each left idle after one answered
+// request.
+func idleKeepAlive(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("healthz on a held connection: %v", err)
+		}
+		resp.Body.Close()
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// When every slot is held by an idle keep-alive connection, the one idle the
+// longest makes room: a new sender and the health check are served at once
+// instead of waiting up to the idle timeout in the accept queue.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+	b := startBridge(t, embeddedEnv(t))
+	idle := idleKeepAlive(t, b.addr, 2)
+
+	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+	var out lockedBuffer
+	start := time.Now()
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck with every slot idle = %d after %s: %s", code, time.Since(start), out.String())
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("healthcheck took %s", took)
+	}
+	// One idle connection made room; which one depends on when the server marked
+	// each idle, which may lag behind its answer.
+	closed := 0
+	for _, c := range idle {
+		if closedWithin(c, 1500*time.Millisecond) {
+			closed++
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d idle connections were closed, want 1", closed)
+	}
+	if r := b.post(t, sample, "after-eviction"); r.status != 200 {
+		t.Errorf("POST = %d %s", r.status, r.body)
+	}
+}
+
+// SPEC §2: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
+// with every connection slot taken: by idle keep-alive connections, or by busy ones
+// with a new connection waiting for a slot.
+func TestShutdownWithEverySlotTaken(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "idle", true: "busy"}[busy], func(t *testing.T) {
+			withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+			env := embeddedEnv(t)
+			env["BRIDGE_SHUTDOWN_TIMEOUT"] = "1s"
+			b := startBridge(t, env)
+			held := idleKeepAlive(t, b.addr, 2)
+			if busy {
+				for _, c := range held {
+					_, _ = c.Write([]byte("POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"))
+				}
+				time.Sleep(100 * time.Millisecond)
+				waiting, err := net.Dial("tcp", b.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer waiting.Close()
+				_, _ = waiting.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+				time.Sleep(100 * time.Millisecond)
+			}
+			start := time.Now()
+			b.cancel()
+			select {
+			case code := <-b.exit:
+				b.exit <- code
+				t.Logf("exited %d after %s", code, time.Since(start))
+			case <-time.After(2500 * time.Millisecond):
+				t.Fatalf("still running %s after SIGTERM with a 1s shutdown timeout", time.Since(start))
+			}
+		})
 	}
 }
 
@@ -196,4 +285,164 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// hostileConns is how many connections announce a body they never send.
+const hostileConns = 2000
+
+// SPEC §2: what a request holds before its signature is verified grows with the
+// bytes it sent, never with its Content-Length. 2,000 connections announce 1 MiB
+// bodies and send none, while a flood of requests with bad signatures goes on and a
+// sender with the right secret keeps posting on its own connection: the bridge's
+// peak RSS (measured on its own process) grows by less than 64 MiB, and every
+// signed request gets 200.
+//
+// The default connection cap (4 × BRIDGE_MAX_IN_FLIGHT = 4,096) admits all of them.
+func TestHostileClientsCostWhatTheySend(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if need := uint64(hostileConns + 500); lim.Cur < need {
+		lim.Cur = min(need, lim.Max)
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if lim.Cur < need {
+			msg := fmt.Sprintf("needs %d open files, the hard limit is %d: raise it (ulimit -Hn)", need, lim.Max)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	c := startChild(t, embeddedEnv(t))
+	base := "http://" + c.addr
+	signed := func(id string) int {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks", bytes.NewReader(sample))
+		req.Header.Set(bridge.SignatureHeader, bridge.Sign(testSecret, sample))
+		req.Header.Set(bridge.DeliveryHeader, id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("signed request %s: %v", id, err)
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	metric := func(name string) float64 {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		s := bufio.NewScanner(resp.Body)
+		for s.Scan() {
+			if v, ok := strings.CutPrefix(s.Text(), name+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		t.Fatalf("/metrics has no %s", name)
+		return 0
+	}
+	for i := range 20 { // warm up: connections, pools, the stream
+		if st := signed(fmt.Sprintf("warm-%d", i)); st != 200 {
+			t.Fatalf("warm-up request: %d", st)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	rssBefore := c.status(t, "VmRSS")
+	c.resetPeak(t)
+
+	// The hostile connections: headers announcing 1 MiB, then silence.
+	badSig := strings.Repeat("0", 64)
+	conns := make([]net.Conn, hostileConns)
+	var dial sync.WaitGroup
+	var dialErrs atomic.Int32
+	for w := range 50 {
+		dial.Go(func() {
+			for i := w; i < hostileConns; i += 50 {
+				cn, err := net.Dial("tcp", c.addr)
+				if err != nil {
+					dialErrs.Add(1)
+					continue
+				}
+				_, _ = fmt.Fprintf(cn, "POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n%s: %s\r\n%s: hostile-%d\r\n\r\n",
+					bridge.SignatureHeader, badSig, bridge.DeliveryHeader, i)
+				conns[i] = cn
+			}
+		})
+	}
+	dial.Wait()
+	t.Cleanup(func() {
+		for _, cn := range conns {
+			if cn != nil {
+				cn.Close()
+			}
+		}
+	})
+	if n := dialErrs.Load(); n > 0 {
+		t.Fatalf("%d hostile connections could not be opened", n)
+	}
+	// Every hostile request has reached its body read once the bridge counts it as
+	// reading or cut (past the bound the bridge cuts the reads silent the longest).
+	deadline := time.Now().Add(15 * time.Second)
+	for metric("audiospliter_bridge_body_reads")+metric("audiospliter_bridge_body_reads_cut_total") < hostileConns {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v body reads and %v cut: not every hostile request reached its body", metric("audiospliter_bridge_body_reads"), metric("audiospliter_bridge_body_reads_cut_total"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("hostile requests: %v reading their body, %v cut; RSS %d MiB, peak %d MiB", metric("audiospliter_bridge_body_reads"),
+		metric("audiospliter_bridge_body_reads_cut_total"), c.status(t, "VmRSS")>>20, c.status(t, "VmHWM")>>20)
+
+	// The flood of bad signatures, and a signed sender, for two seconds.
+	floodBody := bytes.Repeat([]byte(`{"event":"job.completed","pad":"`+strings.Repeat("x", 1000)+`"}`), 64)
+	stop := time.Now().Add(2 * time.Second)
+	var flood sync.WaitGroup
+	var refused, other atomic.Int64
+	for range 8 {
+		flood.Go(func() {
+			for time.Now().Before(stop) {
+				req, _ := http.NewRequest(http.MethodPost, base+"/webhooks", bytes.NewReader(floodBody))
+				req.Header.Set(bridge.SignatureHeader, badSig)
+				req.Header.Set(bridge.DeliveryHeader, "flood")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 401 {
+					refused.Add(1)
+				} else {
+					other.Add(1)
+				}
+			}
+		})
+	}
+	confirmed := 0
+	for i := 0; time.Now().Before(stop); i++ {
+		if st := signed(fmt.Sprintf("signed-%d", i)); st != 200 {
+			t.Errorf("signed request during the attack: %d", st)
+		} else {
+			confirmed++
+		}
+	}
+	flood.Wait()
+	heap := metric("go_memstats_heap_inuse_bytes")
+	peak := c.status(t, "VmHWM")
+	growth := peak - rssBefore
+	t.Logf("%d hostile connections + %d bad signatures (%d KiB each): RSS %d MiB -> peak %d MiB (+%.1f MiB), heap in use %.1f MiB; %d signed requests confirmed meanwhile",
+		hostileConns, refused.Load(), len(floodBody)>>10, rssBefore>>20, peak>>20, float64(growth)/(1<<20), heap/(1<<20), confirmed)
+	if other.Load() > 0 {
+		t.Errorf("%d flood requests got something other than 401", other.Load())
+	}
+	if confirmed < 5 {
+		t.Errorf("only %d signed requests were confirmed in 2 s of attack", confirmed)
+	}
+	if growth >= 64<<20 {
+		t.Errorf("RSS grew by %d MiB, want < 64 MiB: memory follows Content-Length, not the bytes sent", growth>>20)
+	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -11,8 +13,12 @@ import (
 // number of open connections. They are fixed, not configuration: a variable here.
 type serverLimits struct {
 	readHeader, read, idle time.Duration
+	// writeMargin: the server's write deadline, from the headers, is PublishTimeout
+	// plus this; the webhook handler moves it once the body is read.
+	writeMargin time.Duration
 	// connsPerInFlight: open connections allowed per BRIDGE_MAX_IN_FLIGHT slot;
-	// beyond them, new connections wait in the kernel's accept queue.
+	// beyond them, an idle keep-alive connection is closed to make room, and
+	// without one new connections wait in the kernel's accept queue.
 	connsPerInFlight int
 	minConns         int
 }
@@ -21,6 +27,7 @@ var limits = serverLimits{
 	readHeader:       5 * time.Second,
 	read:             30 * time.Second,
 	idle:             90 * time.Second,
+	writeMargin:      10 * time.Second,
 	connsPerInFlight: 4,
 	minConns:         256,
 }
@@ -29,24 +36,118 @@ func (l serverLimits) maxConns(maxInFlight int) int {
 	return max(l.minConns, l.connsPerInFlight*maxInFlight)
 }
 
-// limitListener accepts at most n connections at a time.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return &limited{Listener: ln, slots: make(chan struct{}, n)}
+// limitListener accepts at most n connections at a time. When all n are open, the
+// one idle the longest (between keep-alive requests) is closed to admit the next:
+// idle clients must not lock out a new sender or the health check. Close unblocks
+// a waiting Accept, so a shutdown never waits for a slot.
+//
+// The server must report connection states with connState.
+func limitListener(ln net.Listener, n int) *limited {
+	return &limited{
+		Listener: ln,
+		slots:    make(chan struct{}, n),
+		closed:   make(chan struct{}),
+		idleNow:  make(chan struct{}, 1),
+		idle:     make(map[*limitedConn]time.Time),
+	}
 }
 
 type limited struct {
 	net.Listener
-	slots chan struct{}
+	slots     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+	idleNow   chan struct{} // a connection turned idle: a waiting Accept may evict it
+
+	mu   sync.Mutex
+	idle map[*limitedConn]time.Time // idle connections and since when
 }
 
+// Accept takes the next connection from the kernel first and then waits for a slot:
+// waiting before the kernel's Accept would hold a slot for a connection that has
+// not arrived, and evict an idle one for nobody.
 func (l *limited) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return l.wrap(c), nil
+		default:
+		}
+		l.evictIdle()
+		select {
+		case l.slots <- struct{}{}:
+			return l.wrap(c), nil
+		case <-l.idleNow:
+		case <-l.closed:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *limited) wrap(c net.Conn) *limitedConn {
+	lc := &limitedConn{Conn: c}
+	lc.release = func() { l.forget(lc); <-l.slots }
+	return lc
+}
+
+func (l *limited) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// evictIdle closes the connection idle the longest, if any. Its slot frees when
+// the server has closed it.
+func (l *limited) evictIdle() {
+	l.mu.Lock()
+	var oldest *limitedConn
+	var since time.Time
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
+		}
+	}
+	if oldest != nil {
+		delete(l.idle, oldest)
+	}
+	l.mu.Unlock()
+	if oldest != nil {
+		_ = oldest.Conn.Close()
+	}
+}
+
+func (l *limited) forget(c *limitedConn) {
+	l.mu.Lock()
+	delete(l.idle, c)
+	l.mu.Unlock()
+}
+
+// connState is the server's ConnState hook: it tracks which connections are idle.
+func (l *limited) connState(c net.Conn, state http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	if state == http.StateIdle {
+		l.idle[lc] = time.Now()
+	} else {
+		delete(l.idle, lc)
+	}
+	l.mu.Unlock()
+	if state == http.StateIdle {
+		select {
+		case l.idleNow <- struct{}{}:
+		default:
+		}
+	}
 }
 
 type limitedConn struct {

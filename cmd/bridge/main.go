@@ -140,14 +140,17 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		return exitConfig
 	}
 
-	ln = limitListener(ln, limits.maxConns(cfg.MaxInFlight))
+	limited := limitListener(ln, limits.maxConns(cfg.MaxInFlight))
+	ln = limited
 	srv := &http.Server{
+		ConnState:         limited.connState,
 		Handler:           b,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: limits.readHeader,
 		ReadTimeout:       limits.read,
-		// A response waits for the broker at most PublishTimeout.
-		WriteTimeout:   cfg.PublishTimeout + 10*time.Second,
+		// Counted from the headers; the webhook handler moves it once the body is
+		// read, so a slow upload does not eat into the publish's time.
+		WriteTimeout:   cfg.PublishTimeout + limits.writeMargin,
 		IdleTimeout:    limits.idle,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
