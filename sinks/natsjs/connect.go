@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -127,4 +129,23 @@ func connectError(cfg Config, url string, err error) error {
 		err = fmt.Errorf("the server refused the credentials: %w", err)
 	}
 	return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
+}
+
+// throttle lets a repeating log line through at most once per interval and counts
+// what it held back.
+type throttle struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (t *throttle) allow(now time.Time, every time.Duration) (ok bool, skipped int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.last.IsZero() && now.Sub(t.last) < every {
+		t.skipped++
+		return false, 0
+	}
+	t.last, skipped, t.skipped = now, t.skipped, 0
+	return true, skipped
 }

@@ -66,6 +66,7 @@ type Sink struct {
 
 	gate sinks.Gate
 
+	errLog        throttle
 	healMu        sync.Mutex
 	lastHeal      time.Time
 	notedExisting bool // guarded by healMu after New
@@ -86,6 +87,17 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		// Without a reconnect buffer a publish during an outage fails at once and
 		// the bridge retries it, instead of waiting in a buffer that may be lost.
 		nats.ReconnectBufSize(-1),
+		// nats.go gives up for good when a server refuses the credentials twice in
+		// a row (a revoked user, a .creds file replaced a moment late): the sink
+		// would stay closed until a restart. Keep trying; the files are read again
+		// on every attempt.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A refusal repeats on every reconnect attempt (several a second).
+			if ok, skipped := s.errLog.allow(time.Now(), 10*time.Second); ok {
+				s.log.Error("nats error", "err", err, "repeats_not_logged", skipped)
+			}
+		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if !nc.IsClosed() {
 				s.log.Warn("nats disconnected", "err", err)

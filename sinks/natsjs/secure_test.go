@@ -296,3 +296,110 @@ func (l *lockedLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Certificates and .creds rotated in place are used from the next connection on,
+// without a restart of the bridge: the server comes back trusting only the new
+// client CA and with the old user revoked, and the sink reconnects with the new
+// files (nats.go reads them on every connect).
+func TestRotatedFilesUsedOnReconnect(t *testing.T) {
+	caA, caB := certs.NewCA(t, "client CA A"), certs.NewCA(t, "client CA B")
+	srv := caA.Server(t)
+	clientA, clientB := caA.Client(t, "bridge"), caB.Client(t, "bridge")
+	auth := natstest.NewAuth(t)
+	oldCreds, newCreds := auth.Creds(t, "bridge-old"), auth.Creds(t, "bridge-new")
+	consumer := auth.Creds(t, "consumer")
+
+	dir := t.TempDir()
+	certFile, keyFile, credsFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "bridge.creds")
+	install := func(pair certs.Pair, creds string) {
+		t.Helper()
+		for dst, src := range map[string]string{certFile: pair.CertFile, keyFile: pair.KeyFile, credsFile: creds} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install(clientA, oldCreds)
+	ts := natstest.StartSecure(t, natstest.Secure{Cert: &srv, ClientCA: caA, Auth: auth})
+	env := openEnvWith(t, ts, natsjs.Config{TLSCAFile: caA.File, TLSCertFile: certFile, TLSKeyFile: keyFile, CredsFile: credsFile})
+	defer env.Sink.Close()
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("before-rotation")); err != nil {
+		t.Fatal(err)
+	}
+
+	install(clientB, newCreds)
+	auth.Revoke(t, oldCreds)
+	ts.SetSecure(natstest.Secure{Cert: &srv, ClientCA: caB, Auth: auth,
+		Client: []nats.Option{nats.RootCAs(caA.File), nats.ClientCert(clientB.CertFile, clientB.KeyFile), nats.UserCredentials(consumer)}})
+	ts.Restart(t)
+	sink := env.Sink.(*natsjs.Sink)
+	deadline := time.Now().Add(15 * time.Second)
+	for sink.Ready(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink did not reconnect with the rotated files: %v", sink.Ready(t.Context()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-rotation")); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.Read(t, 2); len(got) != 2 {
+		t.Fatalf("stream holds %d messages, want 2", len(got))
+	}
+}
+
+// Credentials the server starts refusing while the bridge runs (the user revoked,
+// its new .creds file not there yet) make the sink unready, not closed for good:
+// once the file is replaced it reconnects without a restart.
+func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
+	ca := certs.NewCA(t, "nats CA")
+	srv := ca.Server(t)
+	auth := natstest.NewAuth(t)
+	oldCreds, newCreds := auth.Creds(t, "bridge-old"), auth.Creds(t, "bridge-new")
+	consumer := auth.Creds(t, "consumer")
+	credsFile := filepath.Join(t.TempDir(), "bridge.creds")
+	install := func(src string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(credsFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(oldCreds)
+	ts := natstest.StartSecure(t, natstest.Secure{Cert: &srv, Auth: auth,
+		Client: []nats.Option{nats.RootCAs(ca.File), nats.UserCredentials(consumer)}})
+	var logs lockedLog
+	env := openEnvWith(t, ts, natsjs.Config{TLSCAFile: ca.File, CredsFile: credsFile, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	defer env.Sink.Close()
+	sink := env.Sink.(*natsjs.Sink)
+
+	auth.Revoke(t, oldCreds)
+	ts.Restart(t)
+	// Long enough for nats.go to be refused several times on the one server (it
+	// waits 250 ms plus up to 1 s of jitter between attempts over TLS).
+	time.Sleep(5 * time.Second)
+	if err := sink.Ready(t.Context()); err == nil {
+		t.Fatal("ready with the credentials refused")
+	}
+	if !strings.Contains(logs.String(), "uthorization") {
+		t.Errorf("the refusal is not logged:\n%s", logs.String())
+	}
+	install(newCreds)
+	deadline := time.Now().Add(10 * time.Second)
+	for sink.Ready(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery after the .creds file was fixed: %v", sink.Ready(t.Context()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-fix")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -89,6 +89,10 @@ func (s *Server) URL() string {
 	return scheme + "://127.0.0.1:" + strconv.Itoa(s.Port)
 }
 
+// SetSecure replaces the server's TLS and authentication from its next Start on,
+// as an operator changes a server's configuration and restarts it.
+func (s *Server) SetSecure(sec Secure) { s.sec = sec }
+
 // ClientOptions are what a consumer of this server presents (Secure.Client).
 func (s *Server) ClientOptions() []nats.Option { return s.sec.Client }
 

@@ -134,6 +134,27 @@ func (a *Auth) RevokedCreds(t testing.TB, name string) string {
 	return path
 }
 
+// Revoke revokes the user of a .creds file this Auth issued; it takes effect when
+// the server starts (or restarts) afterwards.
+func (a *Auth) Revoke(t testing.TB, credsFile string) {
+	t.Helper()
+	b, err := os.ReadFile(credsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.accClaims.RevokeAt(uc.Subject, time.Now().Add(time.Minute))
+}
+
 // ForeignCreds issues a user signed by an account the operator never signed: a
 // well-formed .creds file the server must refuse.
 func (a *Auth) ForeignCreds(t testing.TB, name string) string {
