@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
@@ -204,5 +205,60 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fakeIMDS answers as an EC2 instance metadata service with a role (IMDSv2: a
+// session token first). There is no instance here; what is under test is whether
+// the chain, as the sink loads it, still asks one.
+func fakeIMDS(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var asked atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			_, _ = io.WriteString(w, "imds-session")
+		case r.Header.Get("X-Aws-Ec2-Metadata-Token") != "imds-session":
+			w.WriteHeader(http.StatusUnauthorized)
+		case r.URL.Path == "/latest/meta-data/iam/security-credentials/" || r.URL.Path == "/latest/meta-data/iam/security-credentials":
+			_, _ = io.WriteString(w, "bridge-instance-role")
+		case r.URL.Path == "/latest/meta-data/iam/security-credentials/bridge-instance-role":
+			_, _ = io.WriteString(w, `{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAINSTANCEROLE","SecretAccessKey":"instance-secret","Token":"instance-session","Expiration":"2099-01-01T00:00:00Z","LastUpdated":"2026-01-01T00:00:00Z"}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &asked
+}
+
+// On EC2 the instance's role is the last link of the chain. The sink must leave it
+// on when no endpoint of ours is set (the SQS endpoint then comes from the SDK's
+// AWS_ENDPOINT_URL_SQS), and only a local endpoint turns it off.
+func TestInstanceRoleIsAskedUnlessLocalEndpoint(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	queueURL := srv.CreateQueue(t, false, nil)
+	noAWSEnv(t)
+	imds, asked := fakeIMDS(t)
+	os.Unsetenv("AWS_EC2_METADATA_DISABLED")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	t.Setenv("AWS_REGION", "eu-north-1")
+
+	t.Setenv("AWS_ENDPOINT_URL_SQS", srv.Endpoint())
+	sig := &signatures{}
+	publishOne(t, openSink(t, srv, queueURL, func(c *awssqs.Config) { c.Endpoint = ""; c.HTTPClient = sig }))
+	sig.assertSigned(t, "ASIAINSTANCEROLE", "eu-north-1", "instance-session")
+
+	before := asked.Load()
+	_, err := awssqs.New(t.Context(), awssqs.Config{QueueURL: queueURL, Endpoint: srv.Endpoint()})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Credentials" {
+		t.Errorf("with a local endpoint and only an instance role: %v, want no credentials (instance metadata off)", err)
+	}
+	if n := asked.Load() - before; n != 0 {
+		t.Errorf("the instance metadata service was asked %d times with a local endpoint", n)
 	}
 }
