@@ -161,6 +161,10 @@ func onlyGet(h http.Handler) http.Handler {
 	})
 }
 
+// SetSecrets replaces the webhook secrets: the next request is verified against the
+// new set. An empty list or an empty secret is refused and the old set stays.
+func (b *Bridge) SetSecrets(secrets []string) error { return b.verifier.SetSecrets(secrets) }
+
 // ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
 

@@ -810,3 +810,55 @@ func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
 		t.Logf("heap peak %d MiB during 400 MiB of invalid requests", p>>20)
 	}
 }
+
+// Secrets swap at once while requests are verified: the next request after
+// SetSecrets sees the new set, and a refused set leaves the old one in place.
+func TestSetSecretsSwapsWhileServing(t *testing.T) {
+	sink := sinktest.NewMemory()
+	br, err := bridge.New(bridge.Config{Secrets: []string{"old-secret-0000000000"}, Sink: sink, DedupTTL: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(br)
+	defer srv.Close()
+	h := &harness{srv: srv, sink: sink, logs: &syncBuffer{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 { // verifications racing the swaps
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := h.post(t, sample, bridge.Sign("old-secret-0000000000", sample), fmt.Sprintf("race-%d-%d", w, i))
+				if r.status != 200 && r.status != 401 {
+					t.Errorf("status %d", r.status)
+				}
+			}
+		})
+	}
+	for range 50 {
+		if err := br.SetSecrets([]string{"new-secret-0000000000"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := br.SetSecrets([]string{"old-secret-0000000000", "new-secret-0000000000"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+
+	if err := br.SetSecrets([]string{"new-secret-0000000000"}); err != nil {
+		t.Fatal(err)
+	}
+	h.post(t, sample, bridge.Sign("old-secret-0000000000", sample), "after-old").wantError(t, 401)
+	h.post(t, sample, bridge.Sign("new-secret-0000000000", sample), "after-new").wantReceived(t, "after-new", false)
+	for _, bad := range [][]string{nil, {"x", ""}} {
+		if br.SetSecrets(bad) == nil {
+			t.Errorf("SetSecrets(%q) accepted", bad)
+		}
+	}
+	h.post(t, sample, bridge.Sign("new-secret-0000000000", sample), "still-new").wantReceived(t, "still-new", false)
+}

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrInvalidSignature is the only thing a caller learns about a failed
@@ -16,26 +17,44 @@ var ErrInvalidSignature = errors.New("bridge: invalid signature")
 
 // Verifier checks X-AudioSpliter-Signature: lowercase (or any case) hex of
 // HMAC-SHA256 over the raw body, optionally prefixed "sha256=", against every
-// configured secret, so a secret can be rotated without downtime.
+// configured secret, so a secret can be rotated without downtime. The set of
+// secrets can be replaced while requests are verified (SetSecrets): each
+// verification uses one whole set, the old or the new.
 type Verifier struct {
+	keys atomic.Pointer[keySet]
+}
+
+// keySet is one set of secrets, never changed once built.
+type keySet struct {
 	pools []sync.Pool // one pool of keyed HMACs per secret: hmac.New costs allocations
 }
 
 // NewVerifier returns a verifier for the given secrets. It panics on an empty list
 // or an empty secret: configuration must have refused those already.
 func NewVerifier(secrets []string) *Verifier {
-	if len(secrets) == 0 {
-		panic("bridge: no webhook secret")
-	}
-	v := &Verifier{pools: make([]sync.Pool, len(secrets))}
-	for i, s := range secrets {
-		if s == "" {
-			panic("bridge: empty webhook secret")
-		}
-		key := []byte(s)
-		v.pools[i].New = func() any { return hmac.New(sha256.New, key) }
+	v := &Verifier{}
+	if err := v.SetSecrets(secrets); err != nil {
+		panic(err.Error())
 	}
 	return v
+}
+
+// SetSecrets replaces the set of secrets at once; the next verification uses the
+// new set. An empty list or an empty secret is refused and the set is unchanged.
+func (v *Verifier) SetSecrets(secrets []string) error {
+	if len(secrets) == 0 {
+		return errors.New("bridge: no webhook secret")
+	}
+	ks := &keySet{pools: make([]sync.Pool, len(secrets))}
+	for i, s := range secrets {
+		if s == "" {
+			return errors.New("bridge: empty webhook secret")
+		}
+		key := []byte(s)
+		ks.pools[i].New = func() any { return hmac.New(sha256.New, key) }
+	}
+	v.keys.Store(ks)
+	return nil
 }
 
 // Verify returns nil when header is a valid signature of body under any secret.
@@ -57,14 +76,15 @@ func (v *Verifier) verify(header string, parts ...[]byte) error {
 	}
 	var sum [sha256.Size]byte
 	ok := false
-	for i := range v.pools {
-		h := v.pools[i].Get().(hash.Hash)
+	ks := v.keys.Load()
+	for i := range ks.pools {
+		h := ks.pools[i].Get().(hash.Hash)
 		h.Reset()
 		for _, p := range parts {
 			h.Write(p)
 		}
 		got := h.Sum(sum[:0])
-		v.pools[i].Put(h)
+		ks.pools[i].Put(h)
 		if hmac.Equal(got, want[:]) {
 			ok = true
 		}

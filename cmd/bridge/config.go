@@ -108,15 +108,26 @@ func loadConfig() (*Config, error) {
 // validate checks what envconfig cannot: presence of values that have no default,
 // ranges, and the closed sets of values.
 func (c *Config) validate() error {
-	if strings.TrimSpace(c.WebhookSecret) == "" {
-		return badVar("BRIDGE_WEBHOOK_SECRET", "is required: set one secret, or several separated by commas")
-	}
-	for _, s := range strings.Split(c.WebhookSecret, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return badVar("BRIDGE_WEBHOOK_SECRET", "has an empty secret in its comma-separated list")
+	if c.WebhookSecretFile != "" {
+		if c.WebhookSecret != "" {
+			return badVar("BRIDGE_WEBHOOK_SECRET_FILE", "and BRIDGE_WEBHOOK_SECRET are both set: use one of them")
 		}
-		c.secrets = append(c.secrets, s)
+		secrets, err := readSecretFile(c.WebhookSecretFile)
+		if err != nil {
+			return badVar("BRIDGE_WEBHOOK_SECRET_FILE", "%v", err)
+		}
+		c.secrets = secrets
+	} else {
+		if strings.TrimSpace(c.WebhookSecret) == "" {
+			return badVar("BRIDGE_WEBHOOK_SECRET", "is required: set one secret, or several separated by commas (or BRIDGE_WEBHOOK_SECRET_FILE)")
+		}
+		for _, s := range strings.Split(c.WebhookSecret, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				return badVar("BRIDGE_WEBHOOK_SECRET", "has an empty secret in its comma-separated list")
+			}
+			c.secrets = append(c.secrets, s)
+		}
 	}
 	switch c.Sink {
 	case "nats":
@@ -181,9 +192,11 @@ func knownLevel(s string) bool {
 
 // shortSecrets returns how many secrets are shorter than 16 bytes: still accepted,
 // but worth a warning.
-func (c *Config) shortSecrets() int {
+func (c *Config) shortSecrets() int { return countShort(c.secrets) }
+
+func countShort(secrets []string) int {
 	n := 0
-	for _, s := range c.secrets {
+	for _, s := range secrets {
 		if len(s) < 16 {
 			n++
 		}

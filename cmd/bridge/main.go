@@ -58,14 +58,17 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		log.Warn("BRIDGE_WEBHOOK_SECRET: a secret shorter than 16 bytes is easy to guess", "count", n)
 	}
 
+	// The secret file and the TLS pair are read again when they change and on
+	// SIGHUP, so both rotate without a restart.
+	rl := &reloader{log: log, secretFile: cfg.WebhookSecretFile, certFile: cfg.TLSCertFile, keyFile: cfg.TLSKeyFile,
+		activeSet: secretsFingerprint(cfg.secrets)}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
+		if err := rl.loadCertificate(); err != nil {
 			log.Error("bad configuration: " + badVar("BRIDGE_TLS_CERT_FILE", "with BRIDGE_TLS_KEY_FILE: %v", err).Error())
 			return exitConfig
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{GetCertificate: rl.getCertificate, MinVersion: tls.VersionTLS12}
 	}
 
 	tp, err := setupTracing(ctx, log)
@@ -139,6 +142,14 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig
 	}
+
+	rl.setSecrets = b.SetSecrets
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go rl.run(reloadCtx, hup)
 
 	limited := limitListener(ln, limits.maxConns(cfg.MaxInFlight))
 	ln = limited

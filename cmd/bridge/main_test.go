@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -322,6 +323,13 @@ func TestBadConfiguration(t *testing.T) {
 	}
 	defer taken.Close()
 	closed := freeAddr(t)
+	secretsFile, commentsFile := filepath.Join(t.TempDir(), "secrets"), filepath.Join(t.TempDir(), "comments")
+	if err := os.WriteFile(secretsFile, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(commentsFile, []byte("# the secret goes below\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		env      map[string]string
@@ -330,6 +338,9 @@ func TestBadConfiguration(t *testing.T) {
 		{"no secret", map[string]string{}, "BRIDGE_WEBHOOK_SECRET"},
 		{"empty secret", map[string]string{"BRIDGE_WEBHOOK_SECRET": ""}, "BRIDGE_WEBHOOK_SECRET"},
 		{"empty secret in a list", map[string]string{"BRIDGE_WEBHOOK_SECRET": "a-long-enough-secret-1,,b"}, "BRIDGE_WEBHOOK_SECRET"},
+		{"secret and secret file", map[string]string{"BRIDGE_WEBHOOK_SECRET_FILE": secretsFile}, "BRIDGE_WEBHOOK_SECRET_FILE"},
+		{"missing secret file", map[string]string{"BRIDGE_WEBHOOK_SECRET": "", "BRIDGE_WEBHOOK_SECRET_FILE": "/nonexistent/secrets"}, "BRIDGE_WEBHOOK_SECRET_FILE"},
+		{"secret file without a secret", map[string]string{"BRIDGE_WEBHOOK_SECRET": "", "BRIDGE_WEBHOOK_SECRET_FILE": commentsFile}, "BRIDGE_WEBHOOK_SECRET_FILE"},
 		{"unknown sink", map[string]string{"BRIDGE_SINK": "kafka"}, "BRIDGE_SINK"},
 		{"bad duration", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "10 seconds"}, "BRIDGE_PUBLISH_TIMEOUT"},
 		{"zero timeout", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "0s"}, "BRIDGE_PUBLISH_TIMEOUT"},
