@@ -245,3 +245,23 @@ func assertNoFileSecrets(t *testing.T, text string, files ...string) {
 		}
 	}
 }
+
+// BRIDGE_NATS_EMBEDDED_SYNC reaches the embedded server: fsync per message by
+// default, the interval when one is given (the start-up line reports what the server
+// was configured with).
+func TestNATSEmbeddedSyncWired(t *testing.T) {
+	for _, c := range []struct{ value, want string }{{"", `"sync":"always"`}, {"always", `"sync":"always"`}, {"1s", `"sync":"1s"`}} {
+		env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir()}
+		if c.value != "" {
+			env["BRIDGE_NATS_EMBEDDED_SYNC"] = c.value
+		}
+		b := startBridge(t, env)
+		if r := b.post(t, sample, "sync-1"); r.status != 200 {
+			t.Fatalf("POST = %d %s", r.status, r.body)
+		}
+		b.stop(t)
+		if !strings.Contains(b.stderr.String(), c.want) {
+			t.Errorf("BRIDGE_NATS_EMBEDDED_SYNC=%q: no %s in the start-up log:\n%s", c.value, c.want, b.stderr.String())
+		}
+	}
+}
