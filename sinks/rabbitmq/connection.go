@@ -16,6 +16,7 @@ type session struct {
 	conn     *amqp.Connection
 	wire     *wire // the socket under conn, watched for stalled writes (wire.go)
 	channels []*pubChannel
+	nacks    *nackWatch
 	// The library sends on and then closes the channels it is given; chanDown is ours
 	// and never closed, so the per-channel forwarders can always send on it.
 	connDown chan *amqp.Error
@@ -40,6 +41,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	sess := &session{
 		conn:     conn,
 		wire:     w,
+		nacks:    newNackWatch(),
 		connDown: make(chan *amqp.Error, 1),
 		chanDown: make(chan *amqp.Error, s.cfg.Channels), // one send per channel at most
 		blocked:  make(chan amqp.Blocking, 4),
@@ -121,6 +123,8 @@ func (s *Sink) supervise(sess *session) {
 			continue
 		case down = <-sess.connDown:
 		case down = <-sess.chanDown:
+		case <-sess.nacks.stuck:
+			down = &amqp.Error{Code: amqp.InternalError, Reason: "every publish nacked for a while, none acked: connecting anew"}
 		}
 		// A dead channel fails every publish on it, and may mean the topology is gone
 		// (exchange deleted): start over with a new connection and declare again.
