@@ -79,6 +79,14 @@ type Load struct {
 	mu     sync.Mutex
 	acked  []string
 	sent   []time.Time // when each acked request was sent
+	failed []Failure
+}
+
+// Failure is a request answered with another status than 200.
+type Failure struct {
+	ID     string
+	Status int
+	Sent   time.Time
 }
 
 // StartLoad sends unique deliveries from workers connections until Stop, at most
@@ -92,12 +100,14 @@ func (b *Bridged) StartLoad(prefix string, workers, limit int) *Load {
 			Concurrency: workers, Requests: limit, IDPrefix: fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()),
 			Timeout: b.PublishTimeout + 20*time.Second,
 			OnReply: func(id string, status int, sent time.Time) {
+				l.mu.Lock()
 				if status == 200 {
-					l.mu.Lock()
 					l.acked = append(l.acked, id)
 					l.sent = append(l.sent, sent)
-					l.mu.Unlock()
+				} else {
+					l.failed = append(l.failed, Failure{ID: id, Status: status, Sent: sent})
 				}
+				l.mu.Unlock()
 			},
 		})
 	}()
@@ -113,6 +123,14 @@ func (l *Load) Stop(t testing.TB) (loadgen.Result, []string) {
 		t.Fatalf("load: %v", l.err)
 	}
 	return l.res, l.acked
+}
+
+// Failures returns the requests answered with another status than 200, to check
+// that they fall inside a fault's window. Call it after Stop.
+func (l *Load) Failures() []Failure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Failure(nil), l.failed...)
 }
 
 // AckedSentAfter returns the ids answered 200 whose request was sent after t: what a

@@ -32,6 +32,7 @@ type Node struct {
 	Dir      string // the node's folder, readable by the rabbitmq user
 
 	stopOnce sync.Once
+	env      []string // of rabbitmq-server, to start the node again after Kill
 }
 
 // Options configure a node started with StartNode.
@@ -104,8 +105,7 @@ func boot(opts Options) (*Node, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	cmd := exec.Command("rabbitmq-server", "-detached")
-	cmd.Env = append(os.Environ(),
+	n.env = append(os.Environ(),
 		"RABBITMQ_NODENAME="+n.Name,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODE_PORT="+port,
@@ -115,7 +115,7 @@ func boot(opts Options) (*Node, error) {
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
 	)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := n.launch(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("rabbitmq-server -detached: %v %s", err, out)
 	}
