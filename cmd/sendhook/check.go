@@ -57,12 +57,18 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		drain       = fs.Bool("drain", false, "take every message off the RabbitMQ or SQS queue (required for those: checking them empties them; consumers will not get the messages)")
 		rabbitURL   = fs.String("rabbitmq-url", "amqp://guest:guest@localhost:5672/", "RabbitMQ URL")
 		queue       = fs.String("queue", "audiospliter.events", "RabbitMQ queue to drain")
-		natsURL     = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS URL")
+		natsURL     = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS URL (tls:// for TLS; a token or user:password may sit in it)")
+		natsSec     natsSecurity
 		stream      = fs.String("stream", "AUDIOSPLITER", "JetStream stream to read")
 		sqsQueueURL = fs.String("sqs-queue-url", "", "SQS queue to drain")
 		sqsEndpoint = fs.String("sqs-endpoint", "", "local SQS-compatible server; with it, as in the bridge, the region defaults to "+awssqs.DefaultLocalRegion+" and no instance metadata is asked")
 		quiet       = fs.Duration("quiet", 2*time.Second, "a drained queue counts as empty after this long without a message")
 	)
+	fs.StringVar(&natsSec.creds, "nats-creds", "", "NATS .creds file (as BRIDGE_NATS_CREDS_FILE)")
+	fs.StringVar(&natsSec.nkey, "nats-nkey", "", "NATS NKey seed file (as BRIDGE_NATS_NKEY_FILE)")
+	fs.StringVar(&natsSec.ca, "nats-ca", "", "CA file that verifies the NATS server; turns TLS on (as BRIDGE_NATS_TLS_CA_FILE)")
+	fs.StringVar(&natsSec.cert, "nats-cert", "", "client certificate for NATS, with -nats-key")
+	fs.StringVar(&natsSec.key, "nats-key", "", "private key of -nats-cert")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -96,7 +102,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendhook check: -drain: taking every message off RabbitMQ queue %s; its consumers will not get them\n", *queue)
 		found, err = drainRabbitMQ(*rabbitURL, *queue, *quiet, stderr)
 	case "nats":
-		found, err = readStream(ctx, *natsURL, *stream)
+		found, err = readStream(ctx, *natsURL, *stream, natsSec)
 	case "sqs":
 		fmt.Fprintf(stderr, "sendhook check: -drain: receiving and deleting every message of SQS queue %s; its consumers will not get them\n", sinks.RedactURL(*sqsQueueURL))
 		found, err = drainSQS(ctx, *sqsQueueURL, *sqsEndpoint, *quiet, stderr)
@@ -179,12 +185,41 @@ func drainRabbitMQ(url, queue string, quiet time.Duration, stderr io.Writer) ([]
 	return ids, nil
 }
 
+// natsSecurity is how check authenticates to a production NATS server, with the
+// same files the bridge is given, through nats.go's own options.
+type natsSecurity struct{ creds, nkey, ca, cert, key string }
+
+func (s natsSecurity) options() ([]nats.Option, error) {
+	var opts []nats.Option
+	if s.ca != "" {
+		opts = append(opts, nats.RootCAs(s.ca))
+	}
+	if s.cert != "" || s.key != "" {
+		opts = append(opts, nats.ClientCert(s.cert, s.key))
+	}
+	if s.creds != "" {
+		opts = append(opts, nats.UserCredentials(s.creds))
+	}
+	if s.nkey != "" {
+		opt, err := nats.NkeyOptionFromSeed(s.nkey)
+		if err != nil {
+			return nil, fmt.Errorf("-nats-nkey: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	return opts, nil
+}
+
 // readStream reads every message of the stream by sequence (a direct get where the
 // stream allows it) and returns the Nats-Msg-Id of each. It creates no consumer and
 // acknowledges nothing, so it works on any retention policy, work queues included,
 // and leaves the stream and its consumers as they were.
-func readStream(ctx context.Context, url, stream string) ([]string, error) {
-	nc, err := nats.Connect(url, nats.Name("sendhook check"))
+func readStream(ctx context.Context, url, stream string, sec natsSecurity) ([]string, error) {
+	opts, err := sec.options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(opts, nats.Name("sendhook check"))...)
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", sinks.RedactURL(url), err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // `sendhook check` against the real brokers: it must not take away what it checks
@@ -228,5 +229,38 @@ func TestCheckUsage(t *testing.T) {
 	}
 	if code, _, errOut := sendhook(t, "check", "-sink", "nats"); code != 2 || !strings.Contains(errOut, "-acked") {
 		t.Errorf("no -acked: exit %d %q", code, errOut)
+	}
+}
+
+// check reads a stream on a production-like server: TLS that verifies clients and a
+// .creds user, given the same files as the bridge.
+func TestCheckNATSWithTLSAndCreds(t *testing.T) {
+	ca := certs.NewCA(t, "nats CA")
+	srvCert, client := ca.Server(t), ca.Client(t, "sendhook")
+	auth := natstest.NewAuth(t)
+	creds := auth.Creds(t, "checker")
+	srv := natstest.StartSecure(t, natstest.Secure{Cert: &srvCert, ClientCA: ca, Auth: auth})
+	nc, err := nats.Connect(srv.URL(), nats.RootCAs(ca.File), nats.ClientCert(client.CertFile, client.KeyFile), nats.UserCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "SECURE", Subjects: []string{"secure.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	sent := ids("secure", 10)
+	for _, id := range sent {
+		if _, err := js.Publish(t.Context(), "secure.job.completed", []byte(`{}`), jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"check", "-acked", ackedFile(t, sent), "-nats-url", srv.URL(), "-stream", "SECURE",
+		"-nats-ca", ca.File, "-nats-cert", client.CertFile, "-nats-key", client.KeyFile}
+	if code, out, errOut := sendhook(t, append(args, "-nats-creds", creds)...); code != 0 || !strings.Contains(out, "found: 10 distinct") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if code, out, _ := sendhook(t, args...); code == 0 {
+		t.Fatalf("without credentials: exit 0: %s", out)
 	}
 }
