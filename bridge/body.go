@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // A body is read before its signature can be checked, so until then it is only
@@ -28,6 +27,7 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return
 type rawBody struct {
 	parts  [][]byte  // in order; parts[0] is the request's own, the rest are chunks
 	chunks []*[]byte // to give back to chunkPool
+	one    [1][]byte // backs parts for a body that fits its first piece
 }
 
 // bytes returns the body in one slice of its own (a copy when it came in pieces),
@@ -57,14 +57,13 @@ func (rb *rawBody) release() {
 
 // readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body, and
 // registers the read with bodyReads, which bounds how many wait at once.
-func (b *Bridge) readBody(w http.ResponseWriter, r *http.Request) (*rawBody, answer, bool) {
+func (b *Bridge) readBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (*rawBody, answer, bool) {
 	max := b.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
 	}
-	rc := http.NewResponseController(w)
-	read := b.bodyReads.begin(func() { _ = rc.SetReadDeadline(time.Now()) })
-	rb, err := readPieces(watched{http.MaxBytesReader(w, r.Body, max), b.bodyReads, read}, r.ContentLength)
+	read := b.bodyReads.begin(http.MaxBytesReader(w, r.Body, max), rc)
+	rb, err := readPieces(read, r.ContentLength)
 	cut := b.bodyReads.end(read)
 	if err != nil {
 		rb.release()
@@ -96,7 +95,7 @@ func readPieces(r io.Reader, announced int64) (*rawBody, error) {
 	rb := &rawBody{}
 	first := make([]byte, size)
 	n, err := fill(r, first)
-	rb.parts = append(rb.parts, first[:n])
+	rb.parts = append(rb.one[:0], first[:n])
 	for err == nil {
 		c := chunkPool.Get().(*[]byte)
 		rb.chunks = append(rb.chunks, c)

@@ -3,7 +3,9 @@ package bridge
 import (
 	"container/list"
 	"io"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,11 +26,22 @@ type bodyReads struct {
 	cut        prometheus.Counter
 }
 
-// bodyRead is one request's body being read.
+// bodyRead is one request's body being read; it reads through to r and reports
+// every chunk that arrives.
 type bodyRead struct {
-	elem *list.Element // nil once ended or cut
-	stop func()        // makes the pending read fail at once
-	cut  bool          // guarded by bodyReads.mu
+	br   *bodyReads
+	r    io.Reader
+	rc   *http.ResponseController // its read deadline, moved to now, cuts the read
+	elem *list.Element            // nil once ended or cut
+	cut  bool                     // guarded by bodyReads.mu
+}
+
+func (r *bodyRead) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.br.progressed(r)
+	}
+	return n, err
 }
 
 func newBodyReads(max int, reg prometheus.Registerer) *bodyReads {
@@ -47,10 +60,10 @@ func newBodyReads(max int, reg prometheus.Registerer) *bodyReads {
 	return br
 }
 
-// begin registers a body read; stop must make its blocked Read return. When the
-// bound is reached, the read silent the longest is stopped to make room.
-func (br *bodyReads) begin(stop func()) *bodyRead {
-	r := &bodyRead{stop: stop}
+// begin registers the read of body, whose connection rc controls. When the bound
+// is reached, the read silent the longest is cut to make room.
+func (br *bodyReads) begin(body io.Reader, rc *http.ResponseController) *bodyRead {
+	r := &bodyRead{br: br, r: body, rc: rc}
 	var victim *bodyRead
 	br.mu.Lock()
 	if br.reads.Len() >= br.max {
@@ -62,7 +75,7 @@ func (br *bodyReads) begin(stop func()) *bodyRead {
 	if victim != nil {
 		br.cut.Inc()
 		br.inProgress.Dec()
-		victim.stop()
+		_ = victim.rc.SetReadDeadline(time.Now())
 	}
 	br.inProgress.Inc()
 	return r
@@ -87,19 +100,4 @@ func (br *bodyReads) end(r *bodyRead) (cut bool) {
 		br.inProgress.Dec()
 	}
 	return r.cut
-}
-
-// watched reports every chunk that arrives to bodyReads.
-type watched struct {
-	r    io.Reader
-	br   *bodyReads
-	read *bodyRead
-}
-
-func (w watched) Read(p []byte) (int, error) {
-	n, err := w.r.Read(p)
-	if n > 0 {
-		w.br.progressed(w.read)
-	}
-	return n, err
 }

@@ -131,14 +131,15 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	if r.Method != http.MethodPost {
 		return reject(http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST")
 	}
-	rb, a, ok := b.readBody(w, r)
+	rc := http.NewResponseController(w)
+	rb, a, ok := b.readBody(w, rc, r)
 	if !ok {
 		return a
 	}
 	defer rb.release()
 	// The answer is due within PublishTimeout of the body being read (SPEC §2), however
 	// long the upload took: the server's own write deadline ran from the headers.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
+	_ = rc.SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
 
 	sig := r.Header.Get(SignatureHeader)
 	if b.verifier.verify(sig, rb.parts...) != nil {

@@ -68,7 +68,11 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 		case <-t.C:
 			r.check()
 		case <-hup:
-			r.log.Info("SIGHUP: reading the secret file and the certificate again")
+			if r.secretFile == "" && r.certFile == "" {
+				r.log.Info("SIGHUP: nothing to read again (neither BRIDGE_WEBHOOK_SECRET_FILE nor BRIDGE_TLS_CERT_FILE is set)")
+				continue
+			}
+			r.log.Info("SIGHUP: checking BRIDGE_WEBHOOK_SECRET_FILE and BRIDGE_TLS_CERT_FILE for changes")
 			r.check()
 		}
 	}
