@@ -1,7 +1,16 @@
 # syntax=docker/dockerfile:1
-# The bridge as a small, static, non-root image.
+# The bridge as a small, static, non-root image (.dockerignore keeps the build context
+# to go.mod, go.sum and the Go source).
 #   docker build -t audiospliter-bridge .
-#   docker run -e BRIDGE_WEBHOOK_SECRET=… -p 8080:8080 audiospliter-bridge
+# With a broker of your own (secrets as files, out of `docker inspect`):
+#   docker run -p 8080:8080 -v "$PWD/secrets:/run/secrets:ro"
+#     -e BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook
+#     -e BRIDGE_SINK=rabbitmq -e BRIDGE_RABBITMQ_URL_FILE=/run/secrets/rabbitmq-url audiospliter-bridge
+# With the embedded NATS JetStream server (the default sink): it listens on 0.0.0.0:4222
+# so that consumers outside the container reach it, and the bridge therefore refuses
+# to start (exit 2 naming the variable) unless consumers must present a token:
+#   docker run -p 8080:8080 -p 127.0.0.1:4222:4222 -v bridge-data:/data -v …
+#     -e BRIDGE_WEBHOOK_SECRET_FILE=… -e BRIDGE_NATS_EMBEDDED_TOKEN=… audiospliter-bridge
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -18,6 +27,8 @@ COPY --from=build /out/bridge /bridge
 # The embedded NATS store, owned by the image's non-root user (65532).
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
+# Beyond loopback the embedded server needs BRIDGE_NATS_EMBEDDED_TOKEN (no default:
+# a token baked into an image is no secret); it fsyncs before each ack by default.
 ENV BRIDGE_LISTEN_ADDR=:8080 \
     BRIDGE_DATA_DIR=/data \
     BRIDGE_NATS_EMBEDDED_LISTEN=0.0.0.0:4222

@@ -229,9 +229,9 @@ func checkNoInlineSecret(t *testing.T, plain map[string]string) {
 			t.Errorf("env %s carries what looks like a credential inline", name)
 		}
 		upper := strings.ToUpper(name)
+		// A URL is a secret only with credentials in it (the pattern above).
 		if hasPrefixAny(upper, "AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION_TOKEN") ||
-			((strings.Contains(upper, "SECRET") || strings.Contains(upper, "TOKEN") || strings.Contains(upper, "PASSWORD") ||
-				strings.HasSuffix(upper, "_URL") && (strings.Contains(upper, "RABBITMQ") || strings.Contains(upper, "NATS"))) &&
+			((strings.Contains(upper, "SECRET") || strings.Contains(upper, "TOKEN") || strings.Contains(upper, "PASSWORD")) &&
 				!strings.HasSuffix(upper, "_FILE")) {
 			t.Errorf("env %s is set inline; a secret must come from a file", name)
 		}
