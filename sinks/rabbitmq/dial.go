@@ -226,7 +226,7 @@ func (s *Sink) dialError(ep endpoint, ct *clientTLS, asked, external bool, err e
 	case refusedCert(err, asked):
 		return bad("TLS.CertFile", "the broker requires a client certificate and none is set: %w", err)
 	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused && external:
-		return bad("TLS.CertFile", "the broker refused SASL EXTERNAL for our certificate %q (is there a user of that name?): %w", ct.leaf.Subject.CommonName, err)
+		return bad("TLS.CertFile", "the broker refused SASL EXTERNAL for our certificate %q (is there a user of that name, and does the broker offer EXTERNAL?): %w", ct.leaf.Subject.CommonName, err)
 	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused:
 		return bad("URL", "the broker refused the user name or password: %w", err)
 	case errors.Is(err, amqp.ErrSASL) && external:
