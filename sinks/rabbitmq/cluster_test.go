@@ -5,15 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -319,5 +322,25 @@ func drain(t *testing.T, url, queue string) []string {
 		case <-time.After(3 * time.Second):
 			return ids
 		}
+	}
+}
+
+// When no node of a list can be reached, the start-up error names each one, with no
+// password in it.
+func TestNodeListAllDown(t *testing.T) {
+	a, b := sinktest.FreeAddr(t), sinktest.FreeAddr(t)
+	list := fmt.Sprintf("amqp://u:s3cret-a@%s/, amqps://u:s3cret-b@%s/", a, b)
+	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: list, ConnectTimeout: time.Second})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "URL" {
+		t.Fatalf("New = %v, want a ConfigError on URL", err)
+	}
+	for _, want := range []string{"none of the 2 nodes", a, b} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error shows a password: %v", err)
 	}
 }
