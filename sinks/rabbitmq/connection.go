@@ -14,7 +14,8 @@ import (
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
-	wire     *wire // the socket under conn, watched for stalled writes (wire.go)
+	wire     *wire  // the socket under conn, watched for stalled writes (wire.go)
+	sizes    *sizes // body sizes it has carried, and the broker's limit (oversize.go)
 	channels []*pubChannel
 	nacks    *nackWatch
 	// The library sends on and then closes the channels it is given; chanDown is ours
@@ -42,6 +43,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 		conn:     conn,
 		wire:     w,
 		nacks:    newNackWatch(),
+		sizes:    newSizes(),
 		connDown: make(chan *amqp.Error, 1),
 		chanDown: make(chan *amqp.Error, s.cfg.Channels), // one send per channel at most
 		blocked:  make(chan amqp.Blocking, 4),
@@ -61,6 +63,11 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 		ch.NotifyClose(forward)
 		go func() { sess.chanDown <- <-forward }()
 		sess.channels = append(sess.channels, newPubChannel(ch, w))
+	}
+	// Opened now, not on the first publish, which would wait for it.
+	if _, err := sess.sizes.channel(sess); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	return sess, nil
 }

@@ -164,9 +164,8 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if s.blocked.Load() {
 		return errBlocked
 	}
-	pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
 	start := time.Now()
-	err := pc.publish(ctx, s.cfg.Exchange, toPublishing(msg), msg.Event)
+	err := s.publishSized(ctx, sess, toPublishing(msg), msg.Event)
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
 	switch {
