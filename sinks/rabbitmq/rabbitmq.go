@@ -91,6 +91,14 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	s.session = sess
+	// What an operator checks first when messages do not show up where expected.
+	attrs := []any{"node", s.nodes[s.lastNode].shown, "nodes", len(s.nodes), "exchange", s.cfg.Exchange, "exchange_type", amqp.ExchangeTopic}
+	if s.cfg.Queue != "" {
+		attrs = append(attrs, "queue", s.cfg.Queue, "queue_type", s.cfg.QueueType, "binding", "#")
+	} else {
+		attrs = append(attrs, "queue", "(none: consumers bind their own)")
+	}
+	s.log.Info("rabbitmq sink ready", attrs...)
 	go s.supervise(sess)
 	return s, nil
 }

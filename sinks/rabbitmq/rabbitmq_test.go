@@ -1,8 +1,12 @@
 package rabbitmq_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -322,5 +326,42 @@ func TestRoutingKeyTooLong(t *testing.T) {
 	msg.Event = string(make([]byte, 256))
 	if err := s.Publish(t.Context(), msg); !errors.Is(err, sinks.ErrInvalid) {
 		t.Fatalf("Publish = %v, want ErrInvalid", err)
+	}
+}
+
+// At start the sink says where it publishes: the node (password masked), exchange,
+// queue and queue type.
+func TestStartLogNamesBrokerAndTopology(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	top := newTopology(t, url)
+	var buf bytes.Buffer
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
+		URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: "quorum",
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var ready map[string]any
+	for line := range strings.Lines(buf.String()) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "rabbitmq sink ready" {
+			ready = m
+		}
+	}
+	if ready == nil {
+		t.Fatalf("no start line in the log:\n%s", buf.String())
+	}
+	want := map[string]string{"node": sinks.RedactURL(url), "exchange": top.exchange, "queue": top.queue, "queue_type": "quorum"}
+	for k, v := range want {
+		if ready[k] != v {
+			t.Errorf("start line %s = %v, want %q", k, ready[k], v)
+		}
+	}
+	if u, _ := neturl.Parse(url); u != nil {
+		if pw, ok := u.User.Password(); ok && strings.Contains(buf.String(), ":"+pw+"@") {
+			t.Errorf("the log shows the broker password:\n%s", buf.String())
+		}
 	}
 }
