@@ -111,11 +111,7 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig
 	}
-	defer func() {
-		if err := sink.Close(); err != nil {
-			log.Warn("closing the sink", "err", err)
-		}
-	}()
+	defer closeSink(sink, &drainEnd, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -196,6 +192,29 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 		_ = srv.Close()
 	}
 	return code
+}
+
+// closeSink waits for the sink's in-flight publishes, which end at the publish
+// timeout at the latest, but not past the drain's deadline (+0.5 s, inside the
+// promised +1 s): SIGTERM must exit within BRIDGE_SHUTDOWN_TIMEOUT also when the
+// broker has stopped answering and the publish timeout is the longer one. A publish
+// given up here was never answered 200. Before the drain began (a start-up failure)
+// there is no deadline.
+func closeSink(sink sinks.Sink, drainEnd *time.Time, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- sink.Close() }()
+	var limit <-chan time.Time
+	if !drainEnd.IsZero() {
+		limit = time.After(time.Until(drainEnd.Add(500 * time.Millisecond)))
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("closing the sink", "err", err)
+		}
+	case <-limit:
+		log.Warn("the sink did not close by the shutdown deadline; exiting with publishes in flight, none of them answered 200")
+	}
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
