@@ -32,7 +32,9 @@ func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
 	top := newTopology(t, url)
 	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
 	defer s.Close()
-	if err := s.Publish(t.Context(), sinktest.NewMessage("before-stall")); err != nil {
+	// A body of the size to come, confirmed before the stall: the sink has seen the
+	// broker take it, so the ones during the stall share the channel pool.
+	if err := s.Publish(t.Context(), bigMessage("before-stall", 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,27 +94,34 @@ func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
 	}
 }
 
-// Close during a stall returns once the publishes in flight reach their deadline,
-// not when the library's heartbeat finally gives up.
+// During a stall /readyz turns 503 once writes have been blocked for a second, and
+// Close does not wait for the publishes' deadlines, let alone for the library's
+// heartbeat to give up.
 func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
 	top := newTopology(t, url)
 	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
-	if err := s.Publish(t.Context(), sinktest.NewMessage("before-stall")); err != nil {
+	// A body of the size to come, confirmed before the stall: the sink has seen the
+	// broker take it, so the ones during the stall share the channel pool.
+	if err := s.Publish(t.Context(), bigMessage("before-stall", 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	proxy.SetStalled(true)
 	const deadline = 3 * time.Second
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range 16 {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			_ = s.Publish(ctx, bigMessage(fmt.Sprintf("close-stalled-%02d", i), 1<<20))
 		})
 	}
-	time.Sleep(500 * time.Millisecond) // the writes are blocked by now
+	// The writes are blocked by now, and the publishes' deadlines are still ahead.
+	time.Sleep(1500 * time.Millisecond)
+	if err := s.Ready(t.Context()); err == nil {
+		t.Error("Ready = nil with writes blocked for over a second")
+	}
 	start := time.Now()
 	done := make(chan struct{})
 	go func() { s.Close(); close(done) }()
