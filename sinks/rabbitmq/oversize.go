@@ -100,6 +100,14 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 		z.probe = nil
 		m := refusal.FindStringSubmatch(reasonOf(down))
 		if m == nil {
+			// Closed for another reason (say, the exchange was deleted): that is the
+			// supervisor's business, as for a channel of the pool.
+			if down != nil {
+				select {
+				case sess.chanDown <- down:
+				default: // the supervisor is already starting over
+				}
+			}
 			return err
 		}
 		refused, _ := strconv.ParseInt(m[1], 10, 64)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -88,5 +90,47 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 		if !got[id] {
 			t.Errorf("%s was confirmed but is not on the queue", id)
 		}
+	}
+}
+
+// A channel closed under a publish of a new largest size for a reason other than the
+// size (here the exchange deleted at runtime) makes the sink start over and declare
+// again at once, as a channel of the pool does, rather than after the second of
+// nacks that makes the sink give up on a connection (nacks.go).
+func TestExchangeDeletedUnderANewSize(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	top := newTopology(t, url)
+	s := openSink(t, url, top, "classic")
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("small-first")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if err := ch.ExchangeDelete(top.exchange, false, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for attempt := 1; ; attempt++ {
+		err := s.Publish(t.Context(), bigMessage("bigger-after-delete", 200_000))
+		if err == nil {
+			t.Logf("published after %d attempts", attempt)
+			if attempt > 10 {
+				t.Errorf("%d attempts 100 ms apart: the sink waited for the nacks to pile up", attempt)
+			}
+			break
+		}
+		if errors.Is(err, sinks.ErrPermanent) || time.Now().After(deadline) {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := (&queueReader{url: url, queue: top.queue}).read(t, 2)
+	if len(got) != 2 {
+		t.Fatalf("queue holds %d messages, want 2", len(got))
 	}
 }
