@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,39 +15,45 @@ import (
 	"time"
 )
 
-// childVar, set in the environment, makes the test binary run the bridge instead of
-// the tests: a test that measures the process (its RSS) needs the bridge alone in
-// a process, not sharing one with its own clients.
-const childVar = "AUDIOSPLITER_TEST_RUN_BRIDGE"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(childVar) == "1" {
-		os.Exit(run(context.Background(), os.Stderr, func(addr string) { fmt.Println("listening " + addr) }))
-	}
-	os.Exit(m.Run())
-}
-
-// child is the bridge running in a process of its own.
+// child is the bridge binary running in a process of its own: a test that measures
+// the process (its RSS) needs the bridge alone in it, not sharing one with its
+// clients, and built without the race detector, whose shadow memory would swamp
+// what is measured.
 type child struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *lockedBuffer
 }
 
-// startChild runs the bridge in a new process with env (plus the defaults of
-// startBridge) and waits until it listens. It is stopped with SIGTERM when t ends.
+// buildBridge compiles ./cmd/bridge (this package) with the go command that runs
+// the tests, plain: no -race, whatever flags the tests were built with.
+func buildBridge(t *testing.T) string {
+	t.Helper()
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		if gobin, err = exec.LookPath("go"); err != nil {
+			t.Fatalf("no go command to build the bridge: %v", err)
+		}
+	}
+	exe := filepath.Join(t.TempDir(), "bridge")
+	cmd := exec.Command(gobin, "build", "-o", exe, ".")
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// startChild builds and runs the bridge with env (plus the defaults of startBridge)
+// and waits until it listens. It is stopped with SIGTERM when t ends.
 func startChild(t *testing.T, env map[string]string) *child {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = []string{childVar + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd := exec.Command(buildBridge(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	base := map[string]string{
 		"BRIDGE_WEBHOOK_SECRET": testSecret,
 		"BRIDGE_LISTEN_ADDR":    "127.0.0.1:0",
-		"BRIDGE_LOG_LEVEL":      "warn",
+		"BRIDGE_LOG_LEVEL":      "info",
 	}
 	for k, v := range env {
 		base[k] = v
@@ -54,8 +62,7 @@ func startChild(t *testing.T, env map[string]string) *child {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	c := &child{cmd: cmd, stderr: &lockedBuffer{}}
-	cmd.Stderr = c.stderr
-	out, err := cmd.StdoutPipe()
+	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +81,14 @@ func startChild(t *testing.T, env map[string]string) *child {
 	})
 	addr := make(chan string, 1)
 	go func() {
-		s := bufio.NewScanner(out)
+		// The bridge logs JSON lines; the "listening" one carries the bound address.
+		s := bufio.NewScanner(errPipe)
 		for s.Scan() {
-			if a, ok := strings.CutPrefix(s.Text(), "listening "); ok {
-				addr <- a
+			line := s.Bytes()
+			_, _ = c.stderr.Write(append(line, '\n'))
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal(line, &entry) == nil && entry.Msg == "listening" {
+				addr <- entry.Addr
 			}
 		}
 		_ = cmd.Wait()
