@@ -2,8 +2,10 @@ package bridge_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -85,5 +87,42 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 			var ne net.Error
 			return !(errors.As(err, &ne) && ne.Timeout())
 		}
+	}
+}
+
+// A body that arrives in many pieces (pooled chunks) reaches the sink byte for
+// byte, with and without Content-Length; so does one that fits the first piece.
+func TestBodiesInPiecesArriveWhole(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
+	sent := map[string][]byte{}
+	for i, size := range []int{40, 511, 512, 513, 16<<10 + 512, 100_000, 1 << 20} {
+		pad := strings.Repeat("x", size-len(`{"event":"e","p":""}`))
+		body := []byte(`{"event":"e","p":"` + pad + `"}`)
+		for _, chunked := range []bool{false, true} {
+			id := fmt.Sprintf("piece-%d-%v", i, chunked)
+			sent[id] = body
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+"/webhooks", io.MultiReader(bytes.NewReader(body)))
+			if !chunked {
+				req.ContentLength = int64(len(body))
+			}
+			req.Header.Set(bridge.SignatureHeader, bridge.Sign(secret, body))
+			req.Header.Set(bridge.DeliveryHeader, id)
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d bytes (chunked %v): %d", size, chunked, resp.StatusCode)
+			}
+		}
+	}
+	for _, m := range h.sink.Messages() {
+		if !bytes.Equal(m.Body, sent[m.ID]) {
+			t.Fatalf("%s: %d bytes reached the sink, %d were sent, or they differ", m.ID, len(m.Body), len(sent[m.ID]))
+		}
+	}
+	if n := len(h.sink.Messages()); n != 14 {
+		t.Fatalf("sink holds %d messages, want 14", n)
 	}
 }

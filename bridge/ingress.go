@@ -159,8 +159,10 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	}
 	req.deliveryID = id
 
-	// Authenticated: now the body earns one buffer of its exact size.
+	// Authenticated: now the body earns one buffer of its exact size, and the
+	// pooled chunks go back before the publish rather than after it.
 	body := rb.bytes()
+	rb.release()
 	event, jobID, msg, reason := parseEnvelope(body)
 	if msg != "" {
 		return reject(http.StatusBadRequest, reason, msg)
