@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,6 +300,9 @@ const hostileConns = 2000
 //
 // The default connection cap (4 × BRIDGE_MAX_IN_FLIGHT = 4,096) admits all of them.
 func TestHostileClientsCostWhatTheySend(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("measures the bridge's RSS through /proc, which only Linux has")
+	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
