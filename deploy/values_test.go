@@ -39,6 +39,16 @@ func TestChartOptionalObjects(t *testing.T) {
 		t.Errorf("ServiceMonitor endpoints %+v, want /metrics on port http", eps)
 	}
 	checkSelects(t, "ServiceMonitor", r.serviceMonitor.Spec.Selector.MatchLabels, r.service.Labels)
+
+	// Over HTTPS the scrape carries the verification the user gives (decoded strictly
+	// as the Prometheus Operator's TLS config above).
+	r = mustRender(t, nil, "tls.listenerSecret=bridge-tls", "serviceMonitor.enabled=true",
+		"serviceMonitor.tlsConfig.ca.secret.name=bridge-ca", "serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
+		"serviceMonitor.tlsConfig.serverName=bridge.audio.svc")
+	ep := r.serviceMonitor.Spec.Endpoints[0]
+	if ep.Scheme == nil || string(*ep.Scheme) != "https" || ep.TLSConfig == nil || ep.TLSConfig.CA.Secret == nil || ep.TLSConfig.CA.Secret.Name != "bridge-ca" {
+		t.Errorf("HTTPS ServiceMonitor endpoint: scheme %v, tlsConfig %+v", ep.Scheme, ep.TLSConfig)
+	}
 }
 
 // TestChartListenerTLS: with a TLS Secret for the listener the bridge serves HTTPS
