@@ -17,7 +17,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
-// Defaults of SPEC §4, for fields left at their zero value.
+// Defaults of docs/configuration.md, for fields left at their zero value.
 const (
 	DefaultWebhookPath     = "/webhooks"
 	DefaultMaxBodyBytes    = 1 << 20

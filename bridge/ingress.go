@@ -15,7 +15,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
-// Request headers of SPEC §2.
+// Request headers of docs/contract.md.
 const (
 	SignatureHeader = "X-AudioSpliter-Signature"
 	DeliveryHeader  = "X-AudioSpliter-Delivery"
@@ -61,7 +61,7 @@ type request struct {
 	deliveryID, event string
 }
 
-// serveWebhook runs the checks of SPEC §2 in order, then publishes, then answers and
+// serveWebhook runs the checks of docs/contract.md in order, then publishes, then answers and
 // writes one log line. The body is never logged, nor the signature or any secret.
 func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -137,7 +137,7 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 		return a
 	}
 	defer rb.release()
-	// The answer is due within PublishTimeout of the body being read (SPEC §2), however
+	// The answer is due within PublishTimeout of the body being read (docs/contract.md), however
 	// long the upload took: the server's own write deadline ran from the headers.
 	_ = rc.SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
 
@@ -241,7 +241,7 @@ func hasControl(s string) bool {
 	return false
 }
 
-// message builds the broker message of SPEC §3.
+// message builds the broker message of docs/contract.md.
 func (b *Bridge) message(id, event, jobID, sig string, body []byte, received time.Time) sinks.Message {
 	headers := make([]sinks.Header, 0, 10)
 	headers = append(headers,

@@ -156,7 +156,7 @@ func (r reply) wantReceived(t *testing.T, id string, duplicate bool) {
 	}
 }
 
-// One case per rejecting row of SPEC §2; none of them may reach the sink.
+// One case per rejecting row of docs/contract.md; none of them may reach the sink.
 func TestRejectedRequestsPublishNothing(t *testing.T) {
 	other := "another-secret-0000000"
 	cases := []struct {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Header names every sink carries (SPEC §3). They are CloudEvents 1.0 binary-mode
+// Header names every sink carries (docs/contract.md). They are CloudEvents 1.0 binary-mode
 // attributes plus the AudioSpliter originals.
 const (
 	HeaderSpecVersion = "ce-specversion"
@@ -42,7 +42,7 @@ type Message struct {
 	JobID string
 	// Body is the request body, byte for byte as received. Sinks must not modify it.
 	Body []byte
-	// Headers holds the SPEC §3 headers (names above), ready to copy to the broker.
+	// Headers holds the docs/contract.md headers (names above), ready to copy to the broker.
 	Headers []Header
 	// Received is when the bridge received the request.
 	Received time.Time

@@ -10,7 +10,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// Config is the bridge's whole configuration: SPEC §4, read from BRIDGE_* variables
+// Config is the bridge's whole configuration: docs/configuration.md, read from BRIDGE_* variables
 // in this one place. Nested structs give BRIDGE_RABBITMQ_*, BRIDGE_NATS_*, … without
 // `envconfig:"…"` tags, because such a tag makes envconfig fall back to the bare
 // variable (RABBITMQ_URL) when the prefixed one is unset.

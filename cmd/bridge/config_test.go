@@ -10,7 +10,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// specVariables is the table of SPEC §4.
+// specVariables is the table of docs/configuration.md.
 var specVariables = []string{
 	"BRIDGE_WEBHOOK_SECRET", "BRIDGE_WEBHOOK_SECRET_FILE", "BRIDGE_LISTEN_ADDR", "BRIDGE_WEBHOOK_PATH", "BRIDGE_SINK",
 	"BRIDGE_MAX_BODY_BYTES", "BRIDGE_PUBLISH_TIMEOUT", "BRIDGE_MAX_IN_FLIGHT", "BRIDGE_DEDUP_TTL",
@@ -49,7 +49,7 @@ func TestConfigReadsExactlyTheSpecVariables(t *testing.T) {
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Fatalf("Config reads\n%v\nSPEC §4 lists\n%v", got, want)
+		t.Fatalf("Config reads\n%v\ndocs/configuration.md lists\n%v", got, want)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-// SPEC §2: a request is answered within BRIDGE_PUBLISH_TIMEOUT of its body being
+// docs/contract.md: a request is answered within BRIDGE_PUBLISH_TIMEOUT of its body being
 // read. A slow upload (within the read timeout) followed by a broker that confirms
 // late must still deliver the 200: the server's write deadline, counted from the
 // headers, used to expire first, dropping the answer of a confirmed message (and

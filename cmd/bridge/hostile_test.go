@@ -186,7 +186,7 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	}
 }
 
-// SPEC §2: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
+// docs/contract.md: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
 // with every connection slot taken: by idle keep-alive connections, or by busy ones
 // with a new connection waiting for a slot.
 func TestShutdownWithEverySlotTaken(t *testing.T) {
@@ -291,7 +291,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 // hostileConns is how many connections announce a body they never send.
 const hostileConns = 2000
 
-// SPEC §2: what a request holds before its signature is verified grows with the
+// docs/contract.md: what a request holds before its signature is verified grows with the
 // bytes it sent, never with its Content-Length. 2,000 connections announce 1 MiB
 // bodies and send none, while a flood of requests with bad signatures goes on and a
 // sender with the right secret keeps posting on its own connection: the bridge's

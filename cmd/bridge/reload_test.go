@@ -54,7 +54,7 @@ const (
 	secretC = "secret-c-0123456789abcdef"
 )
 
-// SPEC §4: BRIDGE_WEBHOOK_SECRET_FILE holds one secret per line (commas are part of
+// docs/configuration.md: BRIDGE_WEBHOOK_SECRET_FILE holds one secret per line (commas are part of
 // it) and is read again when it changes, noticed within 10 s: the next request is
 // verified against the new set. A file that turns empty or unreadable keeps the
 // previous set and says so in the log. Rotated in place, and the Kubernetes way (a
@@ -180,7 +180,7 @@ func TestSecretFileSIGHUP(t *testing.T) {
 	}
 }
 
-// SPEC §4: the ingress TLS pair is read again when it changes: a new handshake
+// docs/configuration.md: the ingress TLS pair is read again when it changes: a new handshake
 // gets the new certificate; a broken pair keeps the last good one.
 func TestCertificateRotation(t *testing.T) {
 	certA, keyA, _ := selfSigned(t)

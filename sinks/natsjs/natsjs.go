@@ -25,7 +25,7 @@ import (
 )
 
 // Config is the sink's whole configuration. The zero value of a field takes the
-// default of SPEC §4.
+// default of docs/configuration.md.
 type Config struct {
 	URL            string // empty: run an embedded server
 	Stream         string // default AUDIOSPLITER

@@ -25,7 +25,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
-// Config is the sink's whole configuration; zero values take the SPEC §4 defaults,
+// Config is the sink's whole configuration; zero values take the docs/configuration.md defaults,
 // except Queue: empty means no queue is declared.
 type Config struct {
 	URL            string // default amqp://guest:guest@localhost:5672/; a cluster's nodes separated by commas

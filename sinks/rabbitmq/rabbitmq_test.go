@@ -136,7 +136,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// The message on the queue carries every property and header of SPEC §3.
+// The message on the queue carries every property and header of docs/contract.md.
 func TestMessageProperties(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	top := newTopology(t, url)

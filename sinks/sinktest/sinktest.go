@@ -34,7 +34,7 @@ func attributeSchema() error {
 // Received is a message as a consumer reads it back from the broker.
 type Received struct {
 	ID      string            // the broker's message id
-	Headers map[string]string // headers or attributes, by SPEC §3 name
+	Headers map[string]string // headers or attributes, by docs/contract.md name
 	Body    []byte
 }
 
