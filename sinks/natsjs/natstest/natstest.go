@@ -101,7 +101,9 @@ func (s *Server) Server() *server.Server { return s.srv }
 
 // ReadStream returns every message of a stream, as a consumer sees it, waiting up to
 // ten seconds for at least atLeast of them. opts are the consumer's connection
-// options (credentials, CA).
+// options (credentials, CA). It reads with an ordered consumer in batches: one
+// request per message would take longer than any fixed budget for the tens of
+// thousands of messages a load test leaves behind.
 func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Option) []*jetstream.RawStreamMsg {
 	t.Helper()
 	nc, err := nats.Connect(url, opts...)
@@ -128,16 +130,39 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 		}
 	}
 	state := st.CachedInfo().State
-	var out []*jetstream.RawStreamMsg
-	for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
+	if state.Msgs == 0 {
+		return nil
+	}
+	cons, err := st.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("stream %s: ordered consumer: %v", stream, err)
+	}
+	// A fetch returns early only when its batch is full, so ask for exactly what
+	// is left: the stream's count, read above, is what this loop must see.
+	out := make([]*jetstream.RawStreamMsg, 0, state.Msgs)
+	for uint64(len(out)) < state.Msgs {
+		want := min(state.Msgs-uint64(len(out)), 1000)
+		batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
-			t.Fatalf("get %d: %v", seq, err)
+			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
 		}
-		out = append(out, m)
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				t.Fatalf("stream %s: metadata: %v", stream, err)
+			}
+			out = append(out, &jetstream.RawStreamMsg{
+				Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: meta.Timestamp,
+			})
+		}
+		if err := batch.Error(); err != nil {
+			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
+		}
+		if got == 0 {
+			t.Fatalf("stream %s: read %d of %d messages, then nothing for 10s", stream, len(out), state.Msgs)
+		}
 	}
 	return out
 }
