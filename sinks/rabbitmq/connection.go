@@ -9,13 +9,14 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
-	wire     *wire  // the socket under conn, watched for stalled writes (wire.go)
-	sizes    *sizes // body sizes it has carried, and the broker's limit (oversize.go)
+	wire     *wire.Conn // the socket under conn, watched for stalled writes (package sinks/wire)
+	sizes    *sizes     // body sizes it has carried, and the broker's limit (oversize.go)
 	channels []*pubChannel
 	nacks    *nackWatch
 	// The library sends on and then closes the channels it is given; chanDown is ours
@@ -155,8 +156,8 @@ func (s *Sink) drop(sess *session) {
 	s.mu.Unlock()
 	s.blocked.Store(false)
 	// The close frame would queue behind a blocked write and wait for it.
-	if sess.wire.stuckFor() > stalledWrite {
-		sess.wire.abort("closing while the broker is not reading")
+	if sess.wire.StuckFor() > wire.Stalled {
+		sess.wire.Abort("closing while the broker is not reading")
 	}
 	_ = sess.conn.CloseDeadline(time.Now().Add(closeWait))
 }

@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // dial opens the AMQP connection to one node: TCP, then TLS for amqps://, then the
@@ -26,8 +27,8 @@ import (
 // inside amqp091-go, which would report it only as a frame error. tlsConn keeps that
 // read error for the diagnosis.
 //
-// It also returns the TCP connection under it, watched for stalled writes (wire.go).
-func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire, error) {
+// It also returns the TCP connection under it, watched for stalled writes (package sinks/wire).
+func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire.Conn, error) {
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
@@ -47,7 +48,7 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire, 
 		}
 	}
 	var tc *tlsConn
-	var w *wire
+	var w *wire.Conn
 	var asked atomic.Bool // the broker asked for a client certificate
 	var tlsAddr string
 	var tlsConfig *tls.Config
@@ -93,26 +94,26 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire, 
 		}
 		return nil, nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
 	}
-	w.unwatch() // open: from now on the sink's own Close ends it
+	w.Unwatch() // open: from now on the sink's own Close ends it
 	return conn, w, nil
 }
 
-func (s *Sink) dialTCP(ctx context.Context, addr string) (*wire, error) {
+func (s *Sink) dialTCP(ctx context.Context, addr string) (*wire.Conn, error) {
 	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	w := &wire{Conn: conn, log: s.log}
+	w := wire.New(conn, s.log, "rabbitmq")
 	// Heartbeats start after the handshake; until then a deadline stops a broker that
 	// accepts and says nothing. amqp091-go clears it once the connection is open.
 	_ = w.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	// Close during a reconnect must not wait for a handshake.
-	w.watch(ctx)
+	w.Watch(ctx)
 	return w, nil
 }
 
-func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, *wire, error) {
+func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, *wire.Conn, error) {
 	w, err := s.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, nil, err

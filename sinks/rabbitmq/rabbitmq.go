@@ -236,8 +236,8 @@ func (s *Sink) Ready(context.Context) error {
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked
-	case s.session.wire.stuckFor() > time.Second:
-		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.stuckFor().Round(time.Millisecond))
+	case s.session.wire.StuckFor() > time.Second:
+		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.StuckFor().Round(time.Millisecond))
 	}
 	return nil
 }
@@ -268,8 +268,8 @@ func (s *Sink) Close() error {
 			s.mu.RLock()
 			sess := s.session
 			s.mu.RUnlock()
-			if sess != nil && sess.wire.stuckFor() > closeStall {
-				sess.wire.abort("closing while the broker is not reading")
+			if sess != nil && sess.wire.StuckFor() > closeStall {
+				sess.wire.Abort("closing while the broker is not reading")
 			}
 		}
 	}

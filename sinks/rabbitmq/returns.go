@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -22,7 +23,7 @@ import (
 // buffer is large and swept every 100 ms so that never happens.
 type pubChannel struct {
 	ch      *amqp.Channel
-	wire    *wire
+	wire    *wire.Conn
 	returns chan amqp.Return
 
 	mu       sync.Mutex
@@ -31,7 +32,7 @@ type pubChannel struct {
 
 const returnBuffer = 4096
 
-func newPubChannel(ch *amqp.Channel, w *wire) *pubChannel {
+func newPubChannel(ch *amqp.Channel, w *wire.Conn) *pubChannel {
 	pc := &pubChannel{ch: ch, wire: w, returns: make(chan amqp.Return, returnBuffer), returned: make(map[string]time.Time)}
 	ch.NotifyReturn(pc.returns)
 	return pc
@@ -44,10 +45,10 @@ func (pc *pubChannel) publish(ctx context.Context, exchange string, p amqp.Publi
 	delete(pc.returned, p.MessageId)
 	pc.mu.Unlock()
 
-	// The library looks at ctx only before writing (wire.go): a write the broker does
+	// The library looks at ctx only before writing (package sinks/wire): a write the broker does
 	// not take must still end this publish at its deadline.
 	returned := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { pc.wire.abortIfStalled(returned) })
+	stop := context.AfterFunc(ctx, func() { pc.wire.AbortIfStalled(returned) })
 	dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
 	close(returned)
 	stop()

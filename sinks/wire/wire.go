@@ -1,0 +1,145 @@
+// Package wire watches the TCP connection under a broker client for writes the
+// broker does not take. Neither amqp091-go nor nats.go looks at a publish's context
+// while it writes: when the broker stops reading its socket (an alarm, a frozen
+// process, a network that silently drops), the writer blocks in the kernel holding
+// the client's locks, and every publish behind it waits too, past any deadline. A
+// Conn records when the write in progress began, so a publish that outlives its
+// context, or Close, can tell a stall from a slow confirm and cut the connection;
+// the writer then fails, the client gives the connection up, and reconnects.
+package wire
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is a net.Conn whose writes are watched.
+type Conn struct {
+	net.Conn
+	log    *slog.Logger
+	broker string // for the log: "rabbitmq", "nats"
+
+	writingSince atomic.Int64 // unix nanoseconds when the Write in progress began; 0: none
+
+	mu            sync.Mutex
+	writeDeadline time.Time // the client's own (handshake, close); zero: none
+	aborted       bool
+	stopWatch     func() bool
+}
+
+// New watches conn; broker names the client in the log line of a cut.
+func New(conn net.Conn, log *slog.Logger, broker string) *Conn {
+	return &Conn{Conn: conn, log: log, broker: broker}
+}
+
+// StallLimit bounds a write no publish waits for (a heartbeat, a ping, a close): a
+// broker that takes nothing for two heartbeat intervals is gone or frozen.
+const StallLimit = 20 * time.Second
+
+// Stalled is how long a write must have been blocked before it counts as a stall:
+// far above what a healthy write takes, short enough to keep a publish near its
+// deadline.
+const Stalled = 100 * time.Millisecond
+
+func (w *Conn) Write(b []byte) (int, error) {
+	now := time.Now()
+	w.writingSince.Store(now.UnixNano())
+	defer w.writingSince.Store(0)
+	deadline := now.Add(StallLimit)
+	w.mu.Lock()
+	if !w.writeDeadline.IsZero() && w.writeDeadline.Before(deadline) {
+		deadline = w.writeDeadline
+	}
+	w.mu.Unlock()
+	if err := w.Conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	return w.Conn.Write(b)
+}
+
+func (w *Conn) SetDeadline(t time.Time) error {
+	w.mu.Lock()
+	w.writeDeadline = t
+	w.mu.Unlock()
+	return w.Conn.SetDeadline(t)
+}
+
+func (w *Conn) SetWriteDeadline(t time.Time) error {
+	w.mu.Lock()
+	w.writeDeadline = t
+	w.mu.Unlock()
+	return w.Conn.SetWriteDeadline(t)
+}
+
+// StuckFor is how long the write in progress has been blocked (0 when none is).
+func (w *Conn) StuckFor() time.Duration {
+	since := w.writingSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
+// Abort closes the socket under the client: a blocked write fails at once.
+func (w *Conn) Abort(reason string) {
+	w.mu.Lock()
+	first := !w.aborted
+	w.aborted = true
+	w.mu.Unlock()
+	if first {
+		w.log.Warn(w.broker+": dropping the connection: "+reason, "write_blocked_for", w.StuckFor().Round(time.Millisecond).String())
+		_ = w.Conn.Close()
+	}
+}
+
+// AbortIfStalled runs once a publish's context has ended while the client still
+// holds it (returned not yet closed). If a write is blocked, the broker is not
+// taking writes, and the connection is cut rather than letting the publish outlive
+// its deadline. A publish merely queued behind a healthy write returns by itself
+// within moments; one behind a blocked write is freed by the cut.
+func (w *Conn) AbortIfStalled(returned <-chan struct{}) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if w.StuckFor() > Stalled {
+			select {
+			case <-returned:
+			default:
+				w.Abort("a publish outlived its deadline while the broker was not reading")
+			}
+			return
+		}
+		select {
+		case <-returned:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Watch closes the socket when ctx ends, until Unwatch: connecting gives up at once
+// when the sink closes.
+func (w *Conn) Watch(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopWatch = context.AfterFunc(ctx, func() { _ = w.Conn.Close() })
+}
+
+// Unwatch ends Watch.
+func (w *Conn) Unwatch() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopWatch != nil {
+		w.stopWatch()
+		w.stopWatch = nil
+	}
+}
+
+func (w *Conn) Close() error {
+	w.Unwatch()
+	return w.Conn.Close()
+}
