@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -22,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // Config is the sink's whole configuration. The zero value of a field takes the
@@ -66,6 +68,10 @@ type Sink struct {
 
 	gate sinks.Gate
 
+	sock       atomic.Pointer[wire.Conn] // the socket under nc (stall.go); nil when embedded
+	giveUp     chan struct{}             // closed when Close stops waiting for publishes
+	giveUpOnce sync.Once
+
 	errLog        throttle
 	healMu        sync.Mutex
 	lastHeal      time.Time
@@ -77,7 +83,7 @@ type Sink struct {
 // fault with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger}
+	s := &Sink{cfg: cfg, log: cfg.Logger, giveUp: make(chan struct{})}
 
 	opts := []nats.Option{
 		nats.Name(cfg.ClientName),
@@ -117,6 +123,11 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 			return nil, err
 		}
 		opts = append(opts, sec...)
+		opts = append(opts,
+			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, log: s.log, latest: &s.sock}),
+			// A write that failed (cut by a stalled publish, or past its deadline)
+			// leaves the connection unusable: reconnect at once.
+			nats.ReconnectOnFlusherError())
 	} else {
 		srv, err := startEmbedded(cfg)
 		if err != nil {
@@ -317,12 +328,17 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		m.Header[h.Name] = values[i : i+1 : i+1]
 	}
 	start := time.Now()
-	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
-	s.cfg.Metrics.ObserveConfirm(start)
-	if err != nil {
+	var ack *jetstream.PubAck // read only when within returns nil: the call has returned
+	err := s.within(ctx, func() error {
+		var err error
+		ack, err = s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			s.heal(ctx)
 		}
+		return err
+	})
+	s.cfg.Metrics.ObserveConfirm(start)
+	if err != nil {
 		return classify(ctx, err)
 	}
 	if ack.Duplicate {
@@ -383,27 +399,58 @@ func (s *Sink) Ready(ctx context.Context) error {
 	if s.gate.IsShut() {
 		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
 	}
-	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("natsjs: connection is %s", st)
+	// Checked first: Status itself waits for a blocked write.
+	if stuck := s.stuckFor(); stuck > time.Second {
+		return fmt.Errorf("natsjs: the server has taken no data for %s", stuck.Round(time.Millisecond))
 	}
-	if _, err := s.js.Stream(ctx, s.cfg.Stream); err != nil {
-		return fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, err)
-	}
-	return nil
+	return s.within(ctx, func() error {
+		if st := s.nc.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("natsjs: connection is %s", st)
+		}
+		if _, err := s.js.Stream(ctx, s.cfg.Stream); err != nil {
+			return fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, err)
+		}
+		return nil
+	})
 }
 
 // Close implements sinks.Sink. It waits for in-flight publishes, then closes the
-// connection and, when embedded, shuts the server down.
+// connection and, when embedded, shuts the server down. While the server takes no
+// data, waiting for the publishes' deadlines would only delay shutdown: the socket
+// is cut and they fail now (none was answered 200).
 func (s *Sink) Close() error {
-	if s.gate.Shut() {
-		s.closeConn()
+	shut := make(chan bool, 1)
+	go func() { shut <- s.gate.Shut() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case first := <-shut:
+			if first {
+				s.closeConn()
+			}
+			return nil
+		case <-tick.C:
+			if s.stuckFor() > closeStall {
+				s.giveUpOnce.Do(func() { close(s.giveUp) })
+				s.sock.Load().Abort("closing while the server is not reading")
+			}
+		}
 	}
-	return nil
 }
 
 func (s *Sink) closeConn() {
 	if s.nc != nil {
+		// nats.go flushes before it closes, and holds its lock while it reconnects: a
+		// server that takes nothing, or accepted a connection and says nothing, would
+		// hold Close until nats.go's own timeouts. Past closeStall the socket is cut.
+		cut := time.AfterFunc(closeStall, func() {
+			if w := s.sock.Load(); w != nil {
+				w.Abort("closing while the server is not answering")
+			}
+		})
 		s.nc.Close()
+		cut.Stop()
 	}
 	s.shutdownEmbedded()
 }

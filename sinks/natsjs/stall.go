@@ -1,0 +1,95 @@
+package natsjs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
+)
+
+// nats.go writes under its connection lock and looks at no context while it writes:
+// when the server stops reading the socket (a frozen process, a network that
+// silently drops), a publish, a stream lookup, even Status wait for the write, and
+// nats.go's own write timeout is a minute. So every socket it dials is a wire.Conn,
+// and a call that outlives its context while a write is blocked cuts the connection;
+// nats.go then reconnects. The embedded server is reached in process, not through a
+// socket, and is not watched.
+
+// dialer is nats.go's CustomDialer: it remembers the latest socket, the one the
+// connection uses once its handshake succeeded.
+type dialer struct {
+	timeout time.Duration
+	log     *slog.Logger
+	latest  *atomic.Pointer[wire.Conn]
+}
+
+func (d dialer) Dial(network, address string) (net.Conn, error) {
+	conn, err := (&net.Dialer{Timeout: d.timeout}).Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	w := wire.New(conn, d.log, "nats")
+	d.latest.Store(w)
+	return w, nil
+}
+
+// stuckFor is how long the socket's write in progress has been blocked.
+func (s *Sink) stuckFor() time.Duration {
+	if w := s.sock.Load(); w != nil {
+		return w.StuckFor()
+	}
+	return 0
+}
+
+// bound makes a call into nats.go end near ctx's end: once ctx is over, a write
+// blocked for wire.Stalled cuts the socket. Call the returned func when the call
+// has returned.
+func (s *Sink) bound(ctx context.Context) (returned func()) {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		if w := s.sock.Load(); w != nil {
+			w.AbortIfStalled(done)
+		}
+	})
+	return func() {
+		close(done)
+		stop()
+	}
+}
+
+// within runs call, a call into nats.go, and returns its error, or ctx's once ctx
+// is over. A blocked write is cut (bound); but nats.go also holds its lock while it
+// reconnects, for up to the connect timeout per server when a server accepts the
+// connection and says nothing (a frozen process) or the network drops the dial. The
+// call is then left to finish on its own: a message it still sends carries its
+// delivery id, and the stream's duplicate window absorbs the sender's retry.
+func (s *Sink) within(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	returned := s.bound(ctx)
+	go func() {
+		err := call()
+		returned()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done:
+			return err
+		default:
+			return fmt.Errorf("nats.go did not return in time: %w", ctx.Err())
+		}
+	case <-s.giveUp:
+		return fmt.Errorf("natsjs: %w while the server took no data", sinks.ErrClosed)
+	}
+}
+
+// closeStall is how long Close lets a blocked write go on before it cuts the socket.
+const closeStall = 500 * time.Millisecond
