@@ -66,7 +66,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 		sess.channels = append(sess.channels, newPubChannel(ch, w))
 	}
 	// Opened now, not on the first publish, which would wait for it.
-	if _, err := sess.sizes.channel(sess); err != nil {
+	if _, err := sess.sizes.channel(context.Background(), sess); err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 		return pool()
 	}
 	defer func() { <-z.turn }()
-	pc, err := z.channel(sess)
+	pc, err := z.channel(ctx, sess)
 	if err != nil {
 		return err
 	}
@@ -124,22 +124,50 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 }
 
 // channel returns the probe channel, opening a new one if there is none or the broker
-// closed it. It runs with turn held.
-func (z *sizes) channel(sess *session) (*pubChannel, error) {
+// closed it. It runs with turn held. Opening waits for the broker's answers, which
+// amqp091-go waits for without a context: a broker that stops answering would hold
+// the publish past its deadline, so the opening is left to finish on its own then,
+// and closes what it opened.
+func (z *sizes) channel(ctx context.Context, sess *session) (*pubChannel, error) {
 	if z.probe != nil && !z.probe.ch.IsClosed() {
 		return z.probe, nil
 	}
-	ch, err := sess.conn.Channel()
-	if err == nil {
-		err = ch.Confirm(false)
+	type opened struct {
+		ch  *amqp.Channel
+		err error
 	}
-	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", err)
+	res := make(chan opened, 1)
+	returned := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { sess.wire.AbortIfStalled(returned) })
+	go func() {
+		defer close(returned)
+		ch, err := sess.conn.Channel()
+		if err == nil {
+			if err = ch.Confirm(false); err != nil {
+				_ = ch.Close()
+			}
+		}
+		res <- opened{ch, err}
+	}()
+	var o opened
+	select {
+	case o = <-res:
+		stop()
+	case <-ctx.Done():
+		go func() {
+			if o := <-res; o.err == nil {
+				_ = o.ch.Close()
+			}
+		}()
+		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", ctx.Err())
+	}
+	if o.err != nil {
+		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", o.err)
 	}
 	// Buffered: the library hands over the close reason before it nacks the confirms,
 	// so a publisher that saw its nack finds the reason here.
-	z.probeDown = ch.NotifyClose(make(chan *amqp.Error, 1))
-	z.probe = newPubChannel(ch, sess.wire)
+	z.probeDown = o.ch.NotifyClose(make(chan *amqp.Error, 1))
+	z.probe = newPubChannel(o.ch, sess.wire)
 	return z.probe, nil
 }
 

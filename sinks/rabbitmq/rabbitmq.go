@@ -185,26 +185,37 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if errors.Is(err, ErrUnroutable) && s.cfg.Queue != "" {
 		// Our own queue is bound with "#", so a return means it or its binding was
 		// deleted at runtime: declare the topology again and let the bridge retry.
-		s.heal(sess)
+		s.heal(ctx, sess)
 		// Not ErrUnroutable: that one is permanent, and this one is mended.
 		return fmt.Errorf("rabbitmq: message returned although queue %q is bound with #: the queue or its binding was deleted; declared them again", s.cfg.Queue)
 	}
 	return err
 }
 
-// heal declares the topology again, at most once a second.
-func (s *Sink) heal(sess *session) {
+// heal declares the topology again, at most once a second. The declarations wait for
+// the broker's answers without a context, so they run on their own and the publish
+// waits for them only until its deadline.
+func (s *Sink) heal(ctx context.Context, sess *session) {
 	if !s.healMu.TryLock() {
 		return
 	}
-	defer s.healMu.Unlock()
 	if time.Since(s.lastHeal) < time.Second {
+		s.healMu.Unlock()
 		return
 	}
 	s.lastHeal = time.Now()
 	s.log.Warn("rabbitmq returned a message although the queue is bound with #; declaring the topology again", "queue", s.cfg.Queue)
-	if err := s.declare(sess.conn); err != nil {
-		s.log.Error("declaring the topology again failed", "err", err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.healMu.Unlock()
+		if err := s.declare(sess.conn); err != nil {
+			s.log.Error("declaring the topology again failed", "err", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 

@@ -133,3 +133,50 @@ func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 	t.Logf("Close during the stall took %s", time.Since(start).Round(time.Millisecond))
 	wg.Wait()
 }
+
+// A body larger than any the connection has carried goes alone on a channel of its
+// own, opened again after the broker closed it for a body over max_message_size.
+// Opening waits for the broker's answer, which amqp091-go waits for without a
+// context: with the broker stalled, that publish too must end at its deadline, and
+// the sink recovers once the stall clears.
+func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
+	const limit = 65536
+	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
+	proxy := sinktest.StartProxy(t, n.Addr)
+	top := newTopology(t, n.URL)
+	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("small")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), bigMessage("over-the-limit", limit+1000)); !errors.Is(err, sinks.ErrTooLarge) {
+		t.Fatalf("body over max_message_size = %v, want ErrTooLarge", err)
+	}
+
+	proxy.SetStalled(true)
+	const deadline = time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	start := time.Now()
+	err := s.Publish(ctx, bigMessage("new-largest", limit/2))
+	took := time.Since(start)
+	cancel()
+	t.Logf("a new largest body during the stall: %v after %s", err, took.Round(time.Millisecond))
+	if err == nil || errors.Is(err, sinks.ErrPermanent) || took > deadline+1500*time.Millisecond {
+		t.Errorf("a new largest body during the stall: %v after %s, want a retryable error within %s", err, took.Round(time.Millisecond), deadline)
+	}
+
+	proxy.SetStalled(false)
+	recovered := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err := s.Publish(ctx, bigMessage(fmt.Sprintf("after-stall-%d", time.Now().UnixNano()), limit/2))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(recovered) {
+			t.Fatalf("no publish succeeded within 30 s after the stall cleared: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
