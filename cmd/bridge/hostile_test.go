@@ -153,36 +153,58 @@ func idleKeepAlive(t *testing.T, addr string, n int) []net.Conn {
 	return conns
 }
 
-// When every slot is held by an idle keep-alive connection, the one idle the
-// longest makes room: a new sender and the health check are served at once
-// instead of waiting up to the idle timeout in the accept queue.
-func TestIdleConnectionsMakeRoom(t *testing.T) {
-	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
-	b := startBridge(t, embeddedEnv(t))
-	idle := idleKeepAlive(t, b.addr, 2)
-
-	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
-	var out lockedBuffer
-	start := time.Now()
-	if code := healthcheck(&out); code != 0 {
-		t.Fatalf("healthcheck with every slot idle = %d after %s: %s", code, time.Since(start), out.String())
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("healthcheck took %s", took)
-	}
-	// One idle connection made room; which one depends on when the server marked
-	// each idle, which may lag behind its answer.
-	closed := 0
-	for _, c := range idle {
-		if closedWithin(c, 1500*time.Millisecond) {
-			closed++
+// silent opens n connections that send nothing, as a client that holds slots for
+// the header timeout does.
+func silent(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
 	}
-	if closed != 1 {
-		t.Errorf("%d idle connections were closed, want 1", closed)
-	}
-	if r := b.post(t, sample, "after-eviction"); r.status != 200 {
-		t.Errorf("POST = %d %s", r.status, r.body)
+	time.Sleep(100 * time.Millisecond) // accepted by the server
+	return conns
+}
+
+// When every slot is held by an idle keep-alive connection, or by one that has sent
+// nothing since it was opened, the one idle the longest makes room: a new sender and
+// the health check are served at once instead of waiting in the accept queue (up to
+// the idle timeout, or the header timeout again and again).
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	for name, hold := range map[string]func(*testing.T, string, int) []net.Conn{"keep-alive": idleKeepAlive, "silent": silent} {
+		t.Run(name, func(t *testing.T) {
+			withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+			b := startBridge(t, embeddedEnv(t))
+			idle := hold(t, b.addr, 2)
+
+			t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+			var out lockedBuffer
+			start := time.Now()
+			if code := healthcheck(&out); code != 0 {
+				t.Fatalf("healthcheck with every slot idle = %d after %s: %s", code, time.Since(start), out.String())
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("healthcheck took %s", took)
+			}
+			// One idle connection made room; which one depends on when the server
+			// marked each idle, which may lag behind its answer.
+			closed := 0
+			for _, c := range idle {
+				if closedWithin(c, 1500*time.Millisecond) {
+					closed++
+				}
+			}
+			if closed != 1 {
+				t.Errorf("%d idle connections were closed, want 1", closed)
+			}
+			if r := b.post(t, sample, "after-eviction-"+name); r.status != 200 {
+				t.Errorf("POST = %d %s", r.status, r.body)
+			}
+		})
 	}
 }
 

@@ -37,8 +37,10 @@ func (l serverLimits) maxConns(maxInFlight int) int {
 }
 
 // limitListener accepts at most n connections at a time. When all n are open, the
-// one idle the longest (between keep-alive requests) is closed to admit the next:
-// idle clients must not lock out a new sender or the health check. Close unblocks
+// one idle the longest is closed to admit the next: idle clients must not lock out a
+// new sender or the health check. Idle means between keep-alive requests, or open
+// and silent since it was accepted: a client that opens connections and sends
+// nothing would otherwise hold every slot for the header timeout, again and again. Close unblocks
 // a waiting Accept, so a shutdown never waits for a slot.
 //
 // The server must report connection states with connState.
@@ -60,7 +62,7 @@ type limited struct {
 	idleNow   chan struct{} // a connection turned idle: a waiting Accept may evict it
 
 	mu   sync.Mutex
-	idle map[*limitedConn]time.Time // idle connections and since when
+	idle map[*limitedConn]time.Time // idle or silent new connections, and since when
 }
 
 // Accept takes the next connection from the kernel first and then waits for a slot:
@@ -126,7 +128,8 @@ func (l *limited) forget(c *limitedConn) {
 	l.mu.Unlock()
 }
 
-// connState is the server's ConnState hook: it tracks which connections are idle.
+// connState is the server's ConnState hook: it tracks which connections are idle or
+// have sent nothing yet.
 func (l *limited) connState(c net.Conn, state http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -136,7 +139,7 @@ func (l *limited) connState(c net.Conn, state http.ConnState) {
 		return
 	}
 	l.mu.Lock()
-	if state == http.StateIdle {
+	if state == http.StateIdle || state == http.StateNew {
 		l.idle[lc] = time.Now()
 	} else {
 		delete(l.idle, lc)
