@@ -162,8 +162,8 @@ func (c *Config) validate() error {
 	if c.MaxInFlight <= 0 {
 		return badVar("BRIDGE_MAX_IN_FLIGHT", "must be positive, got %d", c.MaxInFlight)
 	}
-	if c.DedupTTL < 0 {
-		return badVar("BRIDGE_DEDUP_TTL", "must not be negative (0 disables), got %s", c.DedupTTL)
+	if c.DedupTTL < 0 || c.DedupTTL > maxDedupTTL {
+		return badVar("BRIDGE_DEDUP_TTL", "must be between 0 (disables) and %s, got %s", maxDedupTTL, c.DedupTTL)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return badVar("BRIDGE_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
@@ -181,6 +181,10 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// maxDedupTTL bounds BRIDGE_DEDUP_TTL: senders give up retrying within days, and
+// the JetStream duplicate window follows it.
+const maxDedupTTL = 7 * 24 * time.Hour
 
 func knownLevel(s string) bool {
 	switch strings.ToLower(s) {

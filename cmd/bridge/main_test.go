@@ -345,6 +345,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad duration", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "10 seconds"}, "BRIDGE_PUBLISH_TIMEOUT"},
 		{"zero timeout", map[string]string{"BRIDGE_PUBLISH_TIMEOUT": "0s"}, "BRIDGE_PUBLISH_TIMEOUT"},
 		{"bad dedup ttl", map[string]string{"BRIDGE_DEDUP_TTL": "-1m"}, "BRIDGE_DEDUP_TTL"},
+		{"dedup ttl of centuries", map[string]string{"BRIDGE_DEDUP_TTL": "2000000h"}, "BRIDGE_DEDUP_TTL"},
 		{"bad number", map[string]string{"BRIDGE_MAX_BODY_BYTES": "1MB"}, "BRIDGE_MAX_BODY_BYTES"},
 		{"bad in-flight", map[string]string{"BRIDGE_MAX_IN_FLIGHT": "0"}, "BRIDGE_MAX_IN_FLIGHT"},
 		{"bad log level", map[string]string{"BRIDGE_LOG_LEVEL": "loud"}, "BRIDGE_LOG_LEVEL"},

@@ -217,6 +217,8 @@ func TestNATSProductionBadConfiguration(t *testing.T) {
 		{"url and url file", with("BRIDGE_NATS_URL_FILE", s.creds), "BRIDGE_NATS_URL_FILE"},
 		{"creds with the embedded server", map[string]string{"BRIDGE_NATS_CREDS_FILE": s.creds}, "BRIDGE_NATS_CREDS_FILE"},
 		{"replicas zero", with("BRIDGE_NATS_REPLICAS", "0"), "BRIDGE_NATS_REPLICAS"},
+		// Named before any server is asked: one server would refuse 7 as it refuses 3.
+		{"more replicas than JetStream allows", with("BRIDGE_NATS_REPLICAS", "7", "BRIDGE_NATS_URL", "nats://127.0.0.1:1"), "BRIDGE_NATS_REPLICAS"},
 		{"three replicas on one server", with("BRIDGE_NATS_REPLICAS", "3"), "BRIDGE_NATS_REPLICAS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -53,8 +53,8 @@ func (c *Config) validateNats() error {
 	if (c.Nats.TLS.CertFile == "") != (c.Nats.TLS.KeyFile == "") {
 		return badVar("BRIDGE_NATS_TLS_CERT_FILE", "and BRIDGE_NATS_TLS_KEY_FILE must be set together")
 	}
-	if c.Nats.Replicas < 1 {
-		return badVar("BRIDGE_NATS_REPLICAS", "must be at least 1, got %d", c.Nats.Replicas)
+	if c.Nats.Replicas < 1 || c.Nats.Replicas > 5 {
+		return badVar("BRIDGE_NATS_REPLICAS", "must be 1 to 5 (JetStream's limit), got %d", c.Nats.Replicas)
 	}
 	switch c.Nats.EmbeddedSync {
 	case "always":
@@ -108,7 +108,7 @@ func openNATS(ctx context.Context, c *Config, log *slog.Logger, metrics *sinks.M
 		EmbeddedSyncInterval: c.nats.syncInterval,
 		DataDir:              c.DataDir,
 		DuplicateWindow:      max(c.DedupTTL, 2*time.Minute),
-		MaxPayload:           int32(min(c.MaxBodyBytes+64<<10, 64<<20)),
+		MaxPayload:           int32(min(c.MaxBodyBytes, 64<<20) + 64<<10),
 		Logger:               log.With("sink", "nats"),
 		Metrics:              metrics,
 		TLSCAFile:            c.Nats.TLS.CAFile,
