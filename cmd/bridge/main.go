@@ -107,6 +107,11 @@ func run(ctx context.Context, stderr io.Writer, onListen func(addr string)) int 
 
 	sinkMetrics := sinks.NewMetrics(cfg.Sink)
 	sink, err := openSink(ctx, cfg, log, sinkMetrics)
+	if err != nil && ctx.Err() != nil {
+		// SIGTERM while connecting: a stop that was asked for, not a mistake to fix.
+		log.Info("stopped while connecting to the broker", "err", err)
+		return 0
+	}
 	if err != nil {
 		log.Error("bad configuration: " + err.Error())
 		return exitConfig

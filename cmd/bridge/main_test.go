@@ -450,3 +450,43 @@ func assertSchema(t *testing.T, headers map[string]string) {
 		t.Errorf("the bridge's headers do not match the published schema: %v", err)
 	}
 }
+
+// SIGTERM while the bridge is still connecting to its broker at start (one that
+// accepts the connection and says nothing) stops it at once, as a stop that was
+// asked for: exit 0, not "bad configuration" with exit 2.
+func TestStopWhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	setEnv(t, map[string]string{
+		"BRIDGE_WEBHOOK_SECRET": testSecret, "BRIDGE_LISTEN_ADDR": "127.0.0.1:0",
+		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:guest@" + ln.Addr().String() + "/",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr lockedBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, &stderr, func(string) {}) }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 || strings.Contains(stderr.String(), "bad configuration") {
+			t.Errorf("stopped while connecting: exit %d after %s:\n%s", code, time.Since(start), stderr.String())
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("still connecting 3 s after the stop:\n%s", stderr.String())
+	}
+}

@@ -88,7 +88,7 @@ func (r *reloader) check() {
 }
 
 func (r *reloader) checkSecrets() {
-	data, err := os.ReadFile(r.secretFile)
+	data, err := readBounded(r.secretFile)
 	seen := fingerprint(data)
 	if err != nil {
 		seen = "error: " + err.Error()
@@ -99,11 +99,7 @@ func (r *reloader) checkSecrets() {
 	r.secretSeen = seen
 	var secrets []string
 	if err == nil {
-		if len(data) > maxSecretFile {
-			err = fmt.Errorf("%s is larger than %d bytes", r.secretFile, maxSecretFile)
-		} else {
-			secrets, err = parseSecrets(r.secretFile, data)
-		}
+		secrets, err = parseSecrets(r.secretFile, data)
 	}
 	if err != nil {
 		r.log.Error("BRIDGE_WEBHOOK_SECRET_FILE: keeping the previous secrets", "err", err)

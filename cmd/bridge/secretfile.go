@@ -19,6 +19,16 @@ const maxSecretFile = 64 << 10
 // with # ignored. Commas are part of a secret: that is why the file exists. Errors
 // name the file and the line, never its content.
 func readSecretFile(path string) ([]string, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseSecrets(path, data)
+}
+
+// readBounded reads the file, refusing one larger than maxSecretFile without reading
+// more of it.
+func readBounded(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -31,7 +41,7 @@ func readSecretFile(path string) ([]string, error) {
 	if len(data) > maxSecretFile {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
 	}
-	return parseSecrets(path, data)
+	return data, nil
 }
 
 func parseSecrets(path string, data []byte) ([]string, error) {
