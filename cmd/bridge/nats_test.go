@@ -201,32 +201,39 @@ func TestNATSProductionBadConfiguration(t *testing.T) {
 		return env
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
+	noJS := s.auth.NoJetStreamCreds(t, "nojs")
 	for _, c := range []struct {
 		name     string
 		env      map[string]string
 		variable string
+		says     string // part of the line that tells what to fix, where the variable alone does not
 	}{
-		{"server cert not from our CA", with("BRIDGE_NATS_TLS_CA_FILE", s.other.File), "BRIDGE_NATS_TLS_CA_FILE"},
-		{"CA file missing", with("BRIDGE_NATS_TLS_CA_FILE", missing), "BRIDGE_NATS_TLS_CA_FILE"},
-		{"client certificate half set", with("BRIDGE_NATS_TLS_KEY_FILE", ""), "BRIDGE_NATS_TLS_CERT_FILE"},
-		{"revoked user", with("BRIDGE_NATS_CREDS_FILE", s.revoked), "BRIDGE_NATS_CREDS_FILE"},
-		{"creds file missing", with("BRIDGE_NATS_CREDS_FILE", missing), "BRIDGE_NATS_CREDS_FILE"},
-		{"creds and nkey", with("BRIDGE_NATS_NKEY_FILE", seed), "BRIDGE_NATS_CREDS_FILE"},
-		{"nkey refused", with("BRIDGE_NATS_CREDS_FILE", "", "BRIDGE_NATS_NKEY_FILE", seed), "BRIDGE_NATS_NKEY_FILE"},
-		{"url file missing", with("BRIDGE_NATS_URL", "", "BRIDGE_NATS_URL_FILE", missing), "BRIDGE_NATS_URL_FILE"},
-		{"url and url file", with("BRIDGE_NATS_URL_FILE", s.creds), "BRIDGE_NATS_URL_FILE"},
-		{"creds with the embedded server", map[string]string{"BRIDGE_NATS_CREDS_FILE": s.creds}, "BRIDGE_NATS_CREDS_FILE"},
-		{"replicas zero", with("BRIDGE_NATS_REPLICAS", "0"), "BRIDGE_NATS_REPLICAS"},
+		{"server cert not from our CA", with("BRIDGE_NATS_TLS_CA_FILE", s.other.File), "BRIDGE_NATS_TLS_CA_FILE", ""},
+		{"CA file missing", with("BRIDGE_NATS_TLS_CA_FILE", missing), "BRIDGE_NATS_TLS_CA_FILE", ""},
+		{"client certificate half set", with("BRIDGE_NATS_TLS_KEY_FILE", ""), "BRIDGE_NATS_TLS_CERT_FILE", ""},
+		{"revoked user", with("BRIDGE_NATS_CREDS_FILE", s.revoked), "BRIDGE_NATS_CREDS_FILE", ""},
+		{"creds file missing", with("BRIDGE_NATS_CREDS_FILE", missing), "BRIDGE_NATS_CREDS_FILE", ""},
+		{"creds and nkey", with("BRIDGE_NATS_NKEY_FILE", seed), "BRIDGE_NATS_CREDS_FILE", ""},
+		{"no credentials at all", with("BRIDGE_NATS_CREDS_FILE", ""), "BRIDGE_NATS_URL", "wants credentials and none are set"},
+		{"an account without JetStream", with("BRIDGE_NATS_CREDS_FILE", noJS), "BRIDGE_NATS_CREDS_FILE", "has no JetStream"},
+		{"nkey refused", with("BRIDGE_NATS_CREDS_FILE", "", "BRIDGE_NATS_NKEY_FILE", seed), "BRIDGE_NATS_NKEY_FILE", ""},
+		{"url file missing", with("BRIDGE_NATS_URL", "", "BRIDGE_NATS_URL_FILE", missing), "BRIDGE_NATS_URL_FILE", ""},
+		{"url and url file", with("BRIDGE_NATS_URL_FILE", s.creds), "BRIDGE_NATS_URL_FILE", ""},
+		{"creds with the embedded server", map[string]string{"BRIDGE_NATS_CREDS_FILE": s.creds}, "BRIDGE_NATS_CREDS_FILE", ""},
+		{"replicas zero", with("BRIDGE_NATS_REPLICAS", "0"), "BRIDGE_NATS_REPLICAS", ""},
 		// Named before any server is asked: one server would refuse 7 as it refuses 3.
-		{"more replicas than JetStream allows", with("BRIDGE_NATS_REPLICAS", "7", "BRIDGE_NATS_URL", "nats://127.0.0.1:1"), "BRIDGE_NATS_REPLICAS"},
-		{"three replicas on one server", with("BRIDGE_NATS_REPLICAS", "3"), "BRIDGE_NATS_REPLICAS"},
+		{"more replicas than JetStream allows", with("BRIDGE_NATS_REPLICAS", "7", "BRIDGE_NATS_URL", "nats://127.0.0.1:1"), "BRIDGE_NATS_REPLICAS", ""},
+		{"three replicas on one server", with("BRIDGE_NATS_REPLICAS", "3"), "BRIDGE_NATS_REPLICAS", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			msg := startFails(t, c.env)
 			if !strings.HasPrefix(msg, "bad configuration: "+c.variable+":") {
 				t.Errorf("error %q does not name %s", msg, c.variable)
 			}
-			assertNoFileSecrets(t, msg, s.creds, s.revoked, seed)
+			if !strings.Contains(msg, c.says) {
+				t.Errorf("error %q does not say %q", msg, c.says)
+			}
+			assertNoFileSecrets(t, msg, s.creds, s.revoked, seed, noJS)
 		})
 	}
 }

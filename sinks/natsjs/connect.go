@@ -120,15 +120,25 @@ func connectError(cfg Config, url string, err error) error {
 		err = fmt.Errorf("the server refused the TLS connection (its CA does not accept our client certificate, or it wants one): %w", err)
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
 		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
-		switch {
-		case cfg.CredsFile != "":
-			field = "CredsFile"
-		case cfg.NkeyFile != "":
-			field = "NkeyFile"
+		field = credsField(cfg)
+		if field == "URL" && !strings.Contains(url, "@") {
+			err = fmt.Errorf("the server wants credentials and none are set (a .creds file, an NKey seed, or a user or token in the URL): %w", err)
+		} else {
+			err = fmt.Errorf("the server refused the credentials: %w", err)
 		}
-		err = fmt.Errorf("the server refused the credentials: %w", err)
 	}
 	return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
+}
+
+// credsField is the setting that chose the account the bridge logs in to.
+func credsField(cfg Config) string {
+	switch {
+	case cfg.CredsFile != "":
+		return "CredsFile"
+	case cfg.NkeyFile != "":
+		return "NkeyFile"
+	}
+	return "URL"
 }
 
 // throttle lets a repeating log line through at most once per interval and counts

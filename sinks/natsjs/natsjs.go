@@ -239,6 +239,12 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
 		}
 		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>", "replicas", s.cfg.Replicas)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: the server runs without JetStream (start it with JetStream, or point the bridge at one that has it): %w", err)}
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		// Fixed on the server, or with credentials of another account: not in the
+		// stream's settings.
+		return &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: the account these credentials log in to has no JetStream (enable it for the account on the server, or use credentials of an account that has it): %w", err)}
 	case err != nil:
 		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
 	default:

@@ -230,6 +230,9 @@ func (s *Sink) dialError(ep endpoint, ct *clientTLS, asked, external bool, err e
 		return bad("TLS.CertFile", "the broker refused SASL EXTERNAL for our certificate %q (is there a user of that name, and does the broker offer EXTERNAL?): %w", ct.leaf.Subject.CommonName, err)
 	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused:
 		return bad("URL", "the broker refused the user name or password: %w", err)
+	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotAllowed:
+		// The login worked; the user may not use the URL's virtual host.
+		return bad("URL", "the broker let the user in but not into the virtual host of the URL (give it permissions there: rabbitmqctl set_permissions -p <vhost> <user> …): %w", err)
 	case errors.Is(err, amqp.ErrSASL) && external:
 		return bad("TLS.CertFile", "the broker does not offer SASL EXTERNAL (its rabbitmq_auth_mechanism_ssl plugin and auth_mechanisms setting); or put a user and password in the URL for PLAIN: %w", err)
 	}

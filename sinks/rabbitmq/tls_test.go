@@ -140,6 +140,7 @@ func TestTLS(t *testing.T) {
 		ext := func(ca string, p certs.Pair) rabbitmq.TLS {
 			return rabbitmq.TLS{CAFile: ca, CertFile: p.CertFile, KeyFile: p.KeyFile}
 		}
+		n.Ctl(t, "add_user", "noperm", "noperm-pw-0123")
 		cases := []struct {
 			name, url string
 			tls       rabbitmq.TLS
@@ -152,6 +153,7 @@ func TestTLS(t *testing.T) {
 			{"a client certificate of another CA", n.AMQPS(""), ext(n.CA.File, foreign), "TLS.CertFile", "refused our client certificate"},
 			{"no user for the certificate's name", n.AMQPS(""), ext(n.CA.File, stranger), "TLS.CertFile", `"nobody"`},
 			{"a wrong password over TLS", n.AMQPS("bridge:wrong-s3cret"), rabbitmq.TLS{CAFile: n.CA.File}, "URL", "user name or password"},
+			{"a user without permissions on the virtual host", n.AMQPS("noperm:noperm-pw-0123"), rabbitmq.TLS{CAFile: n.CA.File}, "URL", "set_permissions"},
 			{"an unreadable CA file", n.AMQPS(""), ext(filepath.Join(dir, "missing.pem"), client), "TLS.CAFile", "missing.pem"},
 			{"a CA file without a certificate", n.AMQPS(""), ext(client.KeyFile, client), "TLS.CAFile", "no PEM certificate"},
 			{"a certificate without its key", n.AMQPS(""), rabbitmq.TLS{CAFile: n.CA.File, CertFile: client.CertFile}, "TLS.CertFile", "both"},
@@ -167,7 +169,7 @@ func TestTLS(t *testing.T) {
 				if !errors.As(err, &ce) || ce.Field != c.field || !strings.Contains(err.Error(), c.says) {
 					t.Fatalf("New = %v (field %v), want a ConfigError on %s saying %q", err, fieldOf(ce), c.field, c.says)
 				}
-				for _, secret := range []string{password, "s3cret", "c2VjcmV0", string(keyData)} {
+				for _, secret := range []string{password, "s3cret", "c2VjcmV0", "noperm-pw", string(keyData)} {
 					if strings.Contains(err.Error(), secret) {
 						t.Errorf("the error shows a secret: %v", err)
 					}

@@ -67,6 +67,8 @@ type Auth struct {
 	sysClaims  *jwt.AccountClaims
 	accClaims  *jwt.AccountClaims
 	foreignAcc nkeys.KeyPair
+	noJS       nkeys.KeyPair // an account the server knows, without JetStream
+	noJSClaims *jwt.AccountClaims
 }
 
 // NewAuth makes the operator and its accounts.
@@ -85,6 +87,9 @@ func NewAuth(t testing.TB) *Auth {
 	a.accClaims.Name = "BRIDGE"
 	a.accClaims.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
 	a.foreignAcc = must(t)(nkeys.CreateAccount())
+	a.noJS = must(t)(nkeys.CreateAccount())
+	a.noJSClaims = jwt.NewAccountClaims(pub(t, a.noJS))
+	a.noJSClaims.Name = "NOJS"
 	return a
 }
 
@@ -100,7 +105,7 @@ func (a *Auth) apply(o *server.Options) error {
 		return err
 	}
 	res := &server.MemAccResolver{}
-	for _, c := range []*jwt.AccountClaims{a.sysClaims, a.accClaims} {
+	for _, c := range []*jwt.AccountClaims{a.sysClaims, a.accClaims, a.noJSClaims} {
 		tok, err := c.Encode(a.operator)
 		if err != nil {
 			return err
@@ -160,6 +165,14 @@ func (a *Auth) Revoke(t testing.TB, credsFile string) {
 func (a *Auth) ForeignCreds(t testing.TB, name string) string {
 	t.Helper()
 	path, _ := a.user(t, name, a.foreignAcc)
+	return path
+}
+
+// NoJetStreamCreds issues a user of an account the server knows but that has no
+// JetStream: the credentials log in, and every JetStream call is refused.
+func (a *Auth) NoJetStreamCreds(t testing.TB, name string) string {
+	t.Helper()
+	path, _ := a.user(t, name, a.noJS)
 	return path
 }
 
