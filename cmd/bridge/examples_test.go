@@ -134,3 +134,15 @@ func TestConsumerExamplesSQS(t *testing.T) {
 		t.Errorf("%d messages left: the examples did not delete", len(left))
 	}
 }
+
+// The Go NATS example reads from a production-like server: TLS with a private CA, a
+// client certificate, and a .creds user of its own.
+func TestConsumerExampleNATSWithTLSAndCreds(t *testing.T) {
+	s := startSecuredNATS(t)
+	b := startBridge(t, s.env())
+	if r := b.post(t, sample, "ex-nats-tls-1"); r.status != 200 {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+	example(t, "go", "nats", nil, "-url", s.ts.URL(), "-ca", s.ca.File,
+		"-cert", s.client.CertFile, "-key", s.client.KeyFile, "-creds", s.consumer, "-consumer", "ex-go-tls")
+}

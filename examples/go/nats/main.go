@@ -28,9 +28,24 @@ func main() {
 	subject := flag.String("subject", "audiospliter.>", "subjects to read (BRIDGE_NATS_SUBJECT_PREFIX + .>, or one event)")
 	durable := flag.String("consumer", "example-go", "durable consumer name")
 	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for a message")
+	caFile := flag.String("ca", "", "PEM CA file that verifies a TLS server (tls:// URLs)")
+	certFile := flag.String("cert", "", "client certificate (PEM), with -key")
+	keyFile := flag.String("key", "", "client certificate's key (PEM)")
+	creds := flag.String("creds", "", ".creds file of the consumer's NATS user")
 	flag.Parse()
 
-	nc, err := nats.Connect(*url)
+	var opts []nats.Option
+	if *caFile != "" {
+		opts = append(opts, nats.RootCAs(*caFile))
+	}
+	if *certFile != "" || *keyFile != "" {
+		opts = append(opts, nats.ClientCert(*certFile, *keyFile))
+	}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+
+	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
