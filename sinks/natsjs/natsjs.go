@@ -239,8 +239,8 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
 		}
 		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>", "replicas", s.cfg.Replicas)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled):
-		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: the server runs without JetStream (start it with JetStream, or point the bridge at one that has it): %w", err)}
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
+		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		// Fixed on the server, or with credentials of another account: not in the
 		// stream's settings.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
@@ -401,5 +402,24 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	}
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-fix")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server without JetStream stops the bridge at start naming the URL: the stream's
+// settings are not what is wrong.
+func TestServerWithoutJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	_, err = natsjs.New(t.Context(), natsjs.Config{URL: srv.ClientURL(), ConnectTimeout: 3 * time.Second})
+	var ce *sinks.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "URL" || !strings.Contains(err.Error(), "runs without JetStream") {
+		t.Fatalf("New = %v, want a ConfigError on URL saying the server runs without JetStream", err)
 	}
 }
