@@ -13,8 +13,7 @@ import (
 )
 
 // reloadEvery is how often the secret file and the TLS pair are checked for
-// changes. docs/configuration.md promises a change is noticed within 10 s; polling the content
-// also catches what Kubernetes does to a mounted secret (it swaps a symlinked
+// changes (docs/configuration.md says so); polling the content also catches what Kubernetes does to a mounted secret (it swaps a symlinked
 // directory, so the path's own inode and mtime may not move in the way a watcher
 // on the file expects).
 var reloadEvery = 2 * time.Second

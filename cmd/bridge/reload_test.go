@@ -55,7 +55,8 @@ const (
 )
 
 // docs/configuration.md: BRIDGE_WEBHOOK_SECRET_FILE holds one secret per line (commas are part of
-// it) and is read again when it changes, noticed within 10 s: the next request is
+// it) and is read again when it changes (checked every 2 s; the test allows 10 s on a
+// loaded machine): the next request is
 // verified against the new set. A file that turns empty or unreadable keeps the
 // previous set and says so in the log. Rotated in place, and the Kubernetes way (a
 // symlinked directory swapped under the mounted path).
