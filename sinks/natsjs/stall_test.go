@@ -155,3 +155,63 @@ func TestStalledServerReadyAndClose(t *testing.T) {
 	t.Logf("Close during the stall took %s", time.Since(start).Round(time.Millisecond))
 	wg.Wait()
 }
+
+// A slow link is not a stalled one: the server reads, only slowly. A readiness probe
+// or a publish whose deadline ends while a large write is under way fails alone (or
+// not at all); it must not cut the connection under the publishes that share it.
+func TestSlowLinkIsNotAStall(t *testing.T) {
+	ts := startServer(t)
+	proxy := sinktest.StartProxy(t, strings.TrimPrefix(ts.URL(), "nats://"))
+	n := streamSeq.Add(1)
+	s, err := natsjs.New(t.Context(), natsjs.Config{URL: "nats://" + proxy.Addr(), Stream: fmt.Sprintf("SLOW%d", n), SubjectPrefix: fmt.Sprintf("slow%d", n),
+		Logger: sinktest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// 32 KiB every 20 ms each way: about 1.6 MB/s, so a 512 KiB write takes a third
+	// of a second, far longer than any deadline below.
+	proxy.SetLatency(20 * time.Millisecond)
+
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 2 {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				err := s.Publish(ctx, bigMessage(fmt.Sprintf("slow-%d-%d", w, i), 512<<10))
+				cancel()
+				if err != nil {
+					t.Errorf("publish %d-%d on a slow but working link: %v", w, i, err)
+				}
+			}
+		})
+	}
+	// Short deadlines while the large writes go on: a probe from a kubelet, a small
+	// publish at the end of its time.
+	time.Sleep(200 * time.Millisecond)
+	for i := range 6 {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+		_ = s.Ready(ctx)
+		_ = s.Publish(ctx, sinktest.NewMessage(fmt.Sprintf("short-%d", i)))
+		cancel()
+		time.Sleep(150 * time.Millisecond)
+	}
+	wg.Wait()
+	if err := s.Ready(t.Context()); err != nil {
+		t.Errorf("Ready after the slow publishes: %v", err)
+	}
+
+	// Close waits for publishes under way on a slow link, rather than giving them up.
+	for i := range 6 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := s.Publish(ctx, bigMessage(fmt.Sprintf("closing-%d", i), 512<<10)); err != nil {
+				t.Errorf("publish %d under way while the sink closed: %v", i, err)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.Close()
+	wg.Wait()
+}

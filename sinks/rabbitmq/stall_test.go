@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -179,4 +180,66 @@ func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// A slow link is not a stalled one: the broker reads, only slowly. A publish whose
+// deadline ends while a large write is under way fails alone (or not at all); it must
+// not cut the connection under the publishes that share it, and Close waits for the
+// ones under way.
+func TestSlowLinkIsNotAStall(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	top := newTopology(t, url)
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
+		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
+		Logger: sinktest.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Publish(t.Context(), bigMessage("before-slow", 512<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// 32 KiB every 20 ms each way: about 1.6 MB/s, so a 512 KiB write takes a third
+	// of a second, far longer than the short deadlines below.
+	proxy.SetLatency(20 * time.Millisecond)
+
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 2 {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				err := s.Publish(ctx, bigMessage(fmt.Sprintf("slow-%d-%d", w, i), 512<<10))
+				cancel()
+				if err != nil {
+					t.Errorf("publish %d-%d on a slow but working link: %v", w, i, err)
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range 6 {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+		_ = s.Publish(ctx, sinktest.NewMessage(fmt.Sprintf("short-%d", i)))
+		cancel()
+		if err := s.Ready(t.Context()); err != nil {
+			t.Errorf("Ready on a slow but working link: %v", err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	wg.Wait()
+
+	for i := range 6 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := s.Publish(ctx, bigMessage(fmt.Sprintf("closing-%d", i), 512<<10)); err != nil {
+				t.Errorf("publish %d under way while the sink closed: %v", i, err)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.Close()
+	wg.Wait()
 }

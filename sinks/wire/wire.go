@@ -3,9 +3,10 @@
 // while it writes: when the broker stops reading its socket (an alarm, a frozen
 // process, a network that silently drops), the writer blocks in the kernel holding
 // the client's locks, and every publish behind it waits too, past any deadline. A
-// Conn records when the write in progress began, so a publish that outlives its
-// context, or Close, can tell a stall from a slow confirm and cut the connection;
-// the writer then fails, the client gives the connection up, and reconnects.
+// Conn records when the write in progress last moved data, so a publish that
+// outlives its context, or Close, can tell a stall from a slow confirm or a slow
+// link, and cut the connection; the writer then fails, the client gives the
+// connection up, and reconnects.
 package wire
 
 import (
@@ -23,7 +24,7 @@ type Conn struct {
 	log    *slog.Logger
 	broker string // for the log: "rabbitmq", "nats"
 
-	writingSince atomic.Int64 // unix nanoseconds when the Write in progress began; 0: none
+	moved atomic.Int64 // unix nanoseconds when the Write in progress began or last handed the kernel a piece; 0: none
 
 	mu            sync.Mutex
 	writeDeadline time.Time // the client's own (handshake, close); zero: none
@@ -33,32 +34,49 @@ type Conn struct {
 
 // New watches conn; broker names the client in the log line of a cut.
 func New(conn net.Conn, log *slog.Logger, broker string) *Conn {
+	setLowat(conn)
 	return &Conn{Conn: conn, log: log, broker: broker}
 }
 
-// StallLimit bounds a write no publish waits for (a heartbeat, a ping, a close): a
-// broker that takes nothing for two heartbeat intervals is gone or frozen.
+// StallLimit bounds how long a write may take no data, for writes no publish waits
+// for (a heartbeat, a ping, a close): a broker that takes nothing for two heartbeat
+// intervals is gone or frozen.
 const StallLimit = 20 * time.Second
 
-// Stalled is how long a write must have been blocked before it counts as a stall:
-// far above what a healthy write takes, short enough to keep a publish near its
-// deadline.
-const Stalled = 100 * time.Millisecond
+// Stalled is how long a write must have moved no data before it counts as a stall:
+// above a TCP retransmission (200 ms at least on Linux) and the pauses of a slow
+// link, short enough to keep a publish near its deadline.
+const Stalled = 250 * time.Millisecond
 
-func (w *Conn) Write(b []byte) (int, error) {
-	now := time.Now()
-	w.writingSince.Store(now.UnixNano())
-	defer w.writingSince.Store(0)
-	deadline := now.Add(StallLimit)
-	w.mu.Lock()
-	if !w.writeDeadline.IsZero() && w.writeDeadline.Before(deadline) {
-		deadline = w.writeDeadline
+// piece is the most one write hands the kernel at a time. A write blocks until the
+// kernel's buffer has room for all of it, and only its end shows that data moved:
+// in pieces, a large write on a slow but working link moves often enough not to
+// look stalled. Most messages fit in one piece.
+const piece = 16 << 10
+
+func (w *Conn) Write(b []byte) (n int, err error) {
+	w.moved.Store(time.Now().UnixNano())
+	defer w.moved.Store(0)
+	for len(b) > 0 {
+		p := b[:min(len(b), piece)]
+		deadline := time.Now().Add(StallLimit)
+		w.mu.Lock()
+		if !w.writeDeadline.IsZero() && w.writeDeadline.Before(deadline) {
+			deadline = w.writeDeadline
+		}
+		w.mu.Unlock()
+		if err := w.Conn.SetWriteDeadline(deadline); err != nil {
+			return n, err
+		}
+		m, err := w.Conn.Write(p)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		w.moved.Store(time.Now().UnixNano())
+		b = b[m:]
 	}
-	w.mu.Unlock()
-	if err := w.Conn.SetWriteDeadline(deadline); err != nil {
-		return 0, err
-	}
-	return w.Conn.Write(b)
+	return n, nil
 }
 
 func (w *Conn) SetDeadline(t time.Time) error {
@@ -75,13 +93,14 @@ func (w *Conn) SetWriteDeadline(t time.Time) error {
 	return w.Conn.SetWriteDeadline(t)
 }
 
-// StuckFor is how long the write in progress has been blocked (0 when none is).
+// StuckFor is how long the write in progress has moved no data (0 when no write is
+// in progress).
 func (w *Conn) StuckFor() time.Duration {
-	since := w.writingSince.Load()
-	if since == 0 {
+	moved := w.moved.Load()
+	if moved == 0 {
 		return 0
 	}
-	return time.Since(time.Unix(0, since))
+	return time.Since(time.Unix(0, moved))
 }
 
 // Abort closes the socket under the client: a blocked write fails at once.
@@ -97,10 +116,10 @@ func (w *Conn) Abort(reason string) {
 }
 
 // AbortIfStalled runs once a publish's context has ended while the client still
-// holds it (returned not yet closed). If a write is blocked, the broker is not
-// taking writes, and the connection is cut rather than letting the publish outlive
-// its deadline. A publish merely queued behind a healthy write returns by itself
-// within moments; one behind a blocked write is freed by the cut.
+// holds it (returned not yet closed). If a write has moved no data for Stalled, the
+// broker is not taking writes, and the connection is cut rather than letting the
+// publish outlive its deadline. A publish merely queued behind a write that moves
+// returns by itself; one behind a blocked write is freed by the cut.
 func (w *Conn) AbortIfStalled(returned <-chan struct{}) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
