@@ -208,6 +208,82 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	}
 }
 
+// A client part-way through its headers is sending, not idle: when the slots are
+// full, a silent connection makes room, never one whose headers are arriving (a
+// sender on a slow network, a TLS handshake under way). One that stops sending
+// part-way for a second is idle again.
+func TestConnectionsMidHeadersAreNotEvicted(t *testing.T) {
+	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+	b := startBridge(t, embeddedEnv(t))
+	// The sending one is the older: the one idle the longest would be it.
+	sending, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sending.Close()
+	_, _ = sending.Write([]byte("GET /healthz HTTP/1.1\r\n"))
+	quiet := silent(t, b.addr, 1)[0]
+
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_, _ = fmt.Fprintf(sending, "X-Line-%d: x\r\n", i)
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+
+	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+	var out lockedBuffer
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck with every slot taken = %d: %s", code, out.String())
+	}
+	if !closedWithin(quiet, 1500*time.Millisecond) {
+		t.Error("the silent connection was kept and another one closed")
+	}
+	close(stop)
+	<-trickled
+	_, _ = sending.Write([]byte("Host: x\r\n\r\n"))
+	_ = sending.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(sending), nil)
+	if err != nil {
+		t.Fatalf("the connection whose headers were arriving was closed to make room: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz on the connection that was sending its headers = %d", resp.StatusCode)
+	}
+
+	// Part-way through and then silent for more than a second: evictable.
+	stalled := make([]net.Conn, 2)
+	for i := range stalled {
+		c, err := net.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("POST /webhooks HTTP/1.1\r\nHost: x\r\n"))
+		stalled[i] = c
+	}
+	sending.Close() // frees its slot; the two stalled ones hold both
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck with every slot held by a stalled header = %d: %s", code, out.String())
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("healthcheck behind connections stalled mid-headers took %s", took)
+	}
+}
+
 // docs/contract.md: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
 // with every connection slot taken: by idle keep-alive connections, or by busy ones
 // with a new connection waiting for a slot.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,8 +41,10 @@ func (l serverLimits) maxConns(maxInFlight int) int {
 // one idle the longest is closed to admit the next: idle clients must not lock out a
 // new sender or the health check. Idle means between keep-alive requests, or open
 // and silent since it was accepted: a client that opens connections and sends
-// nothing would otherwise hold every slot for the header timeout, again and again. Close unblocks
-// a waiting Accept, so a shutdown never waits for a slot.
+// nothing would otherwise hold every slot for the header timeout, again and again.
+// A connection whose headers (or TLS handshake) are arriving is not idle, unless it
+// has sent nothing for quietAfter. Close unblocks a waiting Accept, so a shutdown
+// never waits for a slot.
 //
 // The server must report connection states with connState.
 func limitListener(ln net.Listener, n int) *limited {
@@ -62,8 +65,12 @@ type limited struct {
 	idleNow   chan struct{} // a connection turned idle: a waiting Accept may evict it
 
 	mu   sync.Mutex
-	idle map[*limitedConn]time.Time // idle or silent new connections, and since when
+	idle map[*limitedConn]time.Time // connections between requests or not yet in one, and since when
 }
+
+// quietAfter is how long a connection part-way through its headers must have sent
+// nothing to count as idle: far above the pauses of a slow network.
+const quietAfter = time.Second
 
 // Accept takes the next connection from the kernel first and then waits for a slot:
 // waiting before the kernel's Accept would hold a slot for a connection that has
@@ -79,15 +86,22 @@ func (l *limited) Accept() (net.Conn, error) {
 			return l.wrap(c), nil
 		default:
 		}
-		l.evictIdle()
+		l.evictIdle(time.Now())
+		// A connection stalled part-way through its headers turns evictable
+		// without a state change: look again now and then.
+		again := time.NewTimer(quietAfter / 4)
 		select {
 		case l.slots <- struct{}{}:
+			again.Stop()
 			return l.wrap(c), nil
 		case <-l.idleNow:
+		case <-again.C:
 		case <-l.closed:
+			again.Stop()
 			_ = c.Close()
 			return nil, net.ErrClosed
 		}
+		again.Stop()
 	}
 }
 
@@ -104,11 +118,18 @@ func (l *limited) Close() error {
 
 // evictIdle closes the connection idle the longest, if any. Its slot frees when
 // the server has closed it.
-func (l *limited) evictIdle() {
+func (l *limited) evictIdle(now time.Time) {
 	l.mu.Lock()
 	var oldest *limitedConn
 	var since time.Time
 	for c, t := range l.idle {
+		if heard := c.heard.Load(); heard > t.UnixNano() {
+			// The next request (or the handshake) is arriving.
+			t = time.Unix(0, heard)
+			if now.Sub(t) < quietAfter {
+				continue
+			}
+		}
 		if oldest == nil || t.Before(since) {
 			oldest, since = c, t
 		}
@@ -157,6 +178,15 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	heard   atomic.Int64 // unix nanoseconds of the last read that brought bytes
+}
+
+func (c *limitedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.heard.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {
