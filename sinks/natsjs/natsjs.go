@@ -125,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		opts = append(opts, sec...)
 		opts = append(opts,
 			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, log: s.log, latest: &s.sock}),
+			nats.SkipHostLookup(),
 			// A write that failed (cut by a stalled publish, or past its deadline)
 			// leaves the connection unusable: reconnect at once.
 			nats.ReconnectOnFlusherError())

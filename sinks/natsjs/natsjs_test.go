@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,4 +278,23 @@ func streamOf(t *testing.T, env sinktest.Env) string {
 	t.Helper()
 	s := env.Sink.(*natsjs.Sink)
 	return s.Stream()
+}
+
+// A server named rather than numbered: the sink's dialer resolves the name itself
+// (nats.go leaves that to a custom dialer) and a publish goes through.
+func TestServerByName(t *testing.T) {
+	ts := startServer(t)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(ts.URL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := streamSeq.Add(1)
+	s, err := natsjs.New(t.Context(), natsjs.Config{URL: "nats://localhost:" + port, Stream: fmt.Sprintf("NAMED%d", n), SubjectPrefix: fmt.Sprintf("named%d", n)})
+	if err != nil {
+		t.Fatalf("connecting by name: %v", err)
+	}
+	defer s.Close()
+	if err := s.Publish(t.Context(), sinktest.NewMessage("by-name")); err != nil {
+		t.Fatalf("publish through a server reached by name: %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,11 @@ import (
 // socket, and is not watched.
 
 // dialer is nats.go's CustomDialer: it remembers the latest socket, the one the
-// connection uses once its handshake succeeded.
+// connection uses once its handshake succeeded. nats.go hands a custom dialer the
+// server's name unresolved (SkipHostLookup), and the dialer does what nats.go does
+// for its own: tries the name's addresses in random order, so that bridges spread
+// over the servers behind one name, and splits the connect timeout among them, so
+// that addresses that drop the dial cannot hold a connect for their sum.
 type dialer struct {
 	timeout time.Duration
 	log     *slog.Logger
@@ -29,7 +34,24 @@ type dialer struct {
 }
 
 func (d dialer) Dial(network, address string) (net.Conn, error) {
-	conn, err := (&net.Dialer{Timeout: d.timeout}).Dial(network, address)
+	addrs := []string{address}
+	if host, port, err := net.SplitHostPort(address); err == nil && net.ParseIP(host) == nil {
+		if ips, err := net.LookupHost(host); err == nil && len(ips) > 0 {
+			addrs = addrs[:0]
+			for _, ip := range ips {
+				addrs = append(addrs, net.JoinHostPort(ip, port))
+			}
+			rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		}
+	}
+	var conn net.Conn
+	var err error
+	for _, addr := range addrs {
+		conn, err = (&net.Dialer{Timeout: d.timeout / time.Duration(len(addrs))}).Dial(network, addr)
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
