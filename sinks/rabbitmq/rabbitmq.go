@@ -187,7 +187,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		// deleted at runtime: declare the topology again and let the bridge retry.
 		s.heal(ctx, sess)
 		// Not ErrUnroutable: that one is permanent, and this one is mended.
-		return fmt.Errorf("rabbitmq: message returned although queue %q is bound with #: the queue or its binding was deleted; declared them again", s.cfg.Queue)
+		return fmt.Errorf("rabbitmq: message returned although queue %q is bound with #: the queue or its binding was deleted; declaring them again", s.cfg.Queue)
 	}
 	return err
 }
