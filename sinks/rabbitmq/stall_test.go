@@ -201,12 +201,12 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 	if err := s.Publish(t.Context(), bigMessage("before-slow", 512<<10)); err != nil {
 		t.Fatal(err)
 	}
-	// 32 KiB every 20 ms each way: about 1.6 MB/s, so a 512 KiB write takes a third
-	// of a second, far longer than the short deadlines below.
-	proxy.SetLatency(20 * time.Millisecond)
+	// 32 KiB every 5 ms each way: about 6.5 MB/s. 16 MiB to send fill the socket
+	// buffers, so writes wait for the link, far longer than the short deadlines below.
+	proxy.SetLatency(5 * time.Millisecond)
 
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for w := range 16 {
 		wg.Go(func() {
 			for i := range 2 {
 				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
