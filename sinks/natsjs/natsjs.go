@@ -70,6 +70,7 @@ type Sink struct {
 
 	sock       atomic.Pointer[wire.Conn] // the socket under nc (stall.go); nil when embedded
 	giveUp     chan struct{}             // closed when Close stops waiting for publishes
+	detached   sinks.Detached            // calls into nats.go given up at their deadline
 	giveUpOnce sync.Once
 
 	errLog        throttle
@@ -407,7 +408,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
 	}
 	// Checked first: Status itself waits for a blocked write.
-	if stuck := s.stuckFor(); stuck > time.Second {
+	if stuck := s.stuckFor(); stuck > wire.Stalled {
 		return fmt.Errorf("natsjs: the server has taken no data for %s", stuck.Round(time.Millisecond))
 	}
 	return s.within(ctx, func() error {
@@ -438,7 +439,7 @@ func (s *Sink) Close() error {
 			}
 			return nil
 		case <-tick.C:
-			if s.stuckFor() > closeStall {
+			if s.stuckFor() > wire.Stalled {
 				s.giveUpOnce.Do(func() { close(s.giveUp) })
 				s.sock.Load().Abort("closing while the server is not reading")
 			}

@@ -36,7 +36,13 @@ type dialer struct {
 func (d dialer) Dial(network, address string) (net.Conn, error) {
 	addrs := []string{address}
 	if host, port, err := net.SplitHostPort(address); err == nil && net.ParseIP(host) == nil {
-		if ips, err := net.LookupHost(host); err == nil && len(ips) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if len(ips) > 0 {
 			addrs = addrs[:0]
 			for _, ip := range ips {
 				addrs = append(addrs, net.JoinHostPort(ip, port))
@@ -88,30 +94,29 @@ func (s *Sink) bound(ctx context.Context) (returned func()) {
 // is over. A blocked write is cut (bound); but nats.go also holds its lock while it
 // reconnects, for up to the connect timeout per server when a server accepts the
 // connection and says nothing (a frozen process) or the network drops the dial. The
-// call is then left to finish on its own: a message it still sends carries its
-// delivery id, and the stream's duplicate window absorbs the sender's retry.
+// call is then left to finish on its own (sinks.Detached, which also bounds how
+// many are): a message it still sends carries its delivery id, and the stream's
+// duplicate window absorbs the sender's retry.
 func (s *Sink) within(ctx context.Context, call func() error) error {
-	done := make(chan error, 1)
+	if err := s.detached.Refuse(); err != nil {
+		return fmt.Errorf("natsjs: %w", err)
+	}
 	returned := s.bound(ctx)
-	go func() {
+	err, left := s.detached.Run(ctx, s.giveUp, func() error {
 		err := call()
 		returned()
-		done <- err
-	}()
-	select {
-	case err := <-done:
 		return err
-	case <-ctx.Done():
-		select {
-		case err := <-done:
-			return err
-		default:
-			return fmt.Errorf("nats.go did not return in time: %w", ctx.Err())
-		}
-	case <-s.giveUp:
+	})
+	switch {
+	case !left:
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("nats.go did not return in time: %w", ctx.Err())
+	default:
 		return fmt.Errorf("natsjs: %w while the server took no data", sinks.ErrClosed)
 	}
 }
 
-// closeStall is how long Close lets a blocked write go on before it cuts the socket.
+// closeStall is how long closing the connection, once no publish is waiting, lets
+// nats.go flush before the socket is cut.
 const closeStall = 500 * time.Millisecond

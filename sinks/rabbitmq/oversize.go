@@ -66,7 +66,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 	}
 	pool := func() error {
 		pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
-		return pc.publish(ctx, s.cfg.Exchange, p, key)
+		return pc.publish(ctx, &s.detached, s.cfg.Exchange, p, key)
 	}
 	if size <= z.accepted.Load() {
 		return pool()
@@ -90,7 +90,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 		return err
 	}
 	pc.sweep(time.Now())
-	err = pc.publish(ctx, s.cfg.Exchange, p, key)
+	err = pc.publish(ctx, &s.detached, s.cfg.Exchange, p, key)
 	if err == nil || errors.Is(err, ErrUnroutable) { // a returned message passed the size check
 		z.accept(size)
 		return err

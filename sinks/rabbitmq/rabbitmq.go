@@ -23,6 +23,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // Config is the sink's whole configuration; zero values take the docs/configuration.md defaults,
@@ -65,6 +66,7 @@ type Sink struct {
 
 	blocked  atomic.Bool
 	next     atomic.Uint64
+	detached sinks.Detached // publishes' writes given up at their deadline (returns.go)
 	healMu   sync.Mutex
 	lastHeal time.Time
 	closing  chan struct{}
@@ -247,15 +249,13 @@ func (s *Sink) Ready(context.Context) error {
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked
-	case s.session.wire.StuckFor() > time.Second:
+	case s.detached.Refuse() != nil:
+		return fmt.Errorf("rabbitmq: %w", s.detached.Refuse())
+	case s.session.wire.StuckFor() > wire.Stalled:
 		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.StuckFor().Round(time.Millisecond))
 	}
 	return nil
 }
-
-// closeStall is how long Close lets a blocked write go on before it gives up on
-// the publishes behind it.
-const closeStall = 500 * time.Millisecond
 
 // Close implements sinks.Sink: no new publishes, wait for in-flight ones, then close
 // the connection.
@@ -279,7 +279,7 @@ func (s *Sink) Close() error {
 			s.mu.RLock()
 			sess := s.session
 			s.mu.RUnlock()
-			if sess != nil && sess.wire.StuckFor() > closeStall {
+			if sess != nil && sess.wire.StuckFor() > wire.Stalled {
 				sess.wire.Abort("closing while the broker is not reading")
 			}
 		}

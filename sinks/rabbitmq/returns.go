@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -38,20 +39,35 @@ func newPubChannel(ch *amqp.Channel, w *wire.Conn) *pubChannel {
 	return pc
 }
 
-func (pc *pubChannel) publish(ctx context.Context, exchange string, p amqp.Publishing, key string) error {
+func (pc *pubChannel) publish(ctx context.Context, d *sinks.Detached, exchange string, p amqp.Publishing, key string) error {
 	// A return left over from an earlier attempt with this id must not fail this one.
 	pc.mu.Lock()
 	pc.drainLocked()
 	delete(pc.returned, p.MessageId)
 	pc.mu.Unlock()
 
-	// The library looks at ctx only before writing (package sinks/wire): a write the broker does
-	// not take must still end this publish at its deadline.
+	// The library looks at ctx only before writing (package sinks/wire), and a write on a
+	// slow link, or queued behind others on it, can last well past the deadline while it
+	// moves. So the write runs on its own (sinks.Detached) and the publish ends at its
+	// deadline whatever the write does: a write that moves is left to finish (the
+	// message may still reach the broker, with its delivery id as message id, and the
+	// sender's retry makes a copy consumers skip); one that moves nothing is cut.
+	if err := d.Refuse(); err != nil {
+		return fmt.Errorf("rabbitmq: publish: %w", err)
+	}
 	returned := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { pc.wire.AbortIfStalled(returned) })
-	dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
-	close(returned)
-	stop()
+	var dc *amqp.DeferredConfirmation
+	err, left := d.Run(ctx, nil, func() error {
+		var err error
+		dc, err = pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
+		close(returned)
+		stop()
+		return err
+	})
+	if left {
+		return fmt.Errorf("rabbitmq: publish: the write did not end by the deadline: %w", ctx.Err())
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("rabbitmq: publish: %w", ctx.Err())

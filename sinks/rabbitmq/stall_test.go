@@ -243,3 +243,96 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 	s.Close()
 	wg.Wait()
 }
+
+// On a slow link a write moves, so nothing cuts it, but it may last well past the
+// publish's deadline, queued behind the others: the publish must still end at its
+// deadline (the bound of docs/contract.md), and the connection stay up.
+func TestSlowLinkPublishesEndAtTheirDeadline(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	top := newTopology(t, url)
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
+		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
+		Logger: sinktest.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Publish(t.Context(), bigMessage("before-slow", 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// About 1.6 MB/s: twelve 1 MiB bodies need eight seconds.
+	proxy.SetLatency(20 * time.Millisecond)
+	const deadline = time.Second
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest time.Duration
+	for i := range 12 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), deadline)
+			defer cancel()
+			start := time.Now()
+			err := s.Publish(ctx, bigMessage(fmt.Sprintf("slow-deadline-%02d", i), 1<<20))
+			took := time.Since(start)
+			mu.Lock()
+			slowest = max(slowest, took)
+			mu.Unlock()
+			if took > deadline+500*time.Millisecond {
+				t.Errorf("publish %d returned after %s with a %s deadline (err %v)", i, took.Round(time.Millisecond), deadline, err)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("12 × 1 MiB publishes on a 1.6 MB/s link, %s deadline: slowest returned after %s", deadline, slowest.Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Publish(ctx, sinktest.NewMessage("after-slow")); err != nil {
+		t.Errorf("publish after the slow ones, on the same link: %v", err)
+	}
+}
+
+// Publishes that end at their deadline leave their writes to finish; on a link far
+// slower than the load they would gather without end, each holding its body. Past
+// sinks.MaxDetached a publish is refused at once (retryable), and Close does not
+// wait for the writes left running.
+func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	top := newTopology(t, url)
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
+		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
+		Logger: sinktest.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(t.Context(), bigMessage("before-slow", 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// About 640 KB/s: the 20 MiB below need half a minute.
+	proxy.SetLatency(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range sinks.MaxDetached + 16 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			_ = s.Publish(ctx, bigMessage(fmt.Sprintf("pile-%02d", i), 256<<10))
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.Publish(ctx, sinktest.NewMessage("behind-the-pile"))
+	took := time.Since(start)
+	t.Logf("publish behind %d writes left running: %v after %s", sinks.MaxDetached+16, err, took.Round(time.Millisecond))
+	if !errors.Is(err, sinks.ErrBackedUp) || errors.Is(err, sinks.ErrPermanent) || took > 500*time.Millisecond {
+		t.Errorf("publish behind the writes left running = %v after %s, want a retryable refusal at once", err, took.Round(time.Millisecond))
+	}
+	start = time.Now()
+	s.Close()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Close with writes left running took %s", took.Round(time.Millisecond))
+	}
+}

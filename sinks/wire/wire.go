@@ -24,7 +24,7 @@ type Conn struct {
 	log    *slog.Logger
 	broker string // for the log: "rabbitmq", "nats"
 
-	moved atomic.Int64 // unix nanoseconds when the Write in progress began or last handed the kernel a piece; 0: none
+	moved atomic.Int64 // when (now()) the Write in progress began or last handed the kernel a piece; 0: none
 
 	mu            sync.Mutex
 	writeDeadline time.Time // the client's own (handshake, close); zero: none
@@ -44,28 +44,39 @@ func New(conn net.Conn, log *slog.Logger, broker string) *Conn {
 const StallLimit = 20 * time.Second
 
 // Stalled is how long a write must have moved no data before it counts as a stall:
-// above a TCP retransmission (200 ms at least on Linux) and the pauses of a slow
-// link, short enough to keep a publish near its deadline.
-const Stalled = 250 * time.Millisecond
+// well above a TCP retransmission (200 ms at least on Linux), the pauses of a slow
+// link and a loaded machine's scheduling. Publishes do not wait for it: they end at
+// their deadlines, and a stall only decides when the connection is given up.
+const Stalled = time.Second
 
 // piece is the most one write hands the kernel at a time. A write blocks until the
 // kernel's buffer has room for all of it, and only its end shows that data moved:
 // in pieces, a large write on a slow but working link moves often enough not to
-// look stalled. Most messages fit in one piece.
-const piece = 16 << 10
+// look stalled. Most messages fit in one piece, and so does a TLS record (16 KiB
+// and its overhead).
+const piece = 17 << 10
+
+// epoch makes now() monotonic: a step of the wall clock must not make a write look
+// stalled or fresh.
+var epoch = time.Now()
+
+// now is the time since epoch, never 0.
+func now() int64 { return int64(time.Since(epoch)) + 1 }
 
 func (w *Conn) Write(b []byte) (n int, err error) {
-	w.moved.Store(time.Now().UnixNano())
+	w.moved.Store(now())
 	defer w.moved.Store(0)
 	for len(b) > 0 {
 		p := b[:min(len(b), piece)]
-		deadline := time.Now().Add(StallLimit)
+		// Under mu: a deadline the client sets meanwhile (closing) is not overwritten.
 		w.mu.Lock()
+		deadline := time.Now().Add(StallLimit)
 		if !w.writeDeadline.IsZero() && w.writeDeadline.Before(deadline) {
 			deadline = w.writeDeadline
 		}
+		err := w.Conn.SetWriteDeadline(deadline)
 		w.mu.Unlock()
-		if err := w.Conn.SetWriteDeadline(deadline); err != nil {
+		if err != nil {
 			return n, err
 		}
 		m, err := w.Conn.Write(p)
@@ -73,7 +84,7 @@ func (w *Conn) Write(b []byte) (n int, err error) {
 		if err != nil {
 			return n, err
 		}
-		w.moved.Store(time.Now().UnixNano())
+		w.moved.Store(now())
 		b = b[m:]
 	}
 	return n, nil
@@ -100,7 +111,7 @@ func (w *Conn) StuckFor() time.Duration {
 	if moved == 0 {
 		return 0
 	}
-	return time.Since(time.Unix(0, moved))
+	return time.Duration(now() - moved)
 }
 
 // Abort closes the socket under the client: a blocked write fails at once.
