@@ -284,6 +284,54 @@ func TestConnectionsMidHeadersAreNotEvicted(t *testing.T) {
 	}
 }
 
+// A client that trickles its headers, a byte at a time and never quiet for a
+// second, on every slot (slowloris): the one whose request has been arriving the
+// longest still makes room, so the health check and a new sender are served.
+func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
+	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+	b := startBridge(t, embeddedEnv(t))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	trickling := make([]net.Conn, 2)
+	for i := range trickling {
+		c, err := net.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		trickling[i] = c
+		wg.Go(func() {
+			_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nX-Slow: "))
+			tick := time.NewTicker(300 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+	var out lockedBuffer
+	start := time.Now()
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck with every slot held by trickled headers = %d after %s: %s", code, time.Since(start).Round(time.Millisecond), out.String())
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("healthcheck behind trickled headers took %s", took)
+	}
+	if !closedWithin(trickling[0], 1500*time.Millisecond) {
+		t.Error("the connection whose headers had been arriving the longest was not the one closed")
+	}
+}
+
 // docs/contract.md: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
 // with every connection slot taken: by idle keep-alive connections, or by busy ones
 // with a new connection waiting for a slot.

@@ -43,8 +43,8 @@ func (l serverLimits) maxConns(maxInFlight int) int {
 // and silent since it was accepted: a client that opens connections and sends
 // nothing would otherwise hold every slot for the header timeout, again and again.
 // A connection whose headers (or TLS handshake) are arriving is not idle, unless it
-// has sent nothing for quietAfter. Close unblocks a waiting Accept, so a shutdown
-// never waits for a slot.
+// has sent nothing for quietAfter, or every slot is held by such connections (see
+// evictIdle). Close unblocks a waiting Accept, so a shutdown never waits for a slot.
 //
 // The server must report connection states with connState.
 func limitListener(ln net.Listener, n int) *limited {
@@ -116,30 +116,40 @@ func (l *limited) Close() error {
 	return l.Listener.Close()
 }
 
-// evictIdle closes the connection idle the longest, if any. Its slot frees when
-// the server has closed it.
+// evictIdle closes the connection idle the longest, if any: first among those
+// silent since they turned idle or were opened (or quiet for quietAfter part-way
+// through), and only when there is none, the one whose request has been arriving
+// the longest — a client trickling its headers must not make every slot its own
+// for the header timeout. Its slot frees when the server has closed it.
 func (l *limited) evictIdle(now time.Time) {
 	l.mu.Lock()
-	var oldest *limitedConn
-	var since time.Time
-	for c, t := range l.idle {
-		if heard := c.heard.Load(); heard > t.UnixNano() {
-			// The next request (or the handshake) is arriving.
-			t = time.Unix(0, heard)
-			if now.Sub(t) < quietAfter {
+	var quiet, arriving *limitedConn
+	var quietSince, arrivingSince time.Time
+	for c, since := range l.idle {
+		at := since
+		if heard := c.heardAt(); heard.After(since) {
+			at = heard
+			if now.Sub(heard) < quietAfter {
+				if arriving == nil || since.Before(arrivingSince) {
+					arriving, arrivingSince = c, since
+				}
 				continue
 			}
 		}
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
+		if quiet == nil || at.Before(quietSince) {
+			quiet, quietSince = c, at
 		}
 	}
-	if oldest != nil {
-		delete(l.idle, oldest)
+	victim := quiet
+	if victim == nil {
+		victim = arriving
+	}
+	if victim != nil {
+		delete(l.idle, victim)
 	}
 	l.mu.Unlock()
-	if oldest != nil {
-		_ = oldest.Conn.Close()
+	if victim != nil {
+		_ = victim.Conn.Close()
 	}
 }
 
@@ -178,15 +188,28 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
-	heard   atomic.Int64 // unix nanoseconds of the last read that brought bytes
+	heard   atomic.Int64 // when the last read brought bytes, as time since epoch (monotonic); 0: never
 }
+
+// epoch makes the times of reads monotonic: a step of the wall clock must not
+// change which connection is evicted.
+var epoch = time.Now()
 
 func (c *limitedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.heard.Store(time.Now().UnixNano())
+		c.heard.Store(int64(time.Since(epoch)) + 1)
 	}
 	return n, err
+}
+
+// heardAt is when the last read brought bytes (the zero time: never).
+func (c *limitedConn) heardAt() time.Time {
+	h := c.heard.Load()
+	if h == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(h - 1))
 }
 
 func (c *limitedConn) Close() error {
