@@ -29,6 +29,12 @@ func redactOne(raw string) string {
 	if err != nil || u.Scheme == "" || u.Host == "" && u.Opaque != "" {
 		return "(unparsable URL)"
 	}
+	// An @ the parser did not take for the end of a user part (no "//" before the
+	// host, say) may still stand after a secret that some other reader would take
+	// for one: show nothing rather than guess.
+	if u.User == nil && strings.Contains(u.Host+u.Opaque+u.Path, "@") {
+		return "(unparsable URL)"
+	}
 	// A fragment means nothing to a broker; it may hold whatever was pasted there.
 	u.Fragment, u.RawFragment = "", ""
 	if u.User != nil {

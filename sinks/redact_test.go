@@ -49,7 +49,10 @@ func FuzzRedactURL(f *testing.F) {
 			if user, _, ok := strings.Cut(cred, ":"); ok && user != "" {
 				cred = strings.TrimPrefix(cred, user+":")
 			}
-			if len(cred) >= 6 && !strings.Contains(redacted, cred) && strings.Contains(got, cred) {
+			// The same text may stand in the host or path too: only more copies than
+			// those count.
+			elsewhere := strings.Count(p[:i], cred) + strings.Count(rest[at+1:], cred)
+			if len(cred) >= 6 && !strings.Contains(redacted, cred) && strings.Count(got, cred) > elsewhere {
 				t.Fatalf("RedactURL(%q) = %q keeps %q", p, got, cred)
 			}
 		}
