@@ -67,6 +67,9 @@ type Sink struct {
 	blocked  atomic.Bool
 	next     atomic.Uint64
 	detached sinks.Detached // publishes' writes given up at their deadline (returns.go)
+
+	idsMu    sync.Mutex
+	ids      map[string]chan struct{} // message ids being published; closed when done
 	healMu   sync.Mutex
 	lastHeal time.Time
 	closing  chan struct{}
@@ -84,7 +87,7 @@ type Sink struct {
 // with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}), lastNode: -1}
+	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}), lastNode: -1, ids: make(map[string]chan struct{})}
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
@@ -127,6 +130,32 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
+// exclusive waits until no other publish of id is under way, then marks id as
+// under way until done is called.
+func (s *Sink) exclusive(ctx context.Context, id string) (done func(), err error) {
+	for {
+		s.idsMu.Lock()
+		busy, ok := s.ids[id]
+		if !ok {
+			mine := make(chan struct{})
+			s.ids[id] = mine
+			s.idsMu.Unlock()
+			return func() {
+				s.idsMu.Lock()
+				delete(s.ids, id)
+				s.idsMu.Unlock()
+				close(mine)
+			}, nil
+		}
+		s.idsMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("rabbitmq: publish: waiting for another publish of the same id: %w", ctx.Err())
+		}
+	}
+}
+
 // Describe implements sinks.Describer: the exchange is the destination.
 func (s *Sink) Describe(sinks.Message) (system, destination string) {
 	return "rabbitmq", s.cfg.Exchange
@@ -161,6 +190,15 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
 	}
 	defer s.gate.Leave()
+	// Returns are matched to publishes by message id: two publishes of one id at once
+	// could take each other's return for their own, and one of them report an
+	// unroutable message as confirmed. The bridge publishes an id once at a time;
+	// the sink makes sure of it for any caller.
+	done, err := s.exclusive(ctx, msg.ID)
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.mu.RLock()
 	sess := s.session
 	s.mu.RUnlock()
@@ -175,7 +213,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return errBlocked
 	}
 	start := time.Now()
-	err := s.publishSized(ctx, sess, toPublishing(msg), msg.Event)
+	err = s.publishSized(ctx, sess, toPublishing(msg), msg.Event)
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
 	switch {
@@ -240,6 +278,9 @@ func toPublishing(msg sinks.Message) amqp.Publishing {
 
 // Ready implements sinks.Sink.
 func (s *Sink) Ready(context.Context) error {
+	if err := s.detached.Refuse(); err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	switch {
@@ -249,8 +290,6 @@ func (s *Sink) Ready(context.Context) error {
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked
-	case s.detached.Refuse() != nil:
-		return fmt.Errorf("rabbitmq: %w", s.detached.Refuse())
 	case s.session.wire.StuckFor() > wire.Stalled:
 		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.StuckFor().Round(time.Millisecond))
 	}

@@ -365,3 +365,36 @@ func TestStartLogNamesBrokerAndTopology(t *testing.T) {
 		}
 	}
 }
+
+// Returns are matched to publishes by message id. Publishes of one id at once on one
+// channel (a caller that does not coalesce them as the bridge does) must each still
+// see the return of their own message: an unroutable message is never reported as
+// confirmed.
+func TestSameIDAtOnceUnroutableNeverConfirmed(t *testing.T) {
+	url := rabbittest.SharedURL(t)
+	top := newTopology(t, url)
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, QueueType: "classic", Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var confirmed atomic.Int32
+	for round := range 200 {
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				err := s.Publish(t.Context(), sinktest.NewMessage(fmt.Sprintf("same-%d", round)))
+				switch {
+				case err == nil:
+					confirmed.Add(1)
+				case !errors.Is(err, rabbitmq.ErrUnroutable):
+					t.Errorf("round %d: %v, want unroutable", round, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := confirmed.Load(); n > 0 {
+		t.Errorf("%d of 600 unroutable publishes were reported confirmed", n)
+	}
+}
