@@ -11,9 +11,10 @@ import (
 // client looks at a deadline while it writes or reconnects, and a publish must end
 // at its deadline all the same. A call still running then is left to finish on its
 // own. Each one left holds its message, and a link slower than the load would
-// gather them without end: once MaxDetached are left, calls fail at once (callers
-// that passed Refuse together may take it a little past the bound, at most by the
-// publishes in flight).
+// gather them without end: once MaxDetached are left, calls fail at once. The
+// bound is checked before a call starts and a call is left only when its deadline
+// passes, so calls that started together may take it past MaxDetached by at most
+// the publishes in flight then.
 type Detached struct{ left atomic.Int64 }
 
 // MaxDetached bounds the calls left running, and with them the memory they hold
@@ -36,6 +37,14 @@ func (d *Detached) Refuse() error {
 // Run returns call's error once it returns; or, when ctx ends or giveUp closes
 // first (giveUp may be nil), left == true and the call is left running.
 func (d *Detached) Run(ctx context.Context, giveUp <-chan struct{}, call func() error) (err error, left bool) {
+	if err := ctx.Err(); err != nil {
+		return err, false // nothing started, nothing to leave
+	}
+	select {
+	case <-giveUp:
+		return ErrGaveUp, false
+	default:
+	}
 	done := make(chan error, 1)
 	go func() { done <- call() }()
 	select {
@@ -56,6 +65,9 @@ func (d *Detached) Run(ctx context.Context, giveUp <-chan struct{}, call func() 
 	}()
 	return nil, true
 }
+
+// ErrGaveUp is Run's error when giveUp was closed before the call started.
+var ErrGaveUp = errors.New("given up before the call started")
 
 // Left is how many calls are still running after their caller gave up on them.
 func (d *Detached) Left() int64 { return d.left.Load() }

@@ -2,10 +2,12 @@ package natsjs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -34,9 +36,11 @@ type dialer struct {
 }
 
 func (d dialer) Dial(network, address string) (net.Conn, error) {
+	// One deadline for the lookup and every dial, as nats.go's own dialer has.
+	deadline := time.Now().Add(d.timeout)
 	addrs := []string{address}
 	if host, port, err := net.SplitHostPort(address); err == nil && net.ParseIP(host) == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		ips, err := net.DefaultResolver.LookupHost(ctx, host)
 		cancel()
 		if err != nil {
@@ -52,8 +56,14 @@ func (d dialer) Dial(network, address string) (net.Conn, error) {
 	}
 	var conn net.Conn
 	var err error
-	for _, addr := range addrs {
-		conn, err = (&net.Dialer{Timeout: d.timeout / time.Duration(len(addrs))}).Dial(network, addr)
+	for i, addr := range addrs {
+		// What is left, shared among the addresses not yet tried.
+		per := time.Until(deadline) / time.Duration(len(addrs)-i)
+		if per <= 0 { // a zero Timeout would mean none
+			err = fmt.Errorf("dial %s %s: %w", network, addr, os.ErrDeadlineExceeded)
+			break
+		}
+		conn, err = (&net.Dialer{Timeout: per}).Dial(network, addr)
 		if err == nil {
 			break
 		}
@@ -101,13 +111,13 @@ func (s *Sink) within(ctx context.Context, call func() error) error {
 	if err := s.detached.Refuse(); err != nil {
 		return fmt.Errorf("natsjs: %w", err)
 	}
-	returned := s.bound(ctx)
 	err, left := s.detached.Run(ctx, s.giveUp, func() error {
-		err := call()
-		returned()
-		return err
+		defer s.bound(ctx)()
+		return call()
 	})
 	switch {
+	case errors.Is(err, sinks.ErrGaveUp):
+		return fmt.Errorf("natsjs: %w while the server took no data", sinks.ErrClosed)
 	case !left:
 		return err
 	case ctx.Err() != nil:

@@ -55,14 +55,16 @@ func (pc *pubChannel) publish(ctx context.Context, d *sinks.Detached, exchange s
 	if err := d.Refuse(); err != nil {
 		return fmt.Errorf("rabbitmq: publish: %w", err)
 	}
-	returned := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { pc.wire.AbortIfStalled(returned) })
 	var dc *amqp.DeferredConfirmation
 	err, left := d.Run(ctx, nil, func() error {
+		returned := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { pc.wire.AbortIfStalled(returned) })
+		defer func() {
+			close(returned)
+			stop()
+		}()
 		var err error
 		dc, err = pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
-		close(returned)
-		stop()
 		return err
 	})
 	if left {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,25 +311,41 @@ func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
 	if err := s.Publish(t.Context(), bigMessage("before-slow", 256<<10)); err != nil {
 		t.Fatal(err)
 	}
-	// About 640 KB/s: the 20 MiB below need half a minute.
+	// About 640 KB/s: what the waves below send needs minutes. A publish whose
+	// deadline passed before its write began leaves nothing running, so waves go
+	// on until the sink refuses one.
 	proxy.SetLatency(50 * time.Millisecond)
-	var wg sync.WaitGroup
-	for i := range sinks.MaxDetached + 16 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-			defer cancel()
-			_ = s.Publish(ctx, bigMessage(fmt.Sprintf("pile-%02d", i), 256<<10))
-		})
+	const wave = 40
+	var refused atomic.Int32
+	sent := 0
+	for w := 0; refused.Load() == 0; w++ {
+		if w == 10 {
+			t.Fatalf("%d publishes of 256 KiB with 200 ms deadlines on a 640 KB/s link, none refused", sent)
+		}
+		var wg sync.WaitGroup
+		for i := range wave {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				defer cancel()
+				if err := s.Publish(ctx, bigMessage(fmt.Sprintf("pile-%d-%02d", w, i), 256<<10)); errors.Is(err, sinks.ErrBackedUp) {
+					refused.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		sent += wave
 	}
-	wg.Wait()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
 	err = s.Publish(ctx, sinktest.NewMessage("behind-the-pile"))
 	took := time.Since(start)
-	t.Logf("publish behind %d writes left running: %v after %s", sinks.MaxDetached+16, err, took.Round(time.Millisecond))
+	t.Logf("publish after %d with 200 ms deadlines (%d refused): %v after %s", sent, refused.Load(), err, took.Round(time.Millisecond))
 	if !errors.Is(err, sinks.ErrBackedUp) || errors.Is(err, sinks.ErrPermanent) || took > 500*time.Millisecond {
 		t.Errorf("publish behind the writes left running = %v after %s, want a retryable refusal at once", err, took.Round(time.Millisecond))
+	}
+	if err := s.Ready(t.Context()); !errors.Is(err, sinks.ErrBackedUp) {
+		t.Errorf("Ready with the writes left running = %v, want not ready, backed up", err)
 	}
 	start = time.Now()
 	s.Close()
