@@ -332,6 +332,59 @@ func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 	}
 }
 
+// Among requests still arriving, the one that began the earliest makes room: a
+// keep-alive sender idle for a while that has just begun its next request keeps
+// its connection over a trickler that has been sending headers for longer.
+func TestTricklerMakesRoomBeforeAKeepAliveSender(t *testing.T) {
+	withLimits(t, func(l *serverLimits) { l.minConns, l.connsPerInFlight = 2, 0 })
+	b := startBridge(t, embeddedEnv(t))
+	keepAlive := idleKeepAlive(t, b.addr, 1)[0]
+	trickler, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trickler.Close()
+	trickle := func(c net.Conn, stop <-chan struct{}, start string) {
+		_, _ = c.Write([]byte(start))
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := c.Write([]byte("X-Slow: x\r\n")); err != nil {
+					return
+				}
+			}
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { trickle(trickler, stop, "GET /healthz HTTP/1.1\r\n") })
+	time.Sleep(1200 * time.Millisecond)
+	wg.Go(func() { trickle(keepAlive, stop, "GET /healthz HTTP/1.1\r\n") })
+	time.Sleep(500 * time.Millisecond)
+
+	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
+	var out lockedBuffer
+	if code := healthcheck(&out); code != 0 {
+		t.Fatalf("healthcheck with every slot held by arriving requests = %d: %s", code, out.String())
+	}
+	close(stop)
+	wg.Wait()
+	if !closedWithin(trickler, 1500*time.Millisecond) {
+		t.Error("the trickler, arriving the longest, was kept")
+	}
+	_, _ = keepAlive.Write([]byte("Host: x\r\n\r\n"))
+	_ = keepAlive.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(keepAlive), nil)
+	if err != nil {
+		t.Fatalf("the keep-alive sender that had just begun its request was closed: %v", err)
+	}
+	resp.Body.Close()
+}
+
 // docs/contract.md: on SIGTERM the process exits within BRIDGE_SHUTDOWN_TIMEOUT (+1 s), also
 // with every connection slot taken: by idle keep-alive connections, or by busy ones
 // with a new connection waiting for a slot.

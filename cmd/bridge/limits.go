@@ -86,15 +86,21 @@ func (l *limited) Accept() (net.Conn, error) {
 			return l.wrap(c), nil
 		default:
 		}
-		l.evictIdle(time.Now())
-		// A connection stalled part-way through its headers turns evictable
-		// without a state change: look again now and then.
+		// After an eviction the victim's slot frees once the server has seen it
+		// closed: wait for that, not for a connection turning idle (a signal that
+		// may be older than the eviction would close a second one). Without one, a
+		// connection stalled part-way through its headers turns evictable without
+		// a state change: look again now and then.
+		idleNow := l.idleNow
+		if l.evictIdle(time.Now()) {
+			idleNow = nil
+		}
 		again := time.NewTimer(quietAfter / 4)
 		select {
 		case l.slots <- struct{}{}:
 			again.Stop()
 			return l.wrap(c), nil
-		case <-l.idleNow:
+		case <-idleNow:
 		case <-again.C:
 		case <-l.closed:
 			again.Stop()
@@ -118,20 +124,22 @@ func (l *limited) Close() error {
 
 // evictIdle closes the connection idle the longest, if any: first among those
 // silent since they turned idle or were opened (or quiet for quietAfter part-way
-// through), and only when there is none, the one whose request has been arriving
-// the longest — a client trickling its headers must not make every slot its own
-// for the header timeout. Its slot frees when the server has closed it.
-func (l *limited) evictIdle(now time.Time) {
+// through), and only when there is none, the one whose request began arriving the
+// earliest — a client trickling its headers must not make every slot its own for
+// the header timeout. Its slot frees when the server has closed it.
+func (l *limited) evictIdle(now time.Time) (evicted bool) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	var quiet, arriving *limitedConn
 	var quietSince, arrivingSince time.Time
 	for c, since := range l.idle {
 		at := since
-		if heard := c.heardAt(); heard.After(since) {
+		if heard := at64(c.heard.Load()); heard.After(since) {
 			at = heard
 			if now.Sub(heard) < quietAfter {
-				if arriving == nil || since.Before(arrivingSince) {
-					arriving, arrivingSince = c, since
+				began := at64(c.began.Load())
+				if arriving == nil || began.Before(arrivingSince) {
+					arriving, arrivingSince = c, began
 				}
 				continue
 			}
@@ -146,11 +154,10 @@ func (l *limited) evictIdle(now time.Time) {
 	}
 	if victim != nil {
 		delete(l.idle, victim)
-	}
-	l.mu.Unlock()
-	if victim != nil {
+		// Under the lock: the connection cannot turn active in between (connState).
 		_ = victim.Conn.Close()
 	}
+	return victim != nil
 }
 
 func (l *limited) forget(c *limitedConn) {
@@ -171,6 +178,7 @@ func (l *limited) connState(c net.Conn, state http.ConnState) {
 	}
 	l.mu.Lock()
 	if state == http.StateIdle || state == http.StateNew {
+		lc.began.Store(0)
 		l.idle[lc] = time.Now()
 	} else {
 		delete(l.idle, lc)
@@ -189,6 +197,7 @@ type limitedConn struct {
 	once    sync.Once
 	release func()
 	heard   atomic.Int64 // when the last read brought bytes, as time since epoch (monotonic); 0: never
+	began   atomic.Int64 // the same, for the first read since the connection turned idle or new
 }
 
 // epoch makes the times of reads monotonic: a step of the wall clock must not
@@ -198,18 +207,19 @@ var epoch = time.Now()
 func (c *limitedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.heard.Store(int64(time.Since(epoch)) + 1)
+		t := int64(time.Since(epoch)) + 1
+		c.heard.Store(t)
+		c.began.CompareAndSwap(0, t)
 	}
 	return n, err
 }
 
-// heardAt is when the last read brought bytes (the zero time: never).
-func (c *limitedConn) heardAt() time.Time {
-	h := c.heard.Load()
-	if h == 0 {
+// at64 is the time a heard or began value stands for (the zero time: never).
+func at64(t int64) time.Time {
+	if t == 0 {
 		return time.Time{}
 	}
-	return epoch.Add(time.Duration(h - 1))
+	return epoch.Add(time.Duration(t - 1))
 }
 
 func (c *limitedConn) Close() error {
