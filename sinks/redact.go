@@ -32,7 +32,7 @@ func redactOne(raw string) string {
 	// An @ the parser did not take for the end of a user part (no "//" before the
 	// host, say) may still stand after a secret that some other reader would take
 	// for one: show nothing rather than guess.
-	if u.User == nil && strings.Contains(u.Host+u.Opaque+u.Path, "@") {
+	if u.User == nil && strings.Contains(u.Host+u.Opaque+u.EscapedPath(), "@") {
 		return "(unparsable URL)"
 	}
 	// A fragment means nothing to a broker; it may hold whatever was pasted there.

@@ -17,6 +17,12 @@ func TestRedactURL(t *testing.T) {
 		{"amqp://u:s3cret@[::1", "(unparsable URL)"},
 		{"nats://n1:4222,s3cret", "nats://n1:4222,(unparsable URL)"},
 		{"", ""},
+		// An @ where the parser sees no user part: shown as nothing rather than guessed at.
+		{"a:/://s3cret@", "(unparsable URL)"},
+		// An escaped @ in a vhost is no user part, and the URL is shown as it is.
+		{"amqp://rabbit/team%40prod", "amqp://rabbit/team%40prod"},
+		{"amqp://rabbit:5672/%2f", "amqp://rabbit:5672/%2f"},
+		{"tls://n1:4222", "tls://n1:4222"},
 	} {
 		got := RedactURL(tc.in)
 		if got != tc.want {
