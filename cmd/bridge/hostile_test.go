@@ -316,8 +316,11 @@ func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 				}
 			}
 		})
+		// The server must read the first one's bytes first: the one whose request
+		// began arriving the earliest makes room.
+		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)
 	var out lockedBuffer
 	start := time.Now()

@@ -154,7 +154,11 @@ func (l *limited) evictIdle(now time.Time) (evicted bool) {
 	}
 	if victim != nil {
 		delete(l.idle, victim)
-		// Under the lock: the connection cannot turn active in between (connState).
+		// Under the lock, so that connState cannot mark it active in between. It can
+		// still have read a whole request the server has not yet marked active (a
+		// window of moments): its sender gets no answer and retries, and the
+		// delivery id makes the retry harmless. victim.Conn is the raw TCP
+		// connection (TLS sits above this listener): closing it does not block.
 		_ = victim.Conn.Close()
 	}
 	return victim != nil

@@ -327,6 +327,9 @@ func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 				defer cancel()
+				if refused.Load() > 0 {
+					return // the bound is reached: the check below must come before the pile drains
+				}
 				if err := s.Publish(ctx, bigMessage(fmt.Sprintf("pile-%d-%02d", w, i), 256<<10)); errors.Is(err, sinks.ErrBackedUp) {
 					refused.Add(1)
 				}
