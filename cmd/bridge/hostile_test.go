@@ -170,6 +170,24 @@ func silent(t *testing.T, addr string, n int) []net.Conn {
 	return conns
 }
 
+// trickle writes start, then piece every interval until stop closes or a write
+// fails: a request whose headers are arriving slowly.
+func trickle(c net.Conn, start, piece string, every time.Duration, stop <-chan struct{}) {
+	_, _ = c.Write([]byte(start))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if _, err := c.Write([]byte(piece)); err != nil {
+				return
+			}
+		}
+	}
+}
+
 // When every slot is held by an idle keep-alive connection, or by one that has sent
 // nothing since it was opened, the one idle the longest makes room: a new sender and
 // the health check are served at once instead of waiting in the accept queue (up to
@@ -228,16 +246,7 @@ func TestConnectionsMidHeadersAreNotEvicted(t *testing.T) {
 	trickled := make(chan struct{})
 	go func() {
 		defer close(trickled)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				_, _ = fmt.Fprintf(sending, "X-Line-%d: x\r\n", i)
-			}
-		}
+		trickle(sending, "", "X-Line: x\r\n", 100*time.Millisecond, stop)
 	}()
 	time.Sleep(300 * time.Millisecond)
 
@@ -301,21 +310,7 @@ func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 		}
 		defer c.Close()
 		trickling[i] = c
-		wg.Go(func() {
-			_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nX-Slow: "))
-			tick := time.NewTicker(300 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					if _, err := c.Write([]byte("x")); err != nil {
-						return
-					}
-				}
-			}
-		})
+		wg.Go(func() { trickle(c, "GET /healthz HTTP/1.1\r\nX-Slow: ", "x", 300*time.Millisecond, stop) })
 		// The server must read the first one's bytes first: the one whose request
 		// began arriving the earliest makes room.
 		time.Sleep(100 * time.Millisecond)
@@ -347,26 +342,11 @@ func TestTricklerMakesRoomBeforeAKeepAliveSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer trickler.Close()
-	trickle := func(c net.Conn, stop <-chan struct{}, start string) {
-		_, _ = c.Write([]byte(start))
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := c.Write([]byte("X-Slow: x\r\n")); err != nil {
-					return
-				}
-			}
-		}
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { trickle(trickler, stop, "GET /healthz HTTP/1.1\r\n") })
+	wg.Go(func() { trickle(trickler, "GET /healthz HTTP/1.1\r\n", "X-Slow: x\r\n", 200*time.Millisecond, stop) })
 	time.Sleep(1200 * time.Millisecond)
-	wg.Go(func() { trickle(keepAlive, stop, "GET /healthz HTTP/1.1\r\n") })
+	wg.Go(func() { trickle(keepAlive, "GET /healthz HTTP/1.1\r\n", "X-Slow: x\r\n", 200*time.Millisecond, stop) })
 	time.Sleep(500 * time.Millisecond)
 
 	t.Setenv("BRIDGE_LISTEN_ADDR", b.addr)

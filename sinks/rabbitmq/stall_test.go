@@ -183,11 +183,11 @@ func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
 	}
 }
 
-// A slow link is not a stalled one: the broker reads, only slowly. A publish whose
-// deadline ends while a large write is under way fails alone (or not at all); it must
-// not cut the connection under the publishes that share it, and Close waits for the
-// ones under way.
-func TestSlowLinkIsNotAStall(t *testing.T) {
+// proxiedSink is a sink on the shared broker through a proxy, with its log in the
+// test's, that has carried a body of size bytes (so larger bodies are not sent
+// alone on the probe channel).
+func proxiedSink(t *testing.T, size int) (*rabbitmq.Sink, *sinktest.Proxy) {
+	t.Helper()
 	url := rabbittest.SharedURL(t)
 	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
 	top := newTopology(t, url)
@@ -198,10 +198,19 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if err := s.Publish(t.Context(), bigMessage("before-slow", 512<<10)); err != nil {
+	t.Cleanup(func() { s.Close() })
+	if err := s.Publish(t.Context(), bigMessage("before-slow", size)); err != nil {
 		t.Fatal(err)
 	}
+	return s, proxy
+}
+
+// A slow link is not a stalled one: the broker reads, only slowly. A publish whose
+// deadline ends while a large write is under way fails alone (or not at all); it must
+// not cut the connection under the publishes that share it, and Close waits for the
+// ones under way.
+func TestSlowLinkIsNotAStall(t *testing.T) {
+	s, proxy := proxiedSink(t, 512<<10)
 	// 32 KiB every 5 ms each way: about 6.5 MB/s. 16 MiB to send fill the socket
 	// buffers, so writes wait for the link, far longer than the short deadlines below.
 	proxy.SetLatency(5 * time.Millisecond)
@@ -249,20 +258,7 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 // publish's deadline, queued behind the others: the publish must still end at its
 // deadline (the bound of docs/contract.md), and the connection stay up.
 func TestSlowLinkPublishesEndAtTheirDeadline(t *testing.T) {
-	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
-	top := newTopology(t, url)
-	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
-		Logger: sinktest.Logger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Publish(t.Context(), bigMessage("before-slow", 1<<20)); err != nil {
-		t.Fatal(err)
-	}
+	s, proxy := proxiedSink(t, 1<<20)
 	// About 1.6 MB/s: twelve 1 MiB bodies need eight seconds.
 	proxy.SetLatency(20 * time.Millisecond)
 	const deadline = time.Second
@@ -298,19 +294,7 @@ func TestSlowLinkPublishesEndAtTheirDeadline(t *testing.T) {
 // sinks.MaxDetached a publish is refused at once (retryable), and Close does not
 // wait for the writes left running.
 func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
-	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
-	top := newTopology(t, url)
-	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
-		Logger: sinktest.Logger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Publish(t.Context(), bigMessage("before-slow", 256<<10)); err != nil {
-		t.Fatal(err)
-	}
+	s, proxy := proxiedSink(t, 256<<10)
 	// About 640 KB/s: what the waves below send needs minutes. A publish whose
 	// deadline passed before its write began leaves nothing running, so waves go
 	// on until the sink refuses one.
@@ -341,7 +325,7 @@ func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	err = s.Publish(ctx, sinktest.NewMessage("behind-the-pile"))
+	err := s.Publish(ctx, sinktest.NewMessage("behind-the-pile"))
 	took := time.Since(start)
 	t.Logf("publish after %d with 200 ms deadlines (%d refused): %v after %s", sent, refused.Load(), err, took.Round(time.Millisecond))
 	if !errors.Is(err, sinks.ErrBackedUp) || errors.Is(err, sinks.ErrPermanent) || took > 500*time.Millisecond {
