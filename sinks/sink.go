@@ -80,6 +80,10 @@ var (
 	// ErrInvalid means the broker cannot carry the message as it is, for example an
 	// event that cannot be a routing key or subject.
 	ErrInvalid = permanent("sinks: message not acceptable to the broker")
+	// ErrBackedUp means the broker is not keeping up: calls into its client that
+	// ended at their deadlines are still under way, as many as the sink lets run.
+	// It is not permanent: the sender retries.
+	ErrBackedUp = errors.New("sinks: the broker is not keeping up")
 )
 
 // Permanent wraps err so that errors.Is(result, ErrPermanent) holds.

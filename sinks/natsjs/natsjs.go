@@ -15,15 +15,14 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
-	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // Config is the sink's whole configuration. The zero value of a field takes the
@@ -52,7 +51,18 @@ type Config struct {
 	NkeyFile    string // NKey user seed; at most one of CredsFile and NkeyFile
 	ClientName  string // connection name the server shows; default audiospliter-bridge@<hostname>
 	Replicas    int    // replicas of a stream the sink creates; default 1
+
+	// StallInterval: a write to a server that takes no data for this long fails
+	// and the connection is made anew (default stall.Interval).
+	StallInterval time.Duration
+	// MaxCalls bounds the calls into nats.go running at once, and with them those
+	// left running past their deadlines (default DefaultMaxCalls).
+	MaxCalls int
 }
+
+// DefaultMaxCalls is the default Config.MaxCalls: the most publishes left running
+// past their deadlines, each holding its message, while the server does not keep up.
+const DefaultMaxCalls = 64
 
 // maxSubjectLen bounds the subject: a longer one would exceed the server's control
 // line and cost the whole connection.
@@ -66,12 +76,11 @@ type Sink struct {
 	js     jetstream.JetStream
 	server *server.Server // nil unless embedded
 
-	gate sinks.Gate
-
-	sock       atomic.Pointer[wire.Conn] // the socket under nc (stall.go); nil when embedded
-	giveUp     chan struct{}             // closed when Close stops waiting for publishes
-	detached   sinks.Detached            // calls into nats.go given up at their deadline
-	giveUpOnce sync.Once
+	gate      sinks.Gate
+	calls     *stall.Calls // every call into nats.go that may block (stall.go)
+	link      *link        // whether nats.go is connected, without asking nats.go (link.go)
+	closeOnce sync.Once
+	sockets   stall.Sockets // what nats.go dialed; unused when embedded
 
 	errLog        throttle
 	healMu        sync.Mutex
@@ -84,7 +93,8 @@ type Sink struct {
 // fault with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger, giveUp: make(chan struct{})}
+	s := &Sink{cfg: cfg, log: cfg.Logger, calls: stall.NewCalls(cfg.MaxCalls), link: newLink()}
+	s.sockets.Interval = cfg.StallInterval
 
 	opts := []nats.Option{
 		nats.Name(cfg.ClientName),
@@ -106,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 			}
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			s.link.lost()
 			if !nc.IsClosed() {
 				s.log.Warn("nats disconnected", "err", err)
 			}
@@ -113,6 +124,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		// nats.go's ConnectedUrlRedacted masks a password but not a bare token
 		// (nats://TOKEN@host): our redaction masks both.
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.link.restored()
 			s.log.Info("nats reconnected", "url", sinks.RedactURL(nc.ConnectedUrl()))
 			s.cfg.Metrics.Reconnected()
 		}),
@@ -125,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		}
 		opts = append(opts, sec...)
 		opts = append(opts,
-			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, log: s.log, latest: &s.sock}),
+			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, sockets: &s.sockets}),
 			nats.SkipHostLookup(),
 			// A write that failed (cut by a stalled publish, or past its deadline)
 			// leaves the connection unusable: reconnect at once.
@@ -204,6 +216,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = DefaultMaxCalls
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -328,6 +343,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err := validSubject(subject); err != nil {
 		return err
 	}
+	if s.link.isDown() {
+		return errNotConnected
+	}
 	m := &nats.Msg{Subject: subject, Data: msg.Body, Header: make(nats.Header, len(msg.Headers)+2)}
 	// One backing array for every header's one-value slice, not one allocation each.
 	values := make([]string, len(msg.Headers))
@@ -354,6 +372,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	}
 	return nil
 }
+
+// errNotConnected is a publish while nats.go reconnects: retryable, at once.
+var errNotConnected = errors.New("natsjs: publish: no NATS server reachable, reconnecting")
 
 // classify keeps retryable what may succeed later (server away, stream missing for
 // now, timeouts) and marks permanent what cannot (too large, invalid subject).
@@ -407,9 +428,11 @@ func (s *Sink) Ready(ctx context.Context) error {
 	if s.gate.IsShut() {
 		return fmt.Errorf("natsjs: %w", sinks.ErrClosed)
 	}
-	// Checked first: Status itself waits for a blocked write.
-	if stuck := s.stuckFor(); stuck > wire.Stalled {
-		return fmt.Errorf("natsjs: the server has taken no data for %s", stuck.Round(time.Millisecond))
+	if s.calls.BackedUp() {
+		return fmt.Errorf("natsjs: %w: %d publishes past their deadlines are still under way", sinks.ErrBackedUp, s.calls.Left())
+	}
+	if s.link.isDown() {
+		return errors.New("natsjs: not connected: reconnecting")
 	}
 	return s.within(ctx, func() error {
 		if st := s.nc.Status(); st != nats.CONNECTED {
@@ -422,43 +445,31 @@ func (s *Sink) Ready(ctx context.Context) error {
 	})
 }
 
-// Close implements sinks.Sink. It waits for in-flight publishes, then closes the
-// connection and, when embedded, shuts the server down. While the server takes no
-// data, waiting for the publishes' deadlines would only delay shutdown: the socket
-// is cut and they fail now (none was answered 200).
+// Close implements sinks.Sink. It waits for in-flight publishes while the
+// connection is up (each ends at its deadline); once it is down (a server gone, or
+// one that stopped reading, whose stalled write failed), they cannot succeed, so it
+// closes the connection at once, which ends them. nats.go gets closeGrace to flush
+// before its sockets are cut; an embedded server is shut down last.
 func (s *Sink) Close() error {
-	shut := make(chan bool, 1)
-	go func() { shut <- s.gate.Shut() }()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	s.closeOnce.Do(func() {
+		drained := make(chan struct{})
+		go func() {
+			s.gate.Shut()
+			close(drained)
+		}()
 		select {
-		case first := <-shut:
-			if first {
-				s.closeConn()
-			}
-			return nil
-		case <-tick.C:
-			if s.stuckFor() > wire.Stalled {
-				s.giveUpOnce.Do(func() { close(s.giveUp) })
-				s.sock.Load().Abort("closing while the server is not reading")
-			}
+		case <-drained:
+		case <-s.link.wentDown():
 		}
-	}
+		s.closeConn()
+		<-drained
+	})
+	return nil
 }
 
 func (s *Sink) closeConn() {
 	if s.nc != nil {
-		// nats.go flushes before it closes, and holds its lock while it reconnects: a
-		// server that takes nothing, or accepted a connection and says nothing, would
-		// hold Close until nats.go's own timeouts. Past closeStall the socket is cut.
-		cut := time.AfterFunc(closeStall, func() {
-			if w := s.sock.Load(); w != nil {
-				w.Abort("closing while the server is not answering")
-			}
-		})
-		s.nc.Close()
-		cut.Stop()
+		s.sockets.CloseWithin(closeGrace, s.nc.Close)
 	}
 	s.shutdownEmbedded()
 }

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,14 +10,12 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
-	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
-	wire     *wire.Conn // the socket under conn, watched for stalled writes (package sinks/wire)
-	sizes    *sizes     // body sizes it has carried, and the broker's limit (oversize.go)
+	sizes    *sizes // body sizes it has carried, and the broker's limit (oversize.go)
 	channels []*pubChannel
 	nacks    *nackWatch
 	// The library sends on and then closes the channels it is given; chanDown is ours
@@ -26,28 +25,48 @@ type session struct {
 	blocked  chan amqp.Blocking
 }
 
-// connect dials one node (dial.go), declares the topology and opens the channel pool.
+// connect dials one node (dial.go), declares the topology and opens the channel
+// pool, all within setupTime.
 func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
-	conn, w, err := s.dial(ctx, ep)
+	ctx, cancel := context.WithTimeout(ctx, s.setupTime())
+	defer cancel()
+	conn, err := s.dial(ctx, ep)
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := s.declare(conn); err != nil {
-		conn.Close()
 		return nil, err
 	}
 	sess := &session{
 		conn:     conn,
-		wire:     w,
 		nacks:    newNackWatch(),
 		sizes:    newSizes(),
 		connDown: make(chan *amqp.Error, 1),
 		chanDown: make(chan *amqp.Error, s.cfg.Channels), // one send per channel at most
 		blocked:  make(chan amqp.Blocking, 4),
+	}
+	// The declarations and channel openings wait for the broker's answers without a
+	// context: a broker that stops answering after the handshake would hold them
+	// until the heartbeat gives up. So they run in calls and end at ctx's end; the
+	// connection is then closed, which ends them too.
+	err = s.calls.Run(ctx, func() error { return s.setUp(ctx, sess) })
+	if err != nil {
+		_ = conn.CloseDeadline(time.Now().Add(closeWait))
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return nil, err
+	}
+	return sess, nil
+}
+
+// setupTime bounds connecting to one node: the dial and handshake, then the
+// declarations and channels.
+func (s *Sink) setupTime() time.Duration { return 3 * s.cfg.ConnectTimeout }
+
+// setUp declares the topology and opens the channel pool and the probe channel of a
+// session whose connection is open.
+func (s *Sink) setUp(ctx context.Context, sess *session) error {
+	conn := sess.conn
+	if err := s.declare(conn); err != nil {
+		return err
 	}
 	conn.NotifyClose(sess.connDown)
 	conn.NotifyBlocked(sess.blocked)
@@ -57,20 +76,17 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 			err = ch.Confirm(false)
 		}
 		if err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", err)
+			return fmt.Errorf("rabbitmq: open a confirm channel: %w", err)
 		}
 		forward := make(chan *amqp.Error, 1)
 		ch.NotifyClose(forward)
 		go func() { sess.chanDown <- <-forward }()
-		sess.channels = append(sess.channels, newPubChannel(ch, w))
+		sess.channels = append(sess.channels, newPubChannel(ch))
 	}
-	// Opened now, not on the first publish, which would wait for it.
-	if _, err := sess.sizes.channel(context.Background(), sess); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return sess, nil
+	// Opened now, not on the first publish, which would wait for it. It runs in
+	// calls of its own, nested: the slots bound calls, not their depth.
+	_, err := sess.sizes.channel(ctx, s.calls, sess)
+	return err
 }
 
 // declare creates the durable topic exchange and, when configured, the durable queue
@@ -98,13 +114,11 @@ func (s *Sink) declare(conn *amqp.Connection) error {
 	return nil
 }
 
-// supervise watches the session: it tracks connection.blocked, sweeps returns, and
+// supervise watches the session: it tracks connection.blocked, and
 // when the connection or any channel dies it drops the session (publishes then fail
 // fast as retryable) and reconnects with backoff until Close.
 func (s *Sink) supervise(sess *session) {
 	defer close(s.done)
-	sweep := time.NewTicker(100 * time.Millisecond)
-	defer sweep.Stop()
 	blocked := sess.blocked
 	for {
 		var down *amqp.Error
@@ -122,11 +136,6 @@ func (s *Sink) supervise(sess *session) {
 				s.log.Warn("rabbitmq blocked the connection", "reason", b.Reason)
 			} else {
 				s.log.Info("rabbitmq unblocked the connection")
-			}
-			continue
-		case now := <-sweep.C:
-			for _, pc := range sess.channels {
-				pc.sweep(now)
 			}
 			continue
 		case down = <-sess.connDown:
@@ -155,10 +164,7 @@ func (s *Sink) drop(sess *session) {
 	}
 	s.mu.Unlock()
 	s.blocked.Store(false)
-	// The close frame would queue behind a blocked write and wait for it.
-	if sess.wire.StuckFor() > wire.Stalled {
-		sess.wire.Abort("closing while the broker is not reading")
-	}
+	// The deadline also ends a write blocked on a broker that does not read.
 	_ = sess.conn.CloseDeadline(time.Now().Add(closeWait))
 }
 
@@ -195,7 +201,7 @@ func (s *Sink) reconnect() *session {
 	s.mu.Lock()
 	if s.gate.IsShut() {
 		s.mu.Unlock()
-		_ = sess.conn.Close()
+		_ = sess.conn.CloseDeadline(time.Now().Add(closeWait))
 		return nil
 	}
 	s.session = sess

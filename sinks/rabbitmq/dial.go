@@ -13,8 +13,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
-	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // dial opens the AMQP connection to one node: TCP, then TLS for amqps://, then the
@@ -27,8 +27,9 @@ import (
 // inside amqp091-go, which would report it only as a frame error. tlsConn keeps that
 // read error for the diagnosis.
 //
-// It also returns the TCP connection under it, watched for stalled writes (package sinks/wire).
-func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire.Conn, error) {
+// The TCP connection under it is a stall.Conn: a write the broker does not take
+// fails by itself.
+func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) {
 	cfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
@@ -41,14 +42,14 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire.C
 	if ep.tls {
 		var err error
 		if ct, err = s.currentTLS(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ct.leaf != nil && !ep.hasUser {
 			cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
 		}
 	}
 	var tc *tlsConn
-	var w *wire.Conn
+	var w *stall.Conn
 	var asked atomic.Bool // the broker asked for a client certificate
 	var tlsAddr string
 	var tlsConfig *tls.Config
@@ -79,7 +80,19 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire.C
 		tc, w = &tlsConn{Conn: c}, tw
 		return tc, nil
 	}
+	// The end of ctx (a sink closing while it reconnects) ends the handshake at once.
+	// DialConfig calls Dial on this goroutine, so stop is set before it returns.
+	stop := func() bool { return false }
+	dial := cfg.Dial
+	cfg.Dial = func(network, addr string) (net.Conn, error) {
+		c, err := dial(network, addr)
+		if err == nil {
+			stop = context.AfterFunc(ctx, func() { _ = w.SetDeadline(time.Now()) })
+		}
+		return c, err
+	}
 	conn, err := amqp.DialConfig(ep.dialURL, cfg)
+	stop()
 	if err != nil {
 		var amqpErr *amqp.Error
 		if tc != nil && asked.Load() && !(errors.As(err, &amqpErr) && amqpErr.Server) {
@@ -92,28 +105,27 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, *wire.C
 				err = perr
 			}
 		}
-		return nil, nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
+		return nil, s.dialError(ep, ct, asked.Load(), len(cfg.SASL) > 0, err)
 	}
-	w.Unwatch() // open: from now on the sink's own Close ends it
-	return conn, w, nil
+	return conn, nil
 }
 
-func (s *Sink) dialTCP(ctx context.Context, addr string) (*wire.Conn, error) {
-	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+func (s *Sink) dialTCP(ctx context.Context, addr string) (*stall.Conn, error) {
+	w, err := s.sockets.Dial(ctx, "tcp", addr, s.cfg.ConnectTimeout)
 	if err != nil {
 		return nil, err
 	}
-	w := wire.New(conn, s.log, "rabbitmq")
 	// Heartbeats start after the handshake; until then a deadline stops a broker that
 	// accepts and says nothing. amqp091-go clears it once the connection is open.
-	_ = w.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	// Close during a reconnect must not wait for a handshake.
-	w.Watch(ctx)
+	deadline := time.Now().Add(s.cfg.ConnectTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = w.SetDeadline(deadline)
 	return w, nil
 }
 
-func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, *wire.Conn, error) {
+func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*tls.Conn, *stall.Conn, error) {
 	w, err := s.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, nil, err

@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -66,7 +66,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 	}
 	pool := func() error {
 		pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
-		return pc.publish(ctx, &s.detached, s.cfg.Exchange, p, key)
+		return pc.publish(ctx, s.calls, s.cfg.Exchange, p, key)
 	}
 	if size <= z.accepted.Load() {
 		return pool()
@@ -85,12 +85,11 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 		return pool()
 	}
 	defer func() { <-z.turn }()
-	pc, err := z.channel(ctx, sess)
+	pc, err := z.channel(ctx, s.calls, sess)
 	if err != nil {
 		return err
 	}
-	pc.sweep(time.Now())
-	err = pc.publish(ctx, &s.detached, s.cfg.Exchange, p, key)
+	err = pc.publish(ctx, s.calls, s.cfg.Exchange, p, key)
 	if err == nil || errors.Is(err, ErrUnroutable) { // a returned message passed the size check
 		z.accept(size)
 		return err
@@ -125,49 +124,30 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 
 // channel returns the probe channel, opening a new one if there is none or the broker
 // closed it. It runs with turn held. Opening waits for the broker's answers, which
-// amqp091-go waits for without a context: a broker that stops answering would hold
-// the publish past its deadline, so the opening is left to finish on its own then,
-// and closes what it opened.
-func (z *sizes) channel(ctx context.Context, sess *session) (*pubChannel, error) {
+// amqp091-go waits for without a context, so it runs in calls: it ends at the
+// publish's deadline, and a channel opened after that is closed.
+func (z *sizes) channel(ctx context.Context, calls *stall.Calls, sess *session) (*pubChannel, error) {
 	if z.probe != nil && !z.probe.ch.IsClosed() {
 		return z.probe, nil
 	}
-	type opened struct {
-		ch  *amqp.Channel
-		err error
-	}
-	res := make(chan opened, 1)
-	returned := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { sess.wire.AbortIfStalled(returned) })
-	go func() {
-		defer close(returned)
+	ch, err := stall.Open(ctx, calls, func() (*amqp.Channel, error) {
 		ch, err := sess.conn.Channel()
-		if err == nil {
-			if err = ch.Confirm(false); err != nil {
-				_ = ch.Close()
-			}
+		if err != nil {
+			return nil, err
 		}
-		res <- opened{ch, err}
-	}()
-	var o opened
-	select {
-	case o = <-res:
-		stop()
-	case <-ctx.Done():
-		go func() {
-			if o := <-res; o.err == nil {
-				_ = o.ch.Close()
-			}
-		}()
-		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", ctx.Err())
-	}
-	if o.err != nil {
-		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", o.err)
+		if err := ch.Confirm(false); err != nil {
+			_ = ch.Close()
+			return nil, err
+		}
+		return ch, nil
+	}, func(ch *amqp.Channel) { _ = ch.Close() })
+	if err != nil {
+		return nil, fmt.Errorf("rabbitmq: open a confirm channel: %w", err)
 	}
 	// Buffered: the library hands over the close reason before it nacks the confirms,
 	// so a publisher that saw its nack finds the reason here.
-	z.probeDown = o.ch.NotifyClose(make(chan *amqp.Error, 1))
-	z.probe = newPubChannel(o.ch, sess.wire)
+	z.probeDown = ch.NotifyClose(make(chan *amqp.Error, 1))
+	z.probe = newPubChannel(ch)
 	return z.probe, nil
 }
 

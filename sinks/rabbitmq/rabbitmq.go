@@ -22,8 +22,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
-	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 )
 
 // Config is the sink's whole configuration; zero values take the docs/configuration.md defaults,
@@ -38,7 +38,20 @@ type Config struct {
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
 	Metrics        *sinks.Metrics // nil: none
+
+	// StallInterval: a write to a broker that takes no data for this long fails
+	// and the connection is made anew (default stall.Interval).
+	StallInterval time.Duration
+	// MaxCalls bounds the calls into amqp091-go that wait on the broker without a
+	// context (writes, channel and topology set-up) running at once, and with them
+	// those left running past their deadlines (default DefaultMaxCalls).
+	MaxCalls int
 }
+
+// DefaultMaxCalls is the default Config.MaxCalls: the most publishes whose writes
+// are left running past their deadlines, each holding its message, while the broker
+// does not keep up.
+const DefaultMaxCalls = 64
 
 // appID is the AMQP app_id of every message.
 const appID = "audiospliter-bridge"
@@ -64,14 +77,15 @@ type Sink struct {
 	session *session // nil while disconnected
 	gate    sinks.Gate
 
-	blocked  atomic.Bool
-	next     atomic.Uint64
-	detached sinks.Detached // publishes' writes given up at their deadline (returns.go)
+	blocked atomic.Bool
+	next    atomic.Uint64
+	calls   *stall.Calls  // every call into amqp091-go that may block on the broker
+	sockets stall.Sockets // every connection dialed
 
 	idsMu    sync.Mutex
 	ids      map[string]chan struct{} // message ids being published; closed when done
 	healMu   sync.Mutex
-	lastHeal time.Time
+	lastHeal time.Time // guarded by healMu
 	closing  chan struct{}
 	done     chan struct{} // the supervisor has exited
 
@@ -87,7 +101,9 @@ type Sink struct {
 // with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}), lastNode: -1, ids: make(map[string]chan struct{})}
+	s := &Sink{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}), lastNode: -1, ids: make(map[string]chan struct{}),
+		calls: stall.NewCalls(cfg.MaxCalls)}
+	s.sockets.Interval = cfg.StallInterval
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
@@ -123,6 +139,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = DefaultMaxCalls
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -232,30 +251,21 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	return err
 }
 
-// heal declares the topology again, at most once a second. The declarations wait for
-// the broker's answers without a context, so they run on their own and the publish
-// waits for them only until its deadline.
+// heal declares the topology again, at most once a second, and waits for it until
+// the publish's deadline.
 func (s *Sink) heal(ctx context.Context, sess *session) {
-	if !s.healMu.TryLock() {
+	s.healMu.Lock()
+	due := time.Since(s.lastHeal) >= time.Second
+	if due {
+		s.lastHeal = time.Now()
+	}
+	s.healMu.Unlock()
+	if !due {
 		return
 	}
-	if time.Since(s.lastHeal) < time.Second {
-		s.healMu.Unlock()
-		return
-	}
-	s.lastHeal = time.Now()
 	s.log.Warn("rabbitmq returned a message although the queue is bound with #; declaring the topology again", "queue", s.cfg.Queue)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer s.healMu.Unlock()
-		if err := s.declare(sess.conn); err != nil {
-			s.log.Error("declaring the topology again failed", "err", err)
-		}
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if err := s.calls.Run(ctx, func() error { return s.declare(sess.conn) }); err != nil {
+		s.log.Error("declaring the topology again failed", "err", err)
 	}
 }
 
@@ -278,8 +288,8 @@ func toPublishing(msg sinks.Message) amqp.Publishing {
 
 // Ready implements sinks.Sink.
 func (s *Sink) Ready(context.Context) error {
-	if err := s.detached.Refuse(); err != nil {
-		return fmt.Errorf("rabbitmq: %w", err)
+	if s.calls.BackedUp() {
+		return fmt.Errorf("rabbitmq: %w: %d writes past their deadlines are still under way", sinks.ErrBackedUp, s.calls.Left())
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -290,37 +300,20 @@ func (s *Sink) Ready(context.Context) error {
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked
-	case s.session.wire.StuckFor() > wire.Stalled:
-		return fmt.Errorf("rabbitmq: the broker has taken no data for %s", s.session.wire.StuckFor().Round(time.Millisecond))
 	}
 	return nil
 }
 
-// Close implements sinks.Sink: no new publishes, wait for in-flight ones, then close
-// the connection.
+// Close implements sinks.Sink: no new publishes, wait for in-flight ones (each ends
+// at its deadline), then close the connection. A write the broker does not take
+// fails by itself (stall.Conn), and the polite close has a deadline (drop), so
+// nothing here waits for the library's heartbeat.
 func (s *Sink) Close() error {
-	shut := make(chan bool, 1)
-	go func() { shut <- s.gate.Shut() }()
-	// In-flight publishes finish on the live connection before it is closed, unless
-	// the broker has stopped reading: then waiting for their deadlines only delays
-	// shutdown, so the connection is cut and they fail now (no 200 was given).
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case first := <-shut:
-			if first {
-				close(s.closing)
-			}
-			<-s.done
-			return nil
-		case <-tick.C:
-			s.mu.RLock()
-			sess := s.session
-			s.mu.RUnlock()
-			if sess != nil && sess.wire.StuckFor() > wire.Stalled {
-				sess.wire.Abort("closing while the broker is not reading")
-			}
-		}
+	if s.gate.Shut() {
+		close(s.closing)
 	}
+	<-s.done
+	// Connections of set-ups given up at their deadlines may still be open.
+	s.sockets.Cut()
+	return nil
 }

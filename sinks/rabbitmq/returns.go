@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks"
-	"github.com/audiospliter/audiospliter-bridge/sinks/wire"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
 // pubChannel is one confirm-mode channel of the pool, with its basic.return
@@ -18,14 +19,18 @@ import (
 // RabbitMQ sends basic.return before the basic.ack of the same message, and the
 // client library hands the return to our buffered channel before it processes the
 // ack. So when a publisher sees its ack, the return (if any) is already in the buffer
-// or in the map. Every receive from the buffer happens under mu — by publishers and
-// by the supervisor's periodic sweep — so no return is ever held where a publisher
-// cannot see it. The library drops a return it cannot deliver within 5 s; the
-// buffer is large and swept every 100 ms so that never happens.
+// or in the map. Every receive from the buffer happens under mu, by publishers, so no
+// return is ever held where a publisher cannot see it.
+//
+// The library drops a return it cannot deliver within 5 s, and the publisher would
+// then believe the ack: the buffer must never fill. Every publish drains it before
+// and after, so it holds at most the returns of the publishes in flight on the
+// channel and of those given up since the last drain; at most half the buffer's
+// size are let in flight at once (slots), so it never fills.
 type pubChannel struct {
 	ch      *amqp.Channel
-	wire    *wire.Conn
 	returns chan amqp.Return
+	slots   chan struct{}
 
 	mu       sync.Mutex
 	returned map[string]time.Time // message id → when its return arrived
@@ -33,47 +38,43 @@ type pubChannel struct {
 
 const returnBuffer = 4096
 
-func newPubChannel(ch *amqp.Channel, w *wire.Conn) *pubChannel {
-	pc := &pubChannel{ch: ch, wire: w, returns: make(chan amqp.Return, returnBuffer), returned: make(map[string]time.Time)}
+func newPubChannel(ch *amqp.Channel) *pubChannel {
+	pc := &pubChannel{ch: ch, returns: make(chan amqp.Return, returnBuffer), slots: make(chan struct{}, returnBuffer/2), returned: make(map[string]time.Time)}
 	ch.NotifyReturn(pc.returns)
 	return pc
 }
 
-func (pc *pubChannel) publish(ctx context.Context, d *sinks.Detached, exchange string, p amqp.Publishing, key string) error {
+func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange string, p amqp.Publishing, key string) error {
+	select {
+	case pc.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("rabbitmq: publish: %w", ctx.Err())
+	}
+	defer func() { <-pc.slots }()
 	// A return left over from an earlier attempt with this id must not fail this one.
 	pc.mu.Lock()
 	pc.drainLocked()
 	delete(pc.returned, p.MessageId)
 	pc.mu.Unlock()
 
-	// The library looks at ctx only before writing (package sinks/wire), and a write on a
-	// slow link, or queued behind others on it, can last well past the deadline while it
-	// moves. So the write runs on its own (sinks.Detached) and the publish ends at its
-	// deadline whatever the write does: a write that moves is left to finish (the
-	// message may still reach the broker, with its delivery id as message id, and the
-	// sender's retry makes a copy consumers skip); one that moves nothing is cut.
-	if err := d.Refuse(); err != nil {
-		return fmt.Errorf("rabbitmq: publish: %w", err)
-	}
-	var dc *amqp.DeferredConfirmation
-	err, left := d.Run(ctx, nil, func() error {
-		returned := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() { pc.wire.AbortIfStalled(returned) })
-		defer func() {
-			close(returned)
-			stop()
-		}()
+	// The library looks at ctx only before writing, and a write on a slow link, or
+	// queued behind others on it, can last well past the deadline while it moves. So
+	// the write runs in calls, and the publish ends at its deadline whatever the
+	// write does: a write that moves is left to finish (the message may still reach
+	// the broker, with its delivery id as message id, and the sender's retry makes
+	// a copy consumers skip); one that moves nothing fails by itself (stall.Conn).
+	var dc *amqp.DeferredConfirmation // read only when the call returned nil
+	err := calls.Run(ctx, func() error {
 		var err error
 		dc, err = pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, p)
 		return err
 	})
-	if left {
+	switch {
+	case errors.Is(err, stall.ErrBackedUp):
+		return fmt.Errorf("rabbitmq: publish: %w (%w)", sinks.ErrBackedUp, err)
+	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("rabbitmq: publish: the write did not end by the deadline: %w", ctx.Err())
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("rabbitmq: publish: %w", ctx.Err())
-		}
+	case err != nil:
 		return fmt.Errorf("rabbitmq: publish: %w", err)
 	}
 	if dc == nil {
@@ -105,19 +106,20 @@ func (pc *pubChannel) drainLocked() {
 				pc.returns = nil
 				return
 			}
-			pc.returned[r.MessageId] = time.Now()
+			now := time.Now()
+			if len(pc.returned) >= returnBuffer {
+				pc.forgetLocked(now)
+			}
+			pc.returned[r.MessageId] = now
 		default:
 			return
 		}
 	}
 }
 
-// sweep drains the buffer and forgets returns nobody claimed within a minute (their
-// publisher gave up before the ack).
-func (pc *pubChannel) sweep(now time.Time) {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	pc.drainLocked()
+// forgetLocked forgets returns nobody claimed within a minute: their publisher gave
+// up before the ack. pc.mu must be held.
+func (pc *pubChannel) forgetLocked(now time.Time) {
 	for id, at := range pc.returned {
 		if now.Sub(at) > time.Minute {
 			delete(pc.returned, id)

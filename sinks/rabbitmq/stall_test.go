@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -96,9 +98,9 @@ func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
 	}
 }
 
-// During a stall /readyz turns 503 once writes have been blocked for a second, and
-// Close does not wait for the publishes' deadlines, let alone for the library's
-// heartbeat to give up.
+// During a stall /readyz turns 503 once a write has moved nothing for the stall
+// interval (the write fails and the connection is dropped), and Close does not wait
+// for the publishes' deadlines, let alone for the library's heartbeat to give up.
 func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
@@ -110,7 +112,7 @@ func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy.SetStalled(true)
-	const deadline = 3 * time.Second
+	const deadline = 3 * stall.Interval
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
@@ -119,11 +121,9 @@ func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 			_ = s.Publish(ctx, bigMessage(fmt.Sprintf("close-stalled-%02d", i), 1<<20))
 		})
 	}
-	// The writes are blocked by now, and the publishes' deadlines are still ahead.
-	time.Sleep(1500 * time.Millisecond)
-	if err := s.Ready(t.Context()); err == nil {
-		t.Error("Ready = nil with writes blocked for over a second")
-	}
+	// The publishes' deadlines are still ahead when the blocked write fails.
+	testkit.Eventually(t, stall.Interval+time.Second, func() bool { return s.Ready(t.Context()) != nil },
+		"Ready = nil with writes blocked for over the stall interval (%s)", stall.Interval)
 	start := time.Now()
 	done := make(chan struct{})
 	go func() { s.Close(); close(done) }()
@@ -291,7 +291,7 @@ func TestSlowLinkPublishesEndAtTheirDeadline(t *testing.T) {
 
 // Publishes that end at their deadline leave their writes to finish; on a link far
 // slower than the load they would gather without end, each holding its body. Past
-// sinks.MaxDetached a publish is refused at once (retryable), and Close does not
+// the sink's MaxCalls a publish is refused at once (retryable), and Close does not
 // wait for the writes left running.
 func TestSlowLinkWritesLeftRunningAreBounded(t *testing.T) {
 	s, proxy := proxiedSink(t, 256<<10)

@@ -1,4 +1,4 @@
-package wire
+package stall
 
 import (
 	"net"
@@ -8,8 +8,8 @@ import (
 
 // lowat is the most unsent data the kernel keeps queued for the socket before a
 // write waits. Without it a write waits until a third of a send buffer of up to
-// 4 MiB has drained, seconds on a slow link, and a slow link would look stalled;
-// with it a write moves as soon as a few tens of KiB have gone out.
+// 4 MiB has drained, seconds on a slow link, which would look like a stall; with it
+// a write moves as soon as a few tens of KiB have gone out.
 const lowat = 64 << 10
 
 func setLowat(conn net.Conn) {
@@ -21,7 +21,7 @@ func setLowat(conn net.Conn) {
 	if err != nil {
 		return
 	}
-	// Best effort: without it, only slow links are judged more harshly.
+	// Best effort: without it only slow links are judged more harshly.
 	_ = raw.Control(func(fd uintptr) {
 		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, lowat)
 	})

@@ -1,0 +1,116 @@
+package stall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Calls runs calls into a broker client that may outlast their context. At most n
+// run at once; Run returns when its context ends, and a call that has not returned
+// by then keeps its slot until it does, so at most n calls are ever left running,
+// each holding its message. A call that finds every slot held waits for one, unless
+// every holder has been given up by its caller: then nothing is about to free, and
+// it is refused at once with ErrBackedUp.
+type Calls struct {
+	slots chan struct{}
+	left  atomic.Int64 // calls whose caller has gone, still running
+}
+
+// NewCalls returns a Calls of n slots.
+func NewCalls(n int) *Calls {
+	return &Calls{slots: make(chan struct{}, n)}
+}
+
+// ErrBackedUp is a call refused because every slot is held by a call its caller gave
+// up on: the broker is not keeping up. It is not permanent: the sender retries.
+var ErrBackedUp = errors.New("stall: the broker is not keeping up: calls past their deadlines are still under way")
+
+// Run runs call on a goroutine of its own and returns its error, or ctx's error as
+// soon as ctx ends. A call is not started once ctx has ended.
+func (c *Calls) Run(ctx context.Context, call func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case c.slots <- struct{}{}:
+	default:
+		if n := c.left.Load(); n >= int64(cap(c.slots)) {
+			return fmt.Errorf("%w (%d)", ErrBackedUp, n)
+		}
+		select {
+		case c.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for one of %d calls under way: %w", ErrBackedUp, cap(c.slots), ctx.Err())
+		}
+	}
+	var state atomic.Int32 // running, then abandoned by the caller or returned
+	done := make(chan error, 1)
+	go func() {
+		err := call()
+		done <- err
+		// Counted out before its slot frees, so Left never exceeds the slots held.
+		if state.Swap(returned) == abandoned {
+			c.left.Add(-1)
+		}
+		<-c.slots
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	if !state.CompareAndSwap(running, abandoned) {
+		return <-done // it returned at the same moment: its answer wins
+	}
+	c.left.Add(1)
+	return ctx.Err()
+}
+
+const (
+	running = iota
+	abandoned
+	returned
+)
+
+// BackedUp reports whether every slot is held by a call its caller gave up on: no
+// call can start until one of them returns.
+func (c *Calls) BackedUp() bool { return c.left.Load() >= int64(cap(c.slots)) }
+
+// Left is how many calls are still running after their callers gave up on them.
+func (c *Calls) Left() int { return int(c.left.Load()) }
+
+// Open runs open in c as Run runs a call, for a call that makes something that must
+// be closed (a channel, a connection): what open makes after its caller gave up is
+// handed to undo instead of being lost.
+func Open[T any](ctx context.Context, c *Calls, open func() (T, error), undo func(T)) (T, error) {
+	var (
+		mu     sync.Mutex
+		gaveUp bool
+		made   T
+	)
+	err := c.Run(ctx, func() error {
+		v, err := open()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if gaveUp {
+			undo(v)
+			return nil
+		}
+		made = v
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		gaveUp = true
+		var zero T
+		return zero, err
+	}
+	return made, nil
+}
