@@ -31,6 +31,9 @@ func NewReads(n int, clk clock.Clock) *Reads {
 // cut is called and the read is cut: the connection's read deadline moves to now,
 // so the handler's next Read fails. The caller reads the body, then calls
 // Release, which tells whether the read was cut.
+//
+// A request refused is cut too: else the server, to reuse the connection, would
+// wait after the answer for the body nobody reads.
 func (r *Reads) Start(ctx context.Context, rc *http.ResponseController, cut func()) (*Slot, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -38,13 +41,18 @@ func (r *Reads) Start(ctx context.Context, rc *http.ResponseController, cut func
 	defer t.Stop()
 	s, err := r.pool.Acquire(ctx, func() {
 		cut()
-		_ = rc.SetReadDeadline(time.Now()) // the kernel's time, not the clock's
+		cutRead(rc)
 	})
 	if err != nil {
+		cutRead(rc)
 		return nil, context.Cause(ctx)
 	}
 	return s, nil
 }
+
+// cutRead makes the connection's next read fail at once (the kernel's time, not
+// the clock's).
+func cutRead(rc *http.ResponseController) { _ = rc.SetReadDeadline(time.Now()) }
 
 // InUse is the number of bodies being read.
 func (r *Reads) InUse() int { return r.pool.InUse() }

@@ -72,7 +72,7 @@ func TestReadsCutTheOldestAndRefuseAfterGrace(t *testing.T) {
 	b := post("/b", "abcde")
 	waitingBehind(t, clk, 2) // b's wait of Grace, and the pool's timer
 	clk.Advance(100 * time.Millisecond)
-	c := post("/c", "0123456789")
+	c := post("/c", "01234")
 	waitingBehind(t, clk, 3)
 
 	clk.Set(t0.Add(admit.Grace)) // a has read for Grace: cut; b gets its slot
@@ -85,6 +85,10 @@ func TestReadsCutTheOldestAndRefuseAfterGrace(t *testing.T) {
 	clk.Set(t0.Add(200*time.Millisecond + admit.Grace)) // c waited Grace; b's turn is young
 	if got := answer(c); !strings.HasPrefix(got, "refused") || !strings.Contains(got, admit.ErrFull.Error()) {
 		t.Errorf("c: %q, want refused with ErrFull", got)
+	}
+	// The rest of its body is not waited for: the server closes the connection.
+	if _, err := io.ReadAll(c); err != nil {
+		t.Errorf("c after its answer: %v, want EOF", err)
 	}
 	_, _ = io.WriteString(b, "fghij")
 	if got := answer(b); got != "read abcdefghij" {
