@@ -1,16 +1,3 @@
-// Package admit bounds how many clients the bridge serves at once, for connections
-// (Listener) and for body reads (Pool), by one rule:
-//
-// A newcomer takes a free slot if there is one, else the slot of the holder whose
-// turn began the earliest, as soon as that turn is Grace old unless the holder is
-// being served, and waits for whichever comes first, in order of arrival.
-//
-// A holder's turn begins when it gets its slot and again when it is marked (a
-// connection: when it turns idle, and at the first byte of each request). Being
-// served (a request whose headers are complete) takes a holder out of the line,
-// so it is never taken. So a client that sends what it has within Grace of its
-// first byte keeps its slot, one that sends nothing or trickles loses it after
-// Grace, and a newcomer waits at most Grace behind holders that are not served.
 package admit
 
 import (
@@ -29,7 +16,8 @@ const Grace = time.Second
 // wait in a line ordered by the start of their turn: every turn starts "now", so
 // a marked holder goes to the back and the front is the only one that can be
 // taken. One timer, armed only while newcomers wait, fires at the instant the
-// front turns Grace old; a released slot goes straight to the first newcomer.
+// front turns Grace old; a released slot goes straight to the first newcomer;
+// ctx ends a newcomer's wait.
 type Pool struct {
 	n   int
 	clk clock.Clock
