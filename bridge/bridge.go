@@ -55,7 +55,7 @@ type Config struct {
 	// Propagator reads the caller's trace context and writes the message's; default
 	// W3C trace context (traceparent, tracestate).
 	Propagator propagation.TextMapPropagator
-	// Clock times body reads against admit.Grace; default clock.Real.
+	// Clock times body reads against admit.Grace; default clock.Real{}.
 	Clock clock.Clock
 }
 
@@ -116,7 +116,7 @@ func New(cfg Config) (*Bridge, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = clock.Real
+		cfg.Clock = clock.Real{}
 	}
 	b := &Bridge{
 		cfg:      cfg,

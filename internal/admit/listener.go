@@ -32,6 +32,7 @@ type Listener struct {
 
 // NewListener admits at most n connections of ln at once, by the clock clk.
 func NewListener(ln net.Listener, n int, clk clock.Clock) *Listener {
+	// The listener's own lifetime, which only Close ends: no caller's context.
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Listener{Listener: ln, pool: NewPool(n, clk), closed: ctx, close: cancel}
 }

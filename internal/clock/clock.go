@@ -1,5 +1,7 @@
 // Package clock is the time a mechanism reads, injected so that its tests run in
-// milliseconds: Real in production, Fake in tests, which moves only when told.
+// milliseconds: Real in production, Fake in tests, which moves only when told and
+// runs what falls due before Advance returns (clockwork's fake runs AfterFunc in
+// a goroutine of its own, so a test cannot know when it has run).
 package clock
 
 import (
@@ -20,13 +22,11 @@ type Clock interface {
 // Timer is a pending AfterFunc. Stop reports whether it stopped f from running.
 type Timer interface{ Stop() bool }
 
-// Real is the system clock.
-var Real Clock = real{}
+// Real is the system clock: Real{}.
+type Real struct{}
 
-type real struct{}
-
-func (real) Now() time.Time                            { return time.Now() }
-func (real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (Real) Now() time.Time                            { return time.Now() }
+func (Real) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // Fake is a clock for tests: it stands still until Advance or Set moves it, and
 // runs the functions that fall due on the way, in order of their time (ties in

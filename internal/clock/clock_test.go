@@ -69,10 +69,11 @@ func TestFakeBlockUntil(t *testing.T) {
 
 func TestRealRuns(t *testing.T) {
 	t.Parallel()
+	var c clock.Clock = clock.Real{}
 	ran := make(chan struct{})
-	clock.Real.AfterFunc(0, func() { close(ran) })
+	c.AfterFunc(0, func() { close(ran) })
 	<-ran
-	if clock.Real.Now().IsZero() {
+	if c.Now().IsZero() {
 		t.Error("Real.Now is zero")
 	}
 }
