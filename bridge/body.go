@@ -56,15 +56,25 @@ func (rb *rawBody) release() {
 }
 
 // readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body, and
-// registers the read with bodyReads, which bounds how many wait at once.
+// reads it in a slot of bodyReads, which bounds how many are read at once: past
+// the bound a request waits up to a second for a slot (else 503), and a read that
+// has lasted a second gives its slot up to one that waits (503). Both answers
+// close the connection: the rest of the body is not read.
 func (b *Bridge) readBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (*rawBody, answer, bool) {
 	max := b.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
 	}
-	read := b.bodyReads.begin(http.MaxBytesReader(w, r.Body, max), rc)
-	rb, err := readPieces(read, r.ContentLength)
-	cut := b.bodyReads.end(read)
+	slot, err := b.bodyReads.Start(r.Context(), rc, b.metrics.bodyCut.Inc)
+	if err != nil {
+		b.metrics.bodyFull.Inc()
+		w.Header().Set("Connection", "close")
+		a := reject(http.StatusServiceUnavailable, reasonBodyReadsFull, "too many requests sending their body; retry later")
+		a.retryAfter = retryAfterBusy
+		return nil, a, false
+	}
+	rb, err := readPieces(http.MaxBytesReader(w, r.Body, max), r.ContentLength)
+	cut := slot.Release()
 	if err != nil {
 		rb.release()
 	}
@@ -72,7 +82,7 @@ func (b *Bridge) readBody(w http.ResponseWriter, rc *http.ResponseController, r 
 	switch {
 	case cut:
 		w.Header().Set("Connection", "close")
-		a := reject(http.StatusServiceUnavailable, reasonStalledBody, "body stopped arriving while too many requests were open; retry later")
+		a := reject(http.StatusServiceUnavailable, reasonStalledBody, "body took over a second while other requests waited to send theirs; retry later")
 		a.retryAfter = retryAfterBusy
 		return nil, a, false
 	case errors.As(err, &tooLarge):

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/admit"
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -36,8 +38,9 @@ type Config struct {
 	MaxBodyBytes   int64         // default DefaultMaxBodyBytes
 	PublishTimeout time.Duration // whole publish, retries included; default DefaultPublishTimeout
 	MaxInFlight    int           // default DefaultMaxInFlight
-	// MaxBodyReads bounds the requests reading their body at once; past it the read
-	// silent the longest is cut. Default max(256, MaxInFlight/4).
+	// MaxBodyReads bounds the requests reading their body at once (admit.Reads):
+	// past it a newcomer waits, and the read begun the earliest is cut once it has
+	// lasted a second. Default max(256, MaxInFlight/4).
 	MaxBodyReads    int
 	DedupTTL        time.Duration // 0 disables the cache of confirmed ids
 	DedupMaxEntries int           // default DefaultDedupMaxEntries
@@ -52,6 +55,8 @@ type Config struct {
 	// Propagator reads the caller's trace context and writes the message's; default
 	// W3C trace context (traceparent, tracestate).
 	Propagator propagation.TextMapPropagator
+	// Clock times body reads against admit.Grace; default clock.Real{}.
+	Clock clock.Clock
 }
 
 // Bridge is the HTTP side: it verifies webhooks and publishes them through one sink.
@@ -63,7 +68,7 @@ type Bridge struct {
 	metrics   *metrics
 	tracing   *tracing // nil: off
 	inFlight  atomic.Int64
-	bodyReads *bodyReads
+	bodyReads *admit.Reads
 	mux       *http.ServeMux
 }
 
@@ -110,6 +115,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	b := &Bridge{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -118,8 +126,8 @@ func New(cfg Config) (*Bridge, error) {
 		tracing:  newTracing(cfg.TracerProvider, cfg.Propagator, cfg.WebhookPath),
 		mux:      http.NewServeMux(),
 	}
-	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.tracing != nil)
-	b.bodyReads = newBodyReads(cfg.MaxBodyReads, cfg.Registry)
+	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
+	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}

@@ -60,6 +60,13 @@ func (s *syncBuffer) String() string {
 
 func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
 	t.Helper()
+	return newHarnessServing(t, edit, nil)
+}
+
+// newHarnessServing is newHarness with the test server's listener and hooks set
+// by serve before it starts.
+func newHarnessServing(t *testing.T, edit func(*bridge.Config), serve func(*httptest.Server)) *harness {
+	t.Helper()
 	h := &harness{sink: sinktest.NewMemory(), logs: &syncBuffer{}}
 	cfg := bridge.Config{
 		Secrets:        []string{secret},
@@ -78,7 +85,11 @@ func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv = httptest.NewServer(b)
+	h.srv = httptest.NewUnstartedServer(b)
+	if serve != nil {
+		serve(h.srv)
+	}
+	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 	return h
 }

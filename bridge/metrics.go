@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/admit"
 )
 
 // metrics are the bridge's Prometheus series. Every label value comes from a small
@@ -20,11 +22,13 @@ type metrics struct {
 	retries    prometheus.Counter
 	duplicates prometheus.Counter
 	inFlight   prometheus.Gauge
+	bodyCut    prometheus.Counter // body reads cut to make room
+	bodyFull   prometheus.Counter // body reads refused: no slot within a second
 	// traced: the bridge traces, so latencies carry the trace id as an exemplar.
 	traced bool
 }
 
-func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, traced bool) *metrics {
+func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admit.Reads, traced bool) *metrics {
 	m := &metrics{
 		traced: traced,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -48,7 +52,19 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, traced bool
 			Name: "audiospliter_bridge_publishes_in_flight",
 			Help: "Publishes waiting for the broker's confirm now.",
 		}),
+		bodyCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audiospliter_bridge_body_reads_cut_total",
+			Help: "Body reads cut to make room: they had lasted a second or more, the longest of those being read, while another request waited.",
+		}),
+		bodyFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "audiospliter_bridge_body_reads_refused_total",
+			Help: "Requests refused before reading their body: no body read ended or could be cut within a second.",
+		}),
 	}
+	bodyReads := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "audiospliter_bridge_body_reads",
+		Help: "Requests reading their body now, before their signature is checked.",
+	}, func() float64 { return float64(reads.InUse()) })
 	dedupEntries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "audiospliter_bridge_dedup_entries",
 		Help: "Delivery ids the dedup cache remembers now (confirmed within BRIDGE_DEDUP_TTL).",
@@ -58,7 +74,8 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, traced bool
 		Help: "Bound of the dedup cache: past it the oldest ids are forgotten early.",
 	})
 	dedupMax.Set(float64(maxEntries))
-	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax)
+	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax,
+		bodyReads, m.bodyCut, m.bodyFull)
 	m.byCode = make(map[int]prometheus.Counter)
 	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
 		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))

@@ -7,7 +7,8 @@ const (
 	reasonMethod         = "method"            // not POST
 	reasonTooLarge       = "too_large"         // body over BRIDGE_MAX_BODY_BYTES
 	reasonReadFailed     = "read_failed"       // the body did not arrive (client gone, read timeout)
-	reasonStalledBody    = "stalled_body"      // body silent the longest while too many were being read
+	reasonStalledBody    = "stalled_body"      // body read cut: it had lasted a second, the longest, and another request waited
+	reasonBodyReadsFull  = "body_reads_full"   // no body read ended or could be cut within a second
 	reasonNoSignature    = "missing_signature" // no signature header
 	reasonBadSignature   = "bad_signature"     // signature matches no secret
 	reasonNoDelivery     = "missing_delivery"  // no delivery header

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 )
 
 // stalledPost opens a connection that sends a POST's headers announcing size bytes
@@ -40,42 +42,71 @@ func answered(c net.Conn, d time.Duration) *http.Response {
 	return resp
 }
 
-// Past MaxBodyReads the body read silent the longest is cut, not the newcomer and
-// not a read whose bytes keep arriving; a signed request still gets through.
-func TestStalledBodyReadsAreCutOldestFirst(t *testing.T) {
-	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyReads = 2 })
+// Past MaxBodyReads a request waits for a body-read slot: the read begun the
+// earliest is cut once it has lasted a second (503, Retry-After, connection
+// closed, reason stalled_body), and a request that gets no slot within a second
+// is refused (503, Retry-After, connection closed, reason body_reads_full); a
+// signed request still gets through.
+func TestBodyReadsPastTheBound(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	t0 := clk.Now()
+	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyReads, c.Clock = 1, clk })
 	metric := func() string { return h.do(t, http.MethodGet, "/metrics", nil, nil).raw }
-	oldest := stalledPost(t, h, "s1", 4000, "")
-	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") })
-	flowing := stalledPost(t, h, "s2", 4000, "")
-	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 2") })
-	// The second one sends a little: it is now the most recently active.
-	_, _ = flowing.Write([]byte(`{"event":`))
-	time.Sleep(50 * time.Millisecond)
-	newest := stalledPost(t, h, "s3", 4000, "")
-
-	resp := answered(oldest, 3*time.Second)
-	if resp == nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("the oldest silent read: %v, want 503 with Retry-After", resp)
-	}
-	if !closedWithin(oldest, 3*time.Second) {
-		t.Error("the cut connection stayed open")
-	}
-	if answered(flowing, 300*time.Millisecond) != nil || answered(newest, 10*time.Millisecond) != nil {
-		t.Error("a read other than the oldest silent one was cut")
-	}
-	h.post(t, sample, "sign", "ok-1").wantReceived(t, "ok-1", false)
-	if !strings.Contains(metric(), "audiospliter_bridge_body_reads_cut_total 2") {
-		t.Errorf("cut counter:\n%s", grep(metric(), "body_reads"))
-	}
-	found := false
-	for _, l := range h.webhookLines(t) {
-		if l["reason"] == "stalled_body" && l["status"] == float64(503) {
-			found = true
+	waiting := func(timers int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := clk.BlockUntil(ctx, timers); err != nil {
+			t.Fatal("no request waiting for a body-read slot")
 		}
 	}
-	if !found {
-		t.Errorf("no log line with reason stalled_body:\n%s", h.logs.String())
+	wantRefused := func(name string, c net.Conn, reason string) {
+		t.Helper()
+		resp := answered(c, 10*time.Second)
+		if resp == nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !resp.Close {
+			t.Errorf("%s: %v, want 503 with Retry-After: 1 and Connection: close", name, resp)
+		}
+		if !closedWithin(c, 10*time.Second) {
+			t.Errorf("%s: the connection stayed open", name)
+		}
+	}
+
+	oldest := stalledPost(t, h, "s1", 4000, `{"event":`) // reads from t0
+	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") })
+	clk.Advance(100 * time.Millisecond)
+	next := stalledPost(t, h, "s2", 4000, "")
+	waiting(2) // its wait of a second, and the pool's timer
+	clk.Advance(100 * time.Millisecond)
+	refused := stalledPost(t, h, "s3", 4000, "")
+	waiting(3)
+
+	clk.Set(t0.Add(time.Second)) // the oldest has read for a second: cut; next reads
+	wantRefused("the oldest read", oldest, "stalled_body")
+	clk.Set(t0.Add(1200 * time.Millisecond)) // the third waited a second; next is young
+	wantRefused("the request that waited a second", refused, "body_reads_full")
+
+	signed := make(chan reply, 1)
+	go func() { signed <- h.post(t, sample, "sign", "ok-1") }()
+	waiting(2)
+	clk.Set(t0.Add(2 * time.Second)) // next has read for a second: cut for the signed one
+	(<-signed).wantReceived(t, "ok-1", false)
+	wantRefused("the next read", next, "stalled_body")
+
+	m := metric()
+	for _, want := range []string{"audiospliter_bridge_body_reads 0", "audiospliter_bridge_body_reads_cut_total 2", "audiospliter_bridge_body_reads_refused_total 1"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grep(m, "body_reads"))
+		}
+	}
+	reasons := map[string]int{}
+	for _, l := range h.webhookLines(t) {
+		if l["status"] == float64(503) {
+			reasons[l["reason"].(string)]++
+		}
+	}
+	if reasons["stalled_body"] != 2 || reasons["body_reads_full"] != 1 || len(reasons) != 2 {
+		t.Errorf("503 log lines by reason: %v, want stalled_body 2, body_reads_full 1", reasons)
 	}
 }
 

@@ -1,0 +1,109 @@
+package admit
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
+)
+
+// Listener holds at most n connections open at once, admitted by the rule of the
+// package comment: a connection's turn begins when it gets its slot, again at the
+// first byte of each request, and again when it turns idle; while a request is
+// being served (its headers are complete) it is never taken. Taking a slot
+// closes the holder's socket.
+//
+// Accept takes a connection from the kernel first and then a slot: waiting
+// before the kernel's Accept would hold a slot for a connection that has not
+// arrived, and evict a holder for nobody. Meanwhile further connections wait in
+// the kernel's accept queue. Close unblocks a waiting Accept.
+//
+// The server must report connection states to ConnState.
+type Listener struct {
+	net.Listener
+	pool   *Pool
+	closed context.Context
+	close  context.CancelFunc
+}
+
+// NewListener admits at most n connections of ln at once, by the clock clk.
+func NewListener(ln net.Listener, n int, clk clock.Clock) *Listener {
+	// The listener's own lifetime, which only Close ends: no caller's context.
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Listener{Listener: ln, pool: NewPool(n, clk), closed: ctx, close: cancel}
+}
+
+// Accept waits for the next connection and then for its slot.
+func (l *Listener) Accept() (net.Conn, error) {
+	raw, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: raw}
+	c.fresh.Store(true)
+	// raw is the socket itself (TLS, if any, sits above this listener): closing it
+	// does not block, and the server's next read or write on it fails.
+	c.slot, err = l.pool.Acquire(l.closed, func() { _ = raw.Close() })
+	if err == nil && l.closed.Err() != nil {
+		c.slot.Release()
+		err = l.closed.Err()
+	}
+	if err != nil {
+		_ = raw.Close()
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// Close stops Accept, also one waiting for a slot; open connections stay.
+func (l *Listener) Close() error {
+	l.close()
+	return l.Listener.Close()
+}
+
+// ConnState is http.Server's ConnState hook: a connection whose request is being
+// served is never taken, and one that turns idle begins a new turn. It unwraps a
+// *tls.Conn to the connection Accept returned; others are ignored.
+func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*conn)
+	if !ok || c.slot.p != l.pool {
+		return
+	}
+	switch state {
+	case http.StateActive, http.StateHijacked:
+		c.slot.Serve()
+	case http.StateIdle:
+		c.fresh.Store(true)
+		c.slot.Done()
+	}
+}
+
+// conn is an admitted connection: its first read with bytes after it was
+// accepted or turned idle marks its turn, and Close gives its slot back.
+type conn struct {
+	net.Conn
+	slot  *Slot
+	fresh atomic.Bool // no byte read since it was accepted or turned idle
+	once  sync.Once
+}
+
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.fresh.Load() && c.fresh.CompareAndSwap(true, false) {
+		c.slot.Mark()
+	}
+	return n, err
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.slot.Release() })
+	return err
+}
