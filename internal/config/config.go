@@ -1,19 +1,30 @@
-package main
+// Package config is the bridge's configuration: the BRIDGE_* variables of
+// docs/configuration.md as one struct. Load reads them from the environment (the
+// only place that does) and checks them with Validate, whose errors (*Error) name
+// the variable at fault. Tests and embedders build a Config from Default, set
+// fields, and call Validate with a lookup of their own: nothing here depends on the
+// process environment except Load.
+package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"os"
+	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
 
-// Config is the bridge's whole configuration: docs/configuration.md, read from BRIDGE_* variables
-// in this one place. Nested structs give BRIDGE_RABBITMQ_*, BRIDGE_NATS_*, … without
-// `envconfig:"…"` tags, because such a tag makes envconfig fall back to the bare
-// variable (RABBITMQ_URL) when the prefixed one is unset.
+// Prefix is what every variable of Config starts with (followed by _).
+const Prefix = "BRIDGE"
+
+// Config is the bridge's whole configuration: docs/configuration.md. Nested structs
+// give BRIDGE_RABBITMQ_*, BRIDGE_NATS_*, … without `envconfig:"…"` tags, because
+// such a tag makes envconfig fall back to the bare variable (RABBITMQ_URL) when the
+// prefixed one is unset.
 type Config struct {
 	WebhookSecret     string        `split_words:"true" desc:"webhook secret; several separated by commas, any may match (required unless BRIDGE_WEBHOOK_SECRET_FILE)"`
 	WebhookSecretFile string        `split_words:"true" desc:"file with one secret per line (# comments, blank lines ignored); re-read on change and on SIGHUP"`
@@ -69,136 +80,100 @@ type Config struct {
 		TypePrefix string `split_words:"true" default:"com.audiospliter." desc:"prefix of the CloudEvents type; the event follows it"`
 	}
 
-	secrets  []string
-	logLevel slog.Level
-	nats     natsSettings
-	rabbit   rabbitSettings
+	// Set by Validate.
+	secrets          []string
+	logLevel         slog.Level
+	natsSyncInterval time.Duration // 0: fsync before every PubAck
+	natsURLVar       string        // the variable the NATS URL came from
+	rabbitURLVar     string        // the variable the RabbitMQ URL came from
 }
 
-// configError is a configuration problem; its text names the variable.
-type configError struct {
-	variable, problem string
-}
-
-func (e *configError) Error() string { return e.variable + ": " + e.problem }
-
-func badVar(variable, format string, args ...any) error {
-	return &configError{variable: variable, problem: fmt.Sprintf(format, args...)}
-}
-
-// reservedPaths are served by the bridge itself and cannot be the webhook path.
-var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
-
-// loadConfig reads the environment and validates the result.
-func loadConfig() (*Config, error) {
+// Load reads the BRIDGE_* variables of the environment and validates the result.
+func Load() (*Config, error) {
 	var c Config
-	if err := envconfig.Process("BRIDGE", &c); err != nil {
+	if err := envconfig.Process(Prefix, &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
-			return nil, badVar(pe.KeyName, "cannot parse %q as %s: %v", pe.Value, pe.TypeName, pe.Err)
+			return nil, Errorf(pe.KeyName, "cannot parse %q as %s: %v", pe.Value, pe.TypeName, pe.Err)
 		}
 		return nil, err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.Validate(os.LookupEnv); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// validate checks what envconfig cannot: presence of values that have no default,
-// ranges, and the closed sets of values.
-func (c *Config) validate() error {
-	if c.WebhookSecretFile != "" {
-		if c.WebhookSecret != "" {
-			return badVar("BRIDGE_WEBHOOK_SECRET_FILE", "and BRIDGE_WEBHOOK_SECRET are both set: use one of them")
+// Default returns the configuration of an environment that sets no variable: every
+// field at the default of its tag, as Load would read it. It is not validated.
+func Default() *Config {
+	var c Config
+	if err := setDefaults(reflect.ValueOf(&c).Elem()); err != nil {
+		// The tags are literals: a failure here is a programming error that every
+		// test of this package shows.
+		panic("config: " + err.Error())
+	}
+	return &c
+}
+
+// setDefaults sets every exported field of the struct v that has a default tag, as
+// envconfig parses it, for the kinds Config uses.
+func setDefaults(v reflect.Value) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f, fv := t.Field(i), v.Field(i)
+		if !f.IsExported() {
+			continue
 		}
-		secrets, err := readSecretFile(c.WebhookSecretFile)
-		if err != nil {
-			return badVar("BRIDGE_WEBHOOK_SECRET_FILE", "%v", err)
-		}
-		c.secrets = secrets
-	} else {
-		if strings.TrimSpace(c.WebhookSecret) == "" {
-			return badVar("BRIDGE_WEBHOOK_SECRET", "is required: set one secret, or several separated by commas (or BRIDGE_WEBHOOK_SECRET_FILE)")
-		}
-		for _, s := range strings.Split(c.WebhookSecret, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				return badVar("BRIDGE_WEBHOOK_SECRET", "has an empty secret in its comma-separated list")
+		if f.Type.Kind() == reflect.Struct {
+			if err := setDefaults(fv); err != nil {
+				return err
 			}
-			c.secrets = append(c.secrets, s)
+			continue
 		}
-	}
-	switch c.Sink {
-	case "nats":
-	case "rabbitmq":
-		if err := c.validateRabbitMQ(); err != nil {
-			return err
+		def, ok := f.Tag.Lookup("default")
+		if !ok {
+			continue
 		}
-	case "sqs":
-		if c.Sqs.QueueURL == "" {
-			return badVar("BRIDGE_SQS_QUEUE_URL", "is required with BRIDGE_SINK=sqs")
-		}
-	default:
-		return badVar("BRIDGE_SINK", "unknown sink %q: want rabbitmq, nats or sqs", c.Sink)
-	}
-	if c.ListenAddr == "" {
-		return badVar("BRIDGE_LISTEN_ADDR", "must not be empty")
-	}
-	if !strings.HasPrefix(c.WebhookPath, "/") {
-		return badVar("BRIDGE_WEBHOOK_PATH", "%q must start with /", c.WebhookPath)
-	}
-	for _, p := range reservedPaths {
-		if c.WebhookPath == p {
-			return badVar("BRIDGE_WEBHOOK_PATH", "%q is served by the bridge itself", c.WebhookPath)
-		}
-	}
-	if c.MaxBodyBytes <= 0 {
-		return badVar("BRIDGE_MAX_BODY_BYTES", "must be positive, got %d", c.MaxBodyBytes)
-	}
-	if c.PublishTimeout <= 0 {
-		return badVar("BRIDGE_PUBLISH_TIMEOUT", "must be positive, got %s", c.PublishTimeout)
-	}
-	if c.MaxInFlight <= 0 {
-		return badVar("BRIDGE_MAX_IN_FLIGHT", "must be positive, got %d", c.MaxInFlight)
-	}
-	if c.DedupTTL < 0 || c.DedupTTL > maxDedupTTL {
-		return badVar("BRIDGE_DEDUP_TTL", "must be between 0 (disables) and %s, got %s", maxDedupTTL, c.DedupTTL)
-	}
-	if c.ShutdownTimeout <= 0 {
-		return badVar("BRIDGE_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
-	}
-	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil || !knownLevel(c.LogLevel) {
-		return badVar("BRIDGE_LOG_LEVEL", "%q: want debug, info, warn or error", c.LogLevel)
-	}
-	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return badVar("BRIDGE_TLS_CERT_FILE", "and BRIDGE_TLS_KEY_FILE must be set together")
-	}
-	if c.Sink == "nats" {
-		if err := c.validateNats(); err != nil {
-			return err
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				return fmt.Errorf("default of %s: %w", f.Name, err)
+			}
+			fv.SetInt(int64(d))
+		case f.Type.Kind() == reflect.String:
+			fv.SetString(def)
+		case f.Type.Kind() == reflect.Int || f.Type.Kind() == reflect.Int64:
+			n, err := strconv.ParseInt(def, 0, f.Type.Bits())
+			if err != nil {
+				return fmt.Errorf("default of %s: %w", f.Name, err)
+			}
+			fv.SetInt(n)
+		default:
+			return fmt.Errorf("default of %s: kind %s not handled", f.Name, f.Type.Kind())
 		}
 	}
 	return nil
 }
 
-// maxDedupTTL bounds BRIDGE_DEDUP_TTL: senders give up retrying within days, and
-// the JetStream duplicate window follows it.
-const maxDedupTTL = 7 * 24 * time.Hour
+// Secrets are the webhook secrets in service at start, from BRIDGE_WEBHOOK_SECRET or
+// its file. Nil before Validate.
+func (c *Config) Secrets() []string { return c.secrets }
 
-func knownLevel(s string) bool {
-	switch strings.ToLower(s) {
-	case "debug", "info", "warn", "error":
-		return true
-	}
-	return false
-}
+// Level is BRIDGE_LOG_LEVEL, parsed by Validate.
+func (c *Config) Level() slog.Level { return c.logLevel }
 
-// shortSecrets returns how many secrets are shorter than 16 bytes: still accepted,
+// NATSSyncInterval is BRIDGE_NATS_EMBEDDED_SYNC, parsed by Validate: 0 is always
+// (fsync before every acknowledgement).
+func (c *Config) NATSSyncInterval() time.Duration { return c.natsSyncInterval }
+
+// ShortSecrets returns how many secrets are shorter than 16 bytes: still accepted,
 // but worth a warning.
-func (c *Config) shortSecrets() int { return countShort(c.secrets) }
+func (c *Config) ShortSecrets() int { return CountShort(c.secrets) }
 
-func countShort(secrets []string) int {
+// CountShort returns how many of secrets are shorter than 16 bytes.
+func CountShort(secrets []string) int {
 	n := 0
 	for _, s := range secrets {
 		if len(s) < 16 {

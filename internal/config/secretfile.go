@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bufio"
@@ -14,21 +14,21 @@ import (
 // secrets is a few lines, and the file is read again on every change.
 const maxSecretFile = 64 << 10
 
-// readSecretFile reads BRIDGE_WEBHOOK_SECRET_FILE: one secret per line, surrounding
+// ReadSecretFile reads BRIDGE_WEBHOOK_SECRET_FILE: one secret per line, surrounding
 // white space (a Windows line end included) removed, blank lines and lines starting
 // with # ignored. Commas are part of a secret: that is why the file exists. Errors
 // name the file and the line, never its content.
-func readSecretFile(path string) ([]string, error) {
-	data, err := readBounded(path)
+func ReadSecretFile(path string) ([]string, error) {
+	data, err := ReadSecretData(path)
 	if err != nil {
 		return nil, err
 	}
-	return parseSecrets(path, data)
+	return ParseSecrets(path, data)
 }
 
-// readBounded reads the file, refusing one larger than maxSecretFile without reading
-// more of it.
-func readBounded(path string) ([]byte, error) {
+// ReadSecretData reads a secret file's bytes, refusing one larger than 64 KiB
+// without reading more of it: a list of secrets is a few lines.
+func ReadSecretData(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -44,7 +44,9 @@ func readBounded(path string) ([]byte, error) {
 	return data, nil
 }
 
-func parseSecrets(path string, data []byte) ([]string, error) {
+// ParseSecrets parses the content of a secret file read from path (named in errors)
+// as ReadSecretFile does.
+func ParseSecrets(path string, data []byte) ([]string, error) {
 	var secrets []string
 	s := bufio.NewScanner(bytes.NewReader(data))
 	s.Buffer(make([]byte, 0, 4096), maxSecretFile)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -10,20 +10,23 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
 
-// reloadEvery is how often the secret file and the TLS pair are checked for
-// changes (docs/configuration.md says so); polling the content also catches what Kubernetes does to a mounted secret (it swaps a symlinked
-// directory, so the path's own inode and mtime may not move in the way a watcher
-// on the file expects).
-var reloadEvery = 2 * time.Second
+// defaultReloadEvery is how often the secret file and the TLS pair are checked for
+// changes (docs/configuration.md says so); polling the content also catches what
+// Kubernetes does to a mounted secret (it swaps a symlinked directory, so the path's
+// own inode and mtime may not move in the way a watcher on the file expects).
+const defaultReloadEvery = 2 * time.Second
 
 // reloader keeps the webhook secrets and the HTTPS certificate in step with their
-// files, polled every reloadEvery and at once on SIGHUP. A file that cannot be read
+// files, polled every `every` and at once on a reload request (SIGHUP). A file that cannot be read
 // or holds nothing usable keeps the last good value in service and logs one error
 // per distinct problem, not one per poll.
 type reloader struct {
-	log *slog.Logger
+	log   *slog.Logger
+	every time.Duration
 
 	secretFile string
 	setSecrets func([]string) error
@@ -57,8 +60,8 @@ func (r *reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 }
 
 // run polls until ctx ends; a value on hup checks at once.
-func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
-	t := time.NewTicker(reloadEvery)
+func (r *reloader) run(ctx context.Context, hup <-chan struct{}) {
+	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
 		select {
@@ -87,7 +90,7 @@ func (r *reloader) check() {
 }
 
 func (r *reloader) checkSecrets() {
-	data, err := readBounded(r.secretFile)
+	data, err := config.ReadSecretData(r.secretFile)
 	seen := fingerprint(data)
 	if err != nil {
 		seen = "error: " + err.Error()
@@ -98,7 +101,7 @@ func (r *reloader) checkSecrets() {
 	r.secretSeen = seen
 	var secrets []string
 	if err == nil {
-		secrets, err = parseSecrets(r.secretFile, data)
+		secrets, err = config.ParseSecrets(r.secretFile, data)
 	}
 	if err != nil {
 		r.log.Error("BRIDGE_WEBHOOK_SECRET_FILE: keeping the previous secrets", "err", err)
@@ -114,7 +117,7 @@ func (r *reloader) checkSecrets() {
 	}
 	r.activeSet = set
 	r.log.Info("BRIDGE_WEBHOOK_SECRET_FILE: secrets replaced", "count", len(secrets))
-	if n := countShort(secrets); n > 0 {
+	if n := config.CountShort(secrets); n > 0 {
 		r.log.Warn("BRIDGE_WEBHOOK_SECRET_FILE: a secret shorter than 16 bytes is easy to guess", "count", n)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"crypto/tls"
@@ -24,13 +24,15 @@ type serverLimits struct {
 	minConns         int
 }
 
-var limits = serverLimits{
-	readHeader:       5 * time.Second,
-	read:             30 * time.Second,
-	idle:             90 * time.Second,
-	writeMargin:      10 * time.Second,
-	connsPerInFlight: 4,
-	minConns:         256,
+func defaultLimits() serverLimits {
+	return serverLimits{
+		readHeader:       5 * time.Second,
+		read:             30 * time.Second,
+		idle:             90 * time.Second,
+		writeMargin:      10 * time.Second,
+		connsPerInFlight: 4,
+		minConns:         256,
+	}
 }
 
 func (l serverLimits) maxConns(maxInFlight int) int {
