@@ -1,27 +1,24 @@
-package main
+package app_test
 
 import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/app"
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
 
 // postSigned posts the sample signed with secret and returns the status.
 func (r *running) postSigned(t *testing.T, secret, delivery string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/webhooks", bytes.NewReader(sample))
-	req.Header.Set(bridge.SignatureHeader, bridge.Sign(secret, sample))
-	req.Header.Set(bridge.DeliveryHeader, delivery)
-	return do(t, req).status
+	return apptest.PostSigned(t, r.addr, secret, sample, delivery).Status
 }
 
 // eventually polls cond for up to d.
@@ -61,6 +58,7 @@ const (
 // previous set and says so in the log. Rotated in place, and the Kubernetes way (a
 // symlinked directory swapped under the mounted path).
 func TestSecretFileRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// Kubernetes: secret -> ..data/secret, ..data -> ..v1
 	if err := os.Mkdir(filepath.Join(dir, "..v1"), 0o700); err != nil {
@@ -73,10 +71,7 @@ func TestSecretFileRotation(t *testing.T) {
 	mustSymlink(t, filepath.Join("..data", "secret"), filepath.Join(dir, "secret"))
 	path := filepath.Join(dir, "secret")
 
-	env := embeddedEnv(t)
-	env["BRIDGE_WEBHOOK_SECRET"] = ""
-	env["BRIDGE_WEBHOOK_SECRET_FILE"] = path
-	b := startBridge(t, env)
+	b := startBridge(t, func(c *config.Config) { c.WebhookSecret, c.WebhookSecretFile = "", path })
 	if st := b.postSigned(t, secretA, "a-1"); st != 200 {
 		t.Fatalf("secret with commas from the file: %d", st)
 	}
@@ -146,53 +141,48 @@ func TestSecretFileRotation(t *testing.T) {
 	}
 }
 
-// SIGHUP reads the file at once, without waiting for the poll.
-func TestSecretFileSIGHUP(t *testing.T) {
-	saved := reloadEvery
-	reloadEvery = time.Hour
-	t.Cleanup(func() { reloadEvery = saved })
+// A reload request (SIGHUP in the command; test/ sends the signal to the binary)
+// reads the file at once, without waiting for the poll.
+func TestSecretFileReloadRequest(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "secrets")
 	if err := os.WriteFile(path, []byte(secretB+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := embeddedEnv(t)
-	env["BRIDGE_WEBHOOK_SECRET"] = ""
-	env["BRIDGE_WEBHOOK_SECRET_FILE"] = path
-	b := startBridge(t, env)
+	reload := make(chan struct{})
+	b := startBridge(t, func(c *config.Config) { c.WebhookSecret, c.WebhookSecretFile = "", path },
+		func(o *app.Options) { o.Reload, o.ReloadEvery = reload, time.Hour })
 	if st := b.postSigned(t, secretB, "b-1"); st != 200 {
 		t.Fatalf("%d", st)
 	}
 	writeAtomic(t, path, secretC+"\n")
 	time.Sleep(300 * time.Millisecond)
 	if st := b.postSigned(t, secretC, "c-early"); st != 401 {
-		t.Fatalf("the new secret worked before SIGHUP with an hour-long poll: %d (the test would prove nothing)", st)
+		t.Fatalf("the new secret worked before the reload request with an hour-long poll: %d (the test would prove nothing)", st)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	reload <- struct{}{}
 	if _, ok := eventually(2*time.Second, func() bool { return b.postSigned(t, secretC, "c-1") == 200 }); !ok {
-		t.Fatal("SIGHUP did not bring in the new secret within 2 s")
+		t.Fatal("the reload request did not bring in the new secret within 2 s")
 	}
 	if st := b.postSigned(t, secretB, "b-2"); st != 401 {
 		t.Errorf("the replaced secret: %d, want 401", st)
 	}
-	if code := b.stop(t); code != 0 {
-		t.Errorf("exit status %d after SIGHUP and shutdown", code)
+	if err := b.stop(t); err != nil {
+		t.Errorf("Run returned %v after a reload and shutdown, want nil", err)
 	}
 }
 
 // docs/configuration.md: the ingress TLS pair is read again when it changes: a new handshake
 // gets the new certificate; a broken pair keeps the last good one.
 func TestCertificateRotation(t *testing.T) {
+	t.Parallel()
 	certA, keyA, _ := selfSigned(t)
 	certB, keyB, _ := selfSigned(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	copyFile(t, certA, certFile)
 	copyFile(t, keyA, keyFile)
-	env := embeddedEnv(t)
-	env["BRIDGE_TLS_CERT_FILE"], env["BRIDGE_TLS_KEY_FILE"] = certFile, keyFile
-	b := startBridge(t, env)
+	b := startBridge(t, func(c *config.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
 
 	served := func() []byte {
 		pool := x509.NewCertPool()

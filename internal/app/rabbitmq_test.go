@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -9,47 +9,26 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 )
 
-// rabbitNames gives a test its own exchange and queue on the shared broker.
-func rabbitNames(t *testing.T, url string) (exchange, queue string) {
-	t.Helper()
-	exchange = fmt.Sprintf("bridge-e2e.%d", time.Now().UnixNano())
-	queue = exchange + ".events"
-	t.Cleanup(func() {
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return
-		}
-		_, _ = ch.QueueDelete(queue, false, false, false)
-		_ = ch.ExchangeDelete(exchange, false, false)
-	})
-	return exchange, queue
-}
-
 func TestEndToEndRabbitMQ(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	exchange, queue := rabbitNames(t, url)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK":              "rabbitmq",
-		"BRIDGE_RABBITMQ_URL":      url,
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
-		"BRIDGE_RABBITMQ_QUEUE":    queue,
+	exchange, queue := apptest.RabbitNames(t, url)
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL, c.Rabbitmq.Exchange, c.Rabbitmq.Queue = "rabbitmq", url, exchange, queue
 	})
-	if r := b.get(t, "/readyz"); r.status != 200 {
-		t.Fatalf("/readyz = %d %s", r.status, r.body)
+	if r := b.get(t, "/readyz"); r.Status != 200 {
+		t.Fatalf("/readyz = %d %s", r.Status, r.Body)
 	}
-	if r := b.post(t, sample, "rmq-e2e-1"); r.status != 200 || r.body != `{"received":true,"deliveryId":"rmq-e2e-1"}` {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	if r := b.post(t, sample, "rmq-e2e-1"); r.Status != 200 || r.Body != `{"received":true,"deliveryId":"rmq-e2e-1"}` {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	if r := b.post(t, sample, "rmq-e2e-1"); r.status != 200 || r.body != `{"received":true,"deliveryId":"rmq-e2e-1","duplicate":true}` {
-		t.Fatalf("repeated POST = %d %s", r.status, r.body)
+	if r := b.post(t, sample, "rmq-e2e-1"); r.Status != 200 || r.Body != `{"received":true,"deliveryId":"rmq-e2e-1","duplicate":true}` {
+		t.Fatalf("repeated POST = %d %s", r.Status, r.Body)
 	}
 
 	conn, err := amqp.Dial(url)
@@ -105,25 +84,23 @@ func TestEndToEndRabbitMQ(t *testing.T) {
 	for k, v := range d.Headers {
 		flat[k] = fmt.Sprint(v)
 	}
-	assertSchema(t, flat)
+	apptest.AssertSchema(t, flat)
 }
 
 // With no queue bound the message is unroutable: the sender must not get 200.
 func TestUnroutableIsNotAcknowledged(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	exchange, _ := rabbitNames(t, url)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK":              "rabbitmq",
-		"BRIDGE_RABBITMQ_URL":      url,
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
-		"BRIDGE_RABBITMQ_QUEUE":    "",
+	exchange, _ := apptest.RabbitNames(t, url)
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL, c.Rabbitmq.Exchange, c.Rabbitmq.Queue = "rabbitmq", url, exchange, ""
 	})
 	r := b.post(t, sample, "rmq-unroutable-1")
-	if r.status != 502 {
-		t.Fatalf("POST with nothing bound = %d %s, want 502", r.status, r.body)
+	if r.Status != 502 {
+		t.Fatalf("POST with nothing bound = %d %s, want 502", r.Status, r.Body)
 	}
 	// The sender's retry is published again, not answered from the dedup cache.
-	if r := b.post(t, sample, "rmq-unroutable-1"); r.status != 502 {
-		t.Fatalf("retry = %d %s, want 502 again", r.status, r.body)
+	if r := b.post(t, sample, "rmq-unroutable-1"); r.Status != 502 {
+		t.Fatalf("retry = %d %s, want 502 again", r.Status, r.Body)
 	}
 }

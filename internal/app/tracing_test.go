@@ -1,16 +1,16 @@
-package main
+package app_test
 
 import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +24,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/app"
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -133,32 +136,31 @@ func (r *otlpReceiver) trace(t *testing.T, delivery string) (server gotSpan, pro
 	}
 }
 
-// tracingEnv points the bridge at the receiver through the standard variables only,
-// after clearing any OTEL_* variable the test process inherited.
-func tracingEnv(t *testing.T, r *otlpReceiver, env map[string]string) map[string]string {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
+// traced turns tracing on, pointed at the receiver through the standard variables
+// only, given as a lookup (nothing is read from the process environment), with vars
+// on top.
+func traced(r *otlpReceiver, vars map[string]string) func(*app.Options) {
+	env := map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": r.srv.URL,
+		"OTEL_SERVICE_NAME":           "bridge-under-test",
+		"OTEL_BSP_SCHEDULE_DELAY":     "50", // ms: spans arrive while the test waits
 	}
-	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = r.srv.URL
-	env["OTEL_SERVICE_NAME"] = "bridge-under-test"
-	env["OTEL_BSP_SCHEDULE_DELAY"] = "50" // ms: spans arrive while the test waits
-	return env
+	maps.Copy(env, vars)
+	return func(o *app.Options) {
+		o.OTel = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	}
 }
 
 const callerTraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 // postTraced posts a webhook with the caller's traceparent.
-func (r *running) postTraced(t *testing.T, delivery string) reply {
+func (r *running) postTraced(t *testing.T, delivery string) apptest.Reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/webhooks", bytes.NewReader(sample))
 	req.Header.Set("X-AudioSpliter-Signature", bridge.Sign(testSecret, sample))
 	req.Header.Set("X-AudioSpliter-Delivery", delivery)
 	req.Header.Set("traceparent", callerTraceParent)
-	return do(t, req)
+	return apptest.Do(t, req)
 }
 
 // checkTrace asserts the span tree of one webhook: a server span (service name from
@@ -197,16 +199,15 @@ func checkTrace(t *testing.T, r *otlpReceiver, delivery, system, destination, tr
 }
 
 func TestTraceEndToEndNATS(t *testing.T) {
+	t.Parallel()
 	rec := startReceiver(t)
 	natsAddr := freeAddr(t)
-	b := startBridge(t, tracingEnv(t, rec, map[string]string{
-		"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(),
-	}))
-	if r := b.post(t, sample, "otel-nats-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen = natsAddr }, traced(rec, nil))
+	if r := b.post(t, sample, "otel-nats-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	if r := b.postTraced(t, "otel-nats-2"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	if r := b.postTraced(t, "otel-nats-2"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	msgs := natstest.ReadStream(t, "nats://"+natsAddr, "AUDIOSPLITER", 2)
 	if len(msgs) != 2 {
@@ -217,7 +218,7 @@ func TestTraceEndToEndNATS(t *testing.T) {
 	for k := range msgs[1].Header {
 		headers[k] = msgs[1].Header.Get(k)
 	}
-	assertSchema(t, headers) // traceparent and tracestate as the schema describes them
+	apptest.AssertSchema(t, headers) // traceparent and tracestate as the schema describes them
 	server := checkTrace(t, rec, "otel-nats-2", "nats", "audiospliter.job.completed", msgs[1].Header.Get("traceparent"))
 	if server.traceID != "4bf92f3577b34da6a3ce929d0e0e4736" || server.parent != "00f067aa0ba902b7" {
 		t.Errorf("with a traceparent on the request the trace is %s (parent %s), want the caller's", server.traceID, server.parent)
@@ -229,15 +230,15 @@ func TestTraceEndToEndNATS(t *testing.T) {
 }
 
 func TestTraceEndToEndRabbitMQ(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	exchange, queue := rabbitNames(t, url)
+	exchange, queue := apptest.RabbitNames(t, url)
 	rec := startReceiver(t)
-	b := startBridge(t, tracingEnv(t, rec, map[string]string{
-		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url,
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": queue,
-	}))
-	if r := b.postTraced(t, "otel-rmq-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL, c.Rabbitmq.Exchange, c.Rabbitmq.Queue = "rabbitmq", url, exchange, queue
+	}, traced(rec, nil))
+	if r := b.postTraced(t, "otel-rmq-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -264,8 +265,8 @@ func TestTraceEndToEndRabbitMQ(t *testing.T) {
 // hand it back on receive, so the test reads it from the request the bridge sent,
 // through a recording proxy in front of fauxqs.
 func TestTraceEndToEndSQS(t *testing.T) {
+	t.Parallel()
 	srv := sqstest.Start(t)
-	sqstest.Env(t)
 	queueURL := srv.CreateQueue(t, false, nil)
 	target, _ := url.Parse(srv.Endpoint())
 	var mu sync.Mutex
@@ -286,12 +287,9 @@ func TestTraceEndToEndSQS(t *testing.T) {
 	defer front.Close()
 
 	rec := startReceiver(t)
-	b := startBridge(t, tracingEnv(t, rec, map[string]string{
-		"BRIDGE_SINK": "sqs", "BRIDGE_SQS_ENDPOINT": front.URL, "BRIDGE_SQS_QUEUE_URL": queueURL,
-	}))
-	sqstest.Env(t)
-	if r := b.postTraced(t, "otel-sqs-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	b := startBridge(t, func(c *config.Config) { c.Sink, c.Sqs.Endpoint, c.Sqs.QueueURL = "sqs", front.URL, queueURL }, traced(rec, nil))
+	if r := b.postTraced(t, "otel-sqs-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	got := (&sqstest.Reader{Server: srv, URL: queueURL}).Read(t, 1)
 	if len(got) != 1 {
@@ -330,17 +328,16 @@ func TestTraceEndToEndSQS(t *testing.T) {
 
 // Shutdown flushes: spans still buffered when SIGTERM arrives reach the collector.
 func TestTraceFlushedOnShutdown(t *testing.T) {
+	t.Parallel()
 	rec := startReceiver(t)
-	env := tracingEnv(t, rec, map[string]string{
-		"BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir(),
-	})
-	env["OTEL_BSP_SCHEDULE_DELAY"] = "600000" // ten minutes: only the flush sends them
-	b := startBridge(t, env)
-	if r := b.post(t, sample, "otel-flush-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	b := startBridge(t, nil, traced(rec, map[string]string{
+		"OTEL_BSP_SCHEDULE_DELAY": "600000", // ten minutes: only the flush sends them
+	}))
+	if r := b.post(t, sample, "otel-flush-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	if code := b.stop(t); code != 0 {
-		t.Fatalf("exit %d", code)
+	if err := b.stop(t); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
 	}
 	rec.trace(t, "otel-flush-1")
 }
@@ -355,43 +352,10 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// The Go consumer examples continue the bridge's trace: their consumer span has the
-// trace id of the request (here the caller's, sent as traceparent).
-func TestConsumerExamplesContinueTheTrace(t *testing.T) {
-	const want = "trace id: 4bf92f3577b34da6a3ce929d0e0e4736 (continued from the bridge)"
-	t.Run("nats", func(t *testing.T) {
-		rec := startReceiver(t)
-		natsAddr := freeAddr(t)
-		b := startBridge(t, tracingEnv(t, rec, map[string]string{
-			"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(),
-		}))
-		if r := b.postTraced(t, "ex-otel-nats"); r.status != 200 {
-			t.Fatalf("POST = %d %s", r.status, r.body)
-		}
-		if out := example(t, "go", "nats", nil, "-url", "nats://"+natsAddr, "-consumer", "ex-otel"); !strings.Contains(out, want) {
-			t.Errorf("example output lacks %q", want)
-		}
-	})
-	t.Run("rabbitmq", func(t *testing.T) {
-		url := rabbittest.SharedURL(t)
-		exchange, queue := rabbitNames(t, url)
-		rec := startReceiver(t)
-		b := startBridge(t, tracingEnv(t, rec, map[string]string{
-			"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url,
-			"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": queue,
-		}))
-		if r := b.postTraced(t, "ex-otel-rmq"); r.status != 200 {
-			t.Fatalf("POST = %d %s", r.status, r.body)
-		}
-		if out := example(t, "go", "rabbitmq", nil, "-url", url, "-queue", queue); !strings.Contains(out, want) {
-			t.Errorf("example output lacks %q", want)
-		}
-	})
-}
-
 // A collector that accepts connections and never answers cannot hold the exit past
 // BRIDGE_SHUTDOWN_TIMEOUT (+1 s): the flush shares the shutdown bound.
 func TestTraceFlushKeepsTheShutdownBound(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -417,16 +381,13 @@ func TestTraceFlushKeepsTheShutdownBound(t *testing.T) {
 		}
 		mu.Unlock()
 	}()
-	rec := startReceiver(t) // only for tracingEnv's clearing; the endpoint is replaced
-	env := tracingEnv(t, rec, map[string]string{
-		"BRIDGE_NATS_EMBEDDED_LISTEN": freeAddr(t), "BRIDGE_DATA_DIR": t.TempDir(),
-		"BRIDGE_SHUTDOWN_TIMEOUT": "1s",
-	})
-	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://" + ln.Addr().String()
-	env["OTEL_BSP_SCHEDULE_DELAY"] = "600000"
-	b := startBridge(t, env)
-	if r := b.post(t, sample, "otel-stall-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	rec := startReceiver(t) // only for traced's other settings; the endpoint is replaced
+	b := startBridge(t, func(c *config.Config) { c.ShutdownTimeout = time.Second }, traced(rec, map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + ln.Addr().String(),
+		"OTEL_BSP_SCHEDULE_DELAY":     "600000",
+	}))
+	if r := b.post(t, sample, "otel-stall-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	start := time.Now()
 	b.stop(t)

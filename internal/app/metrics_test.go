@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"strconv"
@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -15,7 +17,7 @@ import (
 // with series (name and labels as exposed), or -1 when it is missing.
 func (r *running) metricValue(t *testing.T, series string) float64 {
 	t.Helper()
-	for _, line := range strings.Split(r.get(t, "/metrics").body, "\n") {
+	for _, line := range strings.Split(r.get(t, "/metrics").Body, "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
 			if err != nil {
@@ -30,17 +32,18 @@ func (r *running) metricValue(t *testing.T, series string) float64 {
 // The per-sink series count what the broker did: RabbitMQ's returns, confirm round
 // trips, and the ready gauge that follows /readyz.
 func TestSinkMetricsRabbitMQ(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	exchange, _ := rabbitNames(t, url)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url,
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange, "BRIDGE_RABBITMQ_QUEUE": "", // nothing bound: every message returns
+	exchange, _ := apptest.RabbitNames(t, url)
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL = "rabbitmq", url
+		c.Rabbitmq.Exchange, c.Rabbitmq.Queue = exchange, "" // nothing bound: every message returns
 	})
 	if v := b.metricValue(t, `audiospliter_bridge_sink_refused_total{reason="returned",sink="rabbitmq"}`); v != 0 {
 		t.Fatalf("returned before any publish = %v, want 0 (exposed from the start)", v)
 	}
-	if r := b.post(t, sample, "metrics-rmq-1"); r.status != 502 {
-		t.Fatalf("POST of an unroutable message = %d %s, want 502", r.status, r.body)
+	if r := b.post(t, sample, "metrics-rmq-1"); r.Status != 502 {
+		t.Fatalf("POST of an unroutable message = %d %s, want 502", r.Status, r.Body)
 	}
 	if v := b.metricValue(t, `audiospliter_bridge_sink_refused_total{reason="returned",sink="rabbitmq"}`); v != 1 {
 		t.Errorf("returned = %v, want 1", v)
@@ -56,10 +59,11 @@ func TestSinkMetricsRabbitMQ(t *testing.T) {
 // A NATS server that restarts under the bridge shows as one reconnect, and the ready
 // gauge is 0 while it is away.
 func TestSinkMetricsNATSReconnect(t *testing.T) {
+	t.Parallel()
 	srv := natstest.Start(t)
-	b := startBridge(t, map[string]string{"BRIDGE_NATS_URL": srv.URL()})
-	if r := b.post(t, sample, "metrics-nats-1"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	b := startBridge(t, func(c *config.Config) { c.Nats.URL = srv.URL() })
+	if r := b.post(t, sample, "metrics-nats-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	if v := b.metricValue(t, `audiospliter_bridge_sink_reconnects_total{sink="nats"}`); v != 0 {
 		t.Fatalf("reconnects = %v before any outage", v)
@@ -85,16 +89,15 @@ func TestSinkMetricsNATSReconnect(t *testing.T) {
 
 // Each SQS call records how many entries it carried.
 func TestSinkMetricsSQSBatch(t *testing.T) {
+	t.Parallel()
 	srv := sqstest.Start(t)
-	sqstest.Env(t)
 	queueURL := srv.CreateQueue(t, false, nil)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK": "sqs", "BRIDGE_SQS_ENDPOINT": srv.Endpoint(), "BRIDGE_SQS_QUEUE_URL": queueURL,
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Sqs.Endpoint, c.Sqs.QueueURL = "sqs", srv.Endpoint(), queueURL
 	})
-	sqstest.Env(t)
 	for _, id := range []string{"metrics-sqs-1", "metrics-sqs-2", "metrics-sqs-3"} {
-		if r := b.post(t, sample, id); r.status != 200 {
-			t.Fatalf("POST = %d %s", r.status, r.body)
+		if r := b.post(t, sample, id); r.Status != 200 {
+			t.Fatalf("POST = %d %s", r.Status, r.Body)
 		}
 	}
 	// One at a time: three calls of one entry each.

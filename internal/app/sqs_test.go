@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -9,26 +9,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 )
 
 func TestEndToEndSQS(t *testing.T) {
+	t.Parallel()
 	srv := sqstest.Start(t)
 	for _, fifo := range []bool{false, true} {
-		sqstest.Env(t)
 		url := srv.CreateQueue(t, fifo, nil)
-		env := map[string]string{
-			"BRIDGE_SINK":          "sqs",
-			"BRIDGE_SQS_ENDPOINT":  srv.Endpoint(),
-			"BRIDGE_SQS_QUEUE_URL": url,
+		b := startBridge(t, func(c *config.Config) { c.Sink, c.Sqs.Endpoint, c.Sqs.QueueURL = "sqs", srv.Endpoint(), url })
+		if r := b.post(t, sample, "sqs-e2e-1"); r.Status != 200 {
+			t.Fatalf("fifo=%v: POST = %d %s", fifo, r.Status, r.Body)
 		}
-		b := startBridge(t, env)
-		sqstest.Env(t) // startBridge resets only BRIDGE_* variables; keep the AWS ones
-		if r := b.post(t, sample, "sqs-e2e-1"); r.status != 200 {
-			t.Fatalf("fifo=%v: POST = %d %s", fifo, r.status, r.body)
-		}
-		if r := b.post(t, sample, "sqs-e2e-1"); r.status != 200 || !bytes.Contains([]byte(r.body), []byte(`"duplicate":true`)) {
-			t.Fatalf("fifo=%v: repeated POST = %d %s", fifo, r.status, r.body)
+		if r := b.post(t, sample, "sqs-e2e-1"); r.Status != 200 || !bytes.Contains([]byte(r.Body), []byte(`"duplicate":true`)) {
+			t.Fatalf("fifo=%v: repeated POST = %d %s", fifo, r.Status, r.Body)
 		}
 		got := (&sqstest.Reader{Server: srv, URL: url}).Read(t, 1)
 		time.Sleep(100 * time.Millisecond)
@@ -57,32 +53,29 @@ func TestEndToEndSQS(t *testing.T) {
 		for k, v := range m.MessageAttributes {
 			flat[k] = aws.ToString(v.StringValue)
 		}
-		assertSchema(t, flat)
+		apptest.AssertSchema(t, flat)
 		if len(m.MessageAttributes) != 10 {
 			t.Errorf("fifo=%v: %d attributes, want 10", fifo, len(m.MessageAttributes))
 		}
 		if fifo && (m.Attributes["MessageDeduplicationId"] != "sqs-e2e-1" || m.Attributes["MessageGroupId"] != "job_8f3a2c1e") {
 			t.Errorf("FIFO ids = %v", m.Attributes)
 		}
-		if code := b.stop(t); code != 0 {
-			t.Fatalf("exit %d", code)
+		if err := b.stop(t); err != nil {
+			t.Fatalf("Run returned %v, want nil", err)
 		}
 	}
 }
 
 func TestSQSEndpointAwayAndBack(t *testing.T) {
-	sqstest.Env(t)
+	t.Parallel()
 	srv := sqstest.Start(t)
 	url := srv.CreateQueue(t, false, nil)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK":            "sqs",
-		"BRIDGE_SQS_ENDPOINT":    srv.Endpoint(),
-		"BRIDGE_SQS_QUEUE_URL":   url,
-		"BRIDGE_PUBLISH_TIMEOUT": "1s",
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Sqs.Endpoint, c.Sqs.QueueURL = "sqs", srv.Endpoint(), url
+		c.PublishTimeout = time.Second
 	})
-	sqstest.Env(t)
-	if r := b.post(t, sample, "sqs-before"); r.status != 200 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
+	if r := b.post(t, sample, "sqs-before"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	srv.Stop()
 	waitStatus(t, b, "/readyz", 503)
@@ -91,8 +84,8 @@ func TestSQSEndpointAwayAndBack(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("answered after %s; the publish timeout is 1s", took)
 	}
-	if r.status != 503 || r.header.Get("Retry-After") == "" {
-		t.Fatalf("POST with the endpoint down = %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("POST with the endpoint down = %d (Retry-After %q) %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -100,8 +93,8 @@ func TestSQSEndpointAwayAndBack(t *testing.T) {
 	// The local server keeps nothing: recreate the queue under the same name.
 	srv.CreateNamedQueue(t, url[strings.LastIndex(url, "/")+1:], nil)
 	waitStatus(t, b, "/readyz", 200)
-	if r := b.post(t, sample, "sqs-during"); r.status != 200 {
-		t.Fatalf("POST after the endpoint came back = %d %s", r.status, r.body)
+	if r := b.post(t, sample, "sqs-during"); r.Status != 200 {
+		t.Fatalf("POST after the endpoint came back = %d %s", r.Status, r.Body)
 	}
 	got := (&sqstest.Reader{Server: srv, URL: url}).Read(t, 1)
 	if len(got) != 1 || aws.ToString(got[0].MessageAttributes["ce-id"].StringValue) != "sqs-during" {

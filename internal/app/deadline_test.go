@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/app"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -19,13 +21,13 @@ import (
 // headers, used to expire first, dropping the answer of a confirmed message (and
 // the sender's retry made a needless copy).
 func TestSlowUploadAndSlowConfirmStillAnswered(t *testing.T) {
-	withLimits(t, func(l *serverLimits) { l.read, l.writeMargin = 10*time.Second, 300*time.Millisecond })
+	t.Parallel()
 	ns := natstest.Start(t)
 	proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ns.Port))
-	b := startBridge(t, map[string]string{
-		"BRIDGE_NATS_URL":        "nats://" + proxy.Addr(),
-		"BRIDGE_PUBLISH_TIMEOUT": "3s",
-	})
+	b := startBridge(t, func(c *config.Config) {
+		c.Nats.URL = "nats://" + proxy.Addr()
+		c.PublishTimeout = 3 * time.Second
+	}, withLimits(app.Limits{ReadTimeout: 10 * time.Second, WriteMargin: 300 * time.Millisecond}))
 	// The broker's confirm now takes about 2 × 0.9 s: one delay each way.
 	proxy.SetLatency(900 * time.Millisecond)
 

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -48,19 +50,19 @@ func postAll(url string, body []byte, prefix string, n int) ([]int, []time.Durat
 // publish timeout + 1 s; once the stall clears 200s resume and every delivery
 // answered 200 is on the queue; SIGTERM during a second stall exits within the
 // shutdown timeout + 1 s, shorter here than the publish timeout.
+//
+// Not parallel: it compares the same burst's answer times on a healthy and on a
+// stalled broker, which another test's load in between would skew.
 func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	exchange, queue := rabbitNames(t, url)
+	exchange, queue := apptest.RabbitNames(t, url)
 	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
 	const publishTimeout, shutdownTimeout = 3 * time.Second, time.Second
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK":              "rabbitmq",
-		"BRIDGE_RABBITMQ_URL":      "amqp://guest:guest@" + proxy.Addr() + "/",
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
-		"BRIDGE_RABBITMQ_QUEUE":    queue,
-		"BRIDGE_PUBLISH_TIMEOUT":   publishTimeout.String(),
-		"BRIDGE_SHUTDOWN_TIMEOUT":  shutdownTimeout.String(),
-		"BRIDGE_LOG_LEVEL":         "info",
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL = "rabbitmq", "amqp://guest:guest@"+proxy.Addr()+"/"
+		c.Rabbitmq.Exchange, c.Rabbitmq.Queue = exchange, queue
+		c.PublishTimeout, c.ShutdownTimeout = publishTimeout, shutdownTimeout
+		c.LogLevel = "info"
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -70,8 +72,8 @@ func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	base := "http://" + b.addr
 	body := bodyOfSize(1<<20 - 64) // just under BRIDGE_MAX_BODY_BYTES' default
 	var acked []string
-	if r := b.post(t, body, "stall-before"); r.status != 200 {
-		t.Fatalf("before the stall: %d %s", r.status, r.body)
+	if r := b.post(t, body, "stall-before"); r.Status != 200 {
+		t.Fatalf("before the stall: %d %s", r.Status, r.Body)
 	}
 	acked = append(acked, "stall-before")
 
@@ -109,7 +111,7 @@ func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for n := 0; ; n++ {
 		id := fmt.Sprintf("stall-after-%d", n)
-		if r := b.post(t, body, id); r.status == 200 {
+		if r := b.post(t, body, id); r.Status == 200 {
 			acked = append(acked, id)
 			break
 		}
@@ -136,9 +138,9 @@ func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	start := time.Now()
 	b.cancel()
 	select {
-	case code := <-b.exit:
-		b.exit <- code
-		t.Logf("SIGTERM during the stall: exit %d after %s (shutdown timeout %s)", code, time.Since(start).Round(time.Millisecond), shutdownTimeout)
+	case err := <-b.exit:
+		b.exit <- err
+		t.Logf("SIGTERM during the stall: Run returned %v after %s (shutdown timeout %s)", err, time.Since(start).Round(time.Millisecond), shutdownTimeout)
 		if took := time.Since(start); took > shutdownTimeout+time.Second {
 			t.Errorf("exit took %s after SIGTERM; shutdown timeout %s", took.Round(time.Millisecond), shutdownTimeout)
 		}
@@ -191,15 +193,13 @@ func assertOnQueue(t *testing.T, url, queue string, ids []string) {
 // A RabbitMQ node with a small max_message_size, and bodies over it sent among small
 // ones: each large one is answered 413, every small one 200 and on the queue.
 func TestRabbitMQOversizeBodyGets413(t *testing.T) {
+	t.Parallel()
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
-	exchange, queue := rabbitNames(t, n.URL)
-	b := startBridge(t, map[string]string{
-		"BRIDGE_SINK":              "rabbitmq",
-		"BRIDGE_RABBITMQ_URL":      n.URL,
-		"BRIDGE_RABBITMQ_EXCHANGE": exchange,
-		"BRIDGE_RABBITMQ_QUEUE":    queue,
-		"BRIDGE_LOG_LEVEL":         "info",
+	exchange, queue := apptest.RabbitNames(t, n.URL)
+	b := startBridge(t, func(c *config.Config) {
+		c.Sink, c.Rabbitmq.URL, c.Rabbitmq.Exchange, c.Rabbitmq.Queue = "rabbitmq", n.URL, exchange, queue
+		c.LogLevel = "info"
 	})
 	base := "http://" + b.addr
 	var wg sync.WaitGroup
@@ -220,11 +220,11 @@ func TestRabbitMQOversizeBodyGets413(t *testing.T) {
 		}
 	}
 	// The sender's retry of a refused body gets 413 again, not a cached answer.
-	if r := b.post(t, bodyOfSize(limit+1), "big-00"); r.status != 413 {
-		t.Errorf("retry of a refused body: %d %s, want 413", r.status, r.body)
+	if r := b.post(t, bodyOfSize(limit+1), "big-00"); r.Status != 413 {
+		t.Errorf("retry of a refused body: %d %s, want 413", r.Status, r.Body)
 	}
-	if r := b.post(t, bodyOfSize(limit), "at-limit"); r.status != 200 {
-		t.Errorf("a body of exactly max_message_size: %d %s, want 200", r.status, r.body)
+	if r := b.post(t, bodyOfSize(limit), "at-limit"); r.Status != 200 {
+		t.Errorf("a body of exactly max_message_size: %d %s, want 200", r.Status, r.Body)
 	}
 	acked = append(acked, "at-limit")
 	assertOnQueue(t, n.URL, queue, acked)
