@@ -1,4 +1,4 @@
-package main
+package test
 
 import (
 	"bytes"
@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// repoRoot is the repository, seen from this package's directory (go test runs there).
-const repoRoot = "../.."
 
 // markdownFiles returns the repository's Markdown files, relative to repoRoot,
 // leaving out installed packages and the embedded store.
@@ -89,6 +86,7 @@ func anchors(text string) map[string]bool {
 // Every relative link in the docs must reach a file (and heading) inside the
 // repository: the docs are all a user has.
 func TestDocsLinksResolve(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +151,7 @@ var outsideRefs = []string{"SPEC" + ".md", "SPEC" + " §", "../" + "shared", "sh
 
 // Nothing in the repository refers to a file outside it.
 func TestNothingRefersOutsideTheRepository(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package test
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
@@ -16,6 +17,7 @@ import (
 // BRIDGE_RABBITMQ_* variables as an operator would: EXTERNAL with a client
 // certificate, PLAIN with the URL in a file, and the start-up errors of each setting.
 func TestRabbitMQTLS(t *testing.T) {
+	t.Parallel()
 	n := rabbittest.StartTLSNode(t)
 	password := n.AddUser(t, "bridge")
 	n.AddUser(t, "bridge-ext")
@@ -61,10 +63,10 @@ func TestRabbitMQTLS(t *testing.T) {
 
 	// publish runs the bridge with env, posts one delivery and finds it on the queue.
 	publish := func(t *testing.T, env map[string]string, id string) {
-		exchange, queue := rabbitNames(t, n.URL)
+		exchange, queue := apptest.RabbitNames(t, n.URL)
 		b := startBridge(t, with(env, "BRIDGE_RABBITMQ_EXCHANGE", exchange, "BRIDGE_RABBITMQ_QUEUE", queue))
-		if r := b.post(t, sample, id); r.status != 200 {
-			t.Fatalf("POST = %d %s", r.status, r.body)
+		if r := b.post(t, sample, id); r.Status != 200 {
+			t.Fatalf("POST = %d %s", r.Status, r.Body)
 		}
 		conn, err := amqp.Dial(n.URL)
 		if err != nil {
@@ -112,6 +114,7 @@ func TestRabbitMQTLS(t *testing.T) {
 		{"TLS files with amqp://", with(external, "BRIDGE_RABBITMQ_URL", "amqp://bridge:wrong-s3cret@"+n.Addr+"/"), "BRIDGE_RABBITMQ_URL"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			msg := startFails(t, c.env)
 			if !strings.HasPrefix(msg, "bad configuration: "+c.variable+": ") {
 				t.Errorf("error %q does not name %s", msg, c.variable)
