@@ -18,6 +18,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY bridge ./bridge
 COPY sinks ./sinks
+COPY internal ./internal
 COPY cmd ./cmd
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/bridge ./cmd/bridge \
  && mkdir -p /out/data

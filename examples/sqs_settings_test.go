@@ -1,6 +1,6 @@
 // Package examples_test checks what the consumer examples need from their
 // environment. That each one reads, prints and acknowledges a message the bridge
-// published is checked in cmd/bridge (TestConsumerExamples…).
+// published is checked in test/ (TestConsumerExamples…).
 package examples_test
 
 import (

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
 
 // envconfig reads only the variables Config declares, so a misspelt one
@@ -25,10 +27,10 @@ type unknownVariable struct {
 // (KEY=value strings, as os.Environ returns them) that the bridge does not read.
 // Only names are kept: a value may be a secret.
 func unknownVariables(environ []string) []unknownVariable {
-	known := variables()
+	known := config.Variables()
 	names := make([]string, len(known))
 	for i, v := range known {
-		names[i] = v.name
+		names[i] = v.Name
 	}
 	var unknown []unknownVariable
 	for _, kv := range environ {

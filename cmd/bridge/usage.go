@@ -1,44 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
-
-// variable is one BRIDGE_* variable as the binary knows it, taken from Config's tags
-// so that help, the unknown-variable warning and the docs check cannot drift apart.
-type variable struct {
-	name, def, desc string
-}
-
-// variablesFormat lists Config's variables one per line, tab-separated. The nested
-// structs (BRIDGE_RABBITMQ, …) are only prefixes, not variables: they are skipped.
-const variablesFormat = "{{range .}}{{if ne .Field.Kind.String \"struct\"}}" +
-	"{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}{{end}}"
-
-// variables returns every variable Config reads, in declaration order.
-func variables() []variable {
-	var buf bytes.Buffer
-	if err := envconfig.Usagef("BRIDGE", &Config{}, &buf, variablesFormat); err != nil {
-		// Config is a literal type: a failure here is a programming error that every
-		// test of this package would show.
-		panic("bridge: listing the configuration variables: " + err.Error())
-	}
-	var vars []variable
-	sc := bufio.NewScanner(&buf)
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 3)
-		if len(f) == 3 {
-			vars = append(vars, variable{name: f[0], def: f[1], desc: f[2]})
-		}
-	}
-	return vars
-}
 
 // commandsUsage is the part of the help a mistyped argument needs.
 const commandsUsage = `usage: bridge [command]
@@ -57,13 +25,13 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, commandsUsage+`
 Environment (docs/configuration.md in the repository says more):
 `)
-	for _, v := range variables() {
-		if v.def != "" {
-			fmt.Fprintf(w, "  %s (default %q)\n", v.name, v.def)
+	for _, v := range config.Variables() {
+		if v.Default != "" {
+			fmt.Fprintf(w, "  %s (default %q)\n", v.Name, v.Default)
 		} else {
-			fmt.Fprintf(w, "  %s\n", v.name)
+			fmt.Fprintf(w, "  %s\n", v.Name)
 		}
-		fmt.Fprintf(w, "        %s\n", v.desc)
+		fmt.Fprintf(w, "        %s\n", v.Desc)
 	}
 }
 

@@ -41,7 +41,7 @@ const sample = `{"event":"job.completed","jobId":"job_8f3a2c1e","data":{"segment
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
 const usageHead = `Usage:
@@ -53,7 +53,9 @@ const usageHead = `Usage:
 Flags of sendhook:
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// run is the command; getenv reads SENDHOOK_SECRET and BRIDGE_WEBHOOK_SECRET (the
+// process environment in main, a map in tests).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return check(ctx, args[1:], stdout, stderr)
 	}
@@ -78,10 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *secret == "" {
-		*secret = os.Getenv("SENDHOOK_SECRET")
+		*secret = getenv("SENDHOOK_SECRET")
 	}
 	if *secret == "" {
-		*secret, _, _ = strings.Cut(os.Getenv("BRIDGE_WEBHOOK_SECRET"), ",")
+		*secret, _, _ = strings.Cut(getenv("BRIDGE_WEBHOOK_SECRET"), ",")
 		*secret = strings.TrimSpace(*secret)
 	}
 	if *secret == "" {

@@ -30,8 +30,14 @@ func serve(t *testing.T) (*httptest.Server, *sinktest.Memory) {
 
 func sendhook(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return sendhookEnv(t, nil, args...)
+}
+
+// sendhookEnv runs sendhook with exactly the variables env.
+func sendhookEnv(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(t.Context(), args, &out, &errOut)
+	code := run(t.Context(), args, func(k string) string { return env[k] }, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -54,8 +60,7 @@ func TestOneShot(t *testing.T) {
 	if err := os.WriteFile(payload, []byte(`{"event":"job.failed","jobId":"j9"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("BRIDGE_WEBHOOK_SECRET", secret+",older-secret")
-	if code, out, _ = sendhook(t, "-url", url, "-file", payload, "-id", "one-3"); code != 0 {
+	if code, out, _ = sendhookEnv(t, map[string]string{"BRIDGE_WEBHOOK_SECRET": secret + ",older-secret"}, "-url", url, "-file", payload, "-id", "one-3"); code != 0 {
 		t.Fatalf("file payload, secret from BRIDGE_WEBHOOK_SECRET: exit %d %q", code, out)
 	}
 	if m := sink.Messages(); m[len(m)-1].Event != "job.failed" {
@@ -105,8 +110,6 @@ func TestLoadIsBoundedByDuration(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	t.Setenv("BRIDGE_WEBHOOK_SECRET", "")
-	t.Setenv("SENDHOOK_SECRET", "")
 	if code, _, errOut := sendhook(t); code != 2 || !strings.Contains(errOut, "no secret") {
 		t.Errorf("no secret: exit %d %q", code, errOut)
 	}

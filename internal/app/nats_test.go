@@ -1,0 +1,57 @@
+package app_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/config"
+)
+
+// With a token the whole bridge works, consumers need the token, and the token
+// appears in no log line.
+func TestNATSEmbeddedToken(t *testing.T) {
+	t.Parallel()
+	const token = "tok-3b1d8e5f0a"
+	natsAddr := freeAddr(t)
+	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen, c.Nats.EmbeddedToken = natsAddr, token })
+	if r := b.post(t, sample, "tok-1"); r.Status != 200 {
+		t.Fatalf("POST = %d %s", r.Status, r.Body)
+	}
+	if nc, err := nats.Connect("nats://"+natsAddr, nats.MaxReconnects(0)); !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("consumer without the token: connect = %v, want an authorization violation", err)
+	}
+	if msgs := streamMsgs(t, "nats://"+token+"@"+natsAddr, "AUDIOSPLITER"); len(msgs) != 1 {
+		t.Fatalf("stream holds %d messages, want 1", len(msgs))
+	}
+	b.stop(t)
+	if strings.Contains(b.stderr.String(), token) {
+		t.Errorf("the token reached the log:\n%s", b.stderr.String())
+	}
+}
+
+// BRIDGE_NATS_EMBEDDED_SYNC reaches the embedded server: fsync per message by
+// default, the interval when one is given (the start-up line reports what the server
+// was configured with).
+func TestNATSEmbeddedSyncWired(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ value, want string }{{"", `"sync":"always"`}, {"always", `"sync":"always"`}, {"1s", `"sync":"1s"`}} {
+		b := startBridge(t, func(cfg *config.Config) {
+			if c.value != "" {
+				cfg.Nats.EmbeddedSync = c.value
+			}
+		})
+		if r := b.post(t, sample, "sync-1"); r.Status != 200 {
+			t.Fatalf("POST = %d %s", r.Status, r.Body)
+		}
+		b.stop(t)
+		if !strings.Contains(b.stderr.String(), c.want) {
+			t.Errorf("BRIDGE_NATS_EMBEDDED_SYNC=%q: no %s in the start-up log:\n%s", c.value, c.want, b.stderr.String())
+		}
+	}
+}
