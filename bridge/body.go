@@ -57,15 +57,15 @@ func (rb *rawBody) release() {
 
 // readBody enforces BRIDGE_MAX_BODY_BYTES before anything else reads the body, and
 // reads it in a slot of bodyReads, which bounds how many are read at once: past
-// the bound a request waits up to a second for a slot (else 503), and a read that
-// has lasted a second gives its slot up to one that waits (503). Both answers
-// close the connection: the rest of the body is not read.
+// the bound a request takes the slot of a read that has lasted a second (which is
+// cut: 503), or is refused at once (503). Both answers close the connection: the
+// rest of the body is not read.
 func (b *Bridge) readBody(w http.ResponseWriter, rc *http.ResponseController, r *http.Request) (*rawBody, answer, bool) {
 	max := b.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, reject(http.StatusRequestEntityTooLarge, reasonTooLarge, "body larger than "+strconv.FormatInt(max, 10)+" bytes"), false
 	}
-	slot, err := b.bodyReads.Start(r.Context(), rc, b.metrics.bodyCut.Inc)
+	slot, err := b.bodyReads.Start(rc, b.metrics.bodyCut.Inc)
 	if err != nil {
 		b.metrics.bodyFull.Inc()
 		w.Header().Set("Connection", "close")

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/admit"
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 )
 
@@ -42,26 +42,16 @@ func answered(c net.Conn, d time.Duration) *http.Response {
 	return resp
 }
 
-// Past MaxBodyReads a request waits for a body-read slot: the read begun the
-// earliest is cut once it has lasted a second (503, Retry-After, connection
-// closed, reason stalled_body), and a request that gets no slot within a second
-// is refused (503, Retry-After, connection closed, reason body_reads_full); a
-// signed request still gets through.
+// Past MaxBodyReads a request takes the slot of the read begun the earliest once
+// that has lasted a second (it is cut: 503, Retry-After, connection closed, reason
+// stalled_body), and is refused at once before that (503, Retry-After, connection
+// closed, reason body_reads_full); a signed request still gets through.
 func TestBodyReadsPastTheBound(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	t0 := clk.Now()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyReads, c.Clock = 1, clk })
 	metric := func() string { return h.do(t, http.MethodGet, "/metrics", nil, nil).raw }
-	waiting := func(timers int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		if err := clk.BlockUntil(ctx, timers); err != nil {
-			t.Fatal("no request waiting for a body-read slot")
-		}
-	}
-	wantRefused := func(name string, c net.Conn, reason string) {
+	wantRefused := func(name string, c net.Conn) {
 		t.Helper()
 		resp := answered(c, 10*time.Second)
 		if resp == nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !resp.Close {
@@ -74,27 +64,15 @@ func TestBodyReadsPastTheBound(t *testing.T) {
 
 	oldest := stalledPost(t, h, "s1", 4000, `{"event":`) // reads from t0
 	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") })
-	clk.Advance(100 * time.Millisecond)
-	next := stalledPost(t, h, "s2", 4000, "")
-	waiting(2) // its wait of a second, and the pool's timer
-	clk.Advance(100 * time.Millisecond)
-	refused := stalledPost(t, h, "s3", 4000, "")
-	waiting(3)
+	clk.Advance(admit.Grace - time.Millisecond)
+	wantRefused("a request while the only read is younger than a second", stalledPost(t, h, "s2", 4000, ""))
 
-	clk.Set(t0.Add(time.Second)) // the oldest has read for a second: cut; next reads
-	wantRefused("the oldest read", oldest, "stalled_body")
-	clk.Set(t0.Add(1200 * time.Millisecond)) // the third waited a second; next is young
-	wantRefused("the request that waited a second", refused, "body_reads_full")
-
-	signed := make(chan reply, 1)
-	go func() { signed <- h.post(t, sample, "sign", "ok-1") }()
-	waiting(2)
-	clk.Set(t0.Add(2 * time.Second)) // next has read for a second: cut for the signed one
-	(<-signed).wantReceived(t, "ok-1", false)
-	wantRefused("the next read", next, "stalled_body")
+	clk.Advance(time.Millisecond) // the oldest has read for a second: the signed one takes its slot
+	h.post(t, sample, "sign", "ok-1").wantReceived(t, "ok-1", false)
+	wantRefused("the oldest read", oldest)
 
 	m := metric()
-	for _, want := range []string{"audiospliter_bridge_body_reads 0", "audiospliter_bridge_body_reads_cut_total 2", "audiospliter_bridge_body_reads_refused_total 1"} {
+	for _, want := range []string{"audiospliter_bridge_body_reads 0", "audiospliter_bridge_body_reads_cut_total 1", "audiospliter_bridge_body_reads_refused_total 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, grep(m, "body_reads"))
 		}
@@ -105,8 +83,8 @@ func TestBodyReadsPastTheBound(t *testing.T) {
 			reasons[l["reason"].(string)]++
 		}
 	}
-	if reasons["stalled_body"] != 2 || reasons["body_reads_full"] != 1 || len(reasons) != 2 {
-		t.Errorf("503 log lines by reason: %v, want stalled_body 2, body_reads_full 1", reasons)
+	if reasons["stalled_body"] != 1 || reasons["body_reads_full"] != 1 || len(reasons) != 2 {
+		t.Errorf("503 log lines by reason: %v, want stalled_body 1, body_reads_full 1", reasons)
 	}
 }
 

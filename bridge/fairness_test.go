@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,8 @@ func status(c net.Conn) string {
 
 // A body still arriving, and complete within a second of its request's first
 // byte, is never cut, also past the bound on body reads: three uploads sending a
-// byte each every 20 ms, two slots; the third waits for one of the others to end.
+// byte each every 20 ms, two slots. Neither of the two reading is cut for the third,
+// which finds no slot to take and is refused at once (it may retry).
 func TestFlowingBodiesAreNeverCut(t *testing.T) {
 	t.Parallel()
 	h, clk := newAdmittedHarness(t, 16, func(c *bridge.Config) { c.MaxBodyReads = 2 })
@@ -87,8 +89,16 @@ func TestFlowingBodiesAreNeverCut(t *testing.T) {
 	for _, c := range conns {
 		got = append(got, status(c))
 	}
-	if strings.Join(got, " ") != "200 200 200" {
-		t.Errorf("statuses %v, want 200 for every upload", got)
+	slices.Sort(got)
+	if strings.Join(got, " ") != "200 200 503" {
+		t.Errorf("statuses %v, want 200 for the two uploads reading and 503 for the third", got)
+	}
+	// The 503 is the newcomer refused, not a read cut (the old rule cut one of them).
+	m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
+	for _, want := range []string{"audiospliter_bridge_body_reads_cut_total 0", "audiospliter_bridge_body_reads_refused_total 1"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grep(m, "body_reads"))
+		}
 	}
 }
 

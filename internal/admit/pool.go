@@ -100,6 +100,30 @@ func (p *Pool) Acquire(ctx context.Context, evict func()) (*Slot, error) {
 	return nil, ctx.Err()
 }
 
+// TryAcquire takes a slot for a newcomer if one is free or the front of the line
+// is Grace old (it is taken, as Acquire would), without waiting: otherwise it
+// returns nil. A newcomer does not pass others already waiting.
+func (p *Pool) TryAcquire(evict func()) *Slot {
+	w := &waiter{s: &Slot{p: p, evict: evict}, ready: make(chan struct{})}
+	p.mu.Lock()
+	if p.waiting.Len() > 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	w.elem = p.waiting.PushBack(w)
+	admitted := p.admit()
+	if w.elem != nil {
+		p.waiting.Remove(w.elem)
+		w.elem = nil
+		p.schedule(p.clk.Now())
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	wake(admitted)
+	return w.s
+}
+
 // admit gives slots to the waiting newcomers in order while one is free or the
 // front of the line is Grace old, then arms the timer for the rest. The caller
 // holds p.mu and wakes the newcomers returned once it has let go of it.

@@ -245,3 +245,37 @@ func TestCallsAfterTheEndChangeNothing(t *testing.T) {
 	}
 	wantTaken(t, c, "c", false)
 }
+
+// TryAcquire takes what Acquire would take at once, and never waits: a free slot,
+// or the front once Grace old; otherwise nothing, and the pool is unchanged.
+func TestTryAcquireNeverWaits(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	p := admit.NewPool(1, clk)
+	evicted := 0
+	first := p.TryAcquire(func() { evicted++ })
+	if first == nil {
+		t.Fatal("a free slot was not taken")
+	}
+	clk.Advance(admit.Grace - time.Nanosecond)
+	if s := p.TryAcquire(func() {}); s != nil {
+		t.Fatal("the front was taken before its turn was Grace old")
+	}
+	if p.InUse() != 1 || evicted != 0 {
+		t.Fatalf("a refused try changed the pool: in use %d, evicted %d", p.InUse(), evicted)
+	}
+	clk.Advance(time.Nanosecond)
+	second := p.TryAcquire(func() {})
+	if second == nil || evicted != 1 || !first.Release() {
+		t.Fatalf("at Grace the front was not taken: %v, evicted %d", second, evicted)
+	}
+	second.Serve()
+	clk.Advance(10 * admit.Grace)
+	if s := p.TryAcquire(func() {}); s != nil {
+		t.Fatal("a holder being served was taken")
+	}
+	second.Release()
+	if p.InUse() != 0 {
+		t.Fatalf("in use %d at the end", p.InUse())
+	}
+}

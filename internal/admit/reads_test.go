@@ -2,8 +2,6 @@ package admit_test
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,17 +16,17 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 )
 
-// Body reads past the bound: the read begun the earliest is cut once it has
-// lasted Grace and a newcomer waits, and a newcomer that gets no slot within
-// Grace is refused (ErrFull); the others read their body whole.
-func TestReadsCutTheOldestAndRefuseAfterGrace(t *testing.T) {
+// Body reads past the bound: a newcomer takes the slot of the read begun the
+// earliest once that has lasted Grace (it is cut), and is refused at once before
+// that; the others read their body whole.
+func TestReadsCutTheOldestOrRefuse(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(t0)
 	reads := admit.NewReads(1, clk)
 	var cuts atomic.Int32
 	started := make(chan string, 3)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := reads.Start(r.Context(), http.NewResponseController(w), func() { cuts.Add(1) })
+		s, err := reads.Start(http.NewResponseController(w), func() { cuts.Add(1) })
 		if err != nil {
 			_, _ = io.WriteString(w, "refused: "+err.Error())
 			return
@@ -68,31 +66,26 @@ func TestReadsCutTheOldestAndRefuseAfterGrace(t *testing.T) {
 	if p := <-started; p != "/a" {
 		t.Fatalf("started %s", p)
 	}
-	clk.Advance(100 * time.Millisecond)
-	b := post("/b", "abcde")
-	waitingBehind(t, clk, 2) // b's wait of Grace, and the pool's timer
-	clk.Advance(100 * time.Millisecond)
-	c := post("/c", "01234")
-	waitingBehind(t, clk, 3)
-
-	clk.Set(t0.Add(admit.Grace)) // a has read for Grace: cut; b gets its slot
+	clk.Advance(admit.Grace - time.Millisecond)
+	b := post("/b", "abcde") // a's read is not Grace old: refused at once
+	if got := answer(b); !strings.HasPrefix(got, "refused") || !strings.Contains(got, admit.ErrFull.Error()) {
+		t.Errorf("b: %q, want refused with ErrFull", got)
+	}
+	// The rest of its body is not waited for: the server closes the connection.
+	if _, err := io.ReadAll(b); err != nil {
+		t.Errorf("b after its answer: %v, want EOF", err)
+	}
+	clk.Advance(time.Millisecond)
+	c := post("/c", "01234") // a has read for Grace: cut; c gets its slot
 	if got := answer(a); got != "cut" {
 		t.Errorf("a: %q, want cut", got)
 	}
-	if p := <-started; p != "/b" {
-		t.Fatalf("started %s, want /b", p)
+	if p := <-started; p != "/c" {
+		t.Fatalf("started %s, want /c", p)
 	}
-	clk.Set(t0.Add(200*time.Millisecond + admit.Grace)) // c waited Grace; b's turn is young
-	if got := answer(c); !strings.HasPrefix(got, "refused") || !strings.Contains(got, admit.ErrFull.Error()) {
-		t.Errorf("c: %q, want refused with ErrFull", got)
-	}
-	// The rest of its body is not waited for: the server closes the connection.
-	if _, err := io.ReadAll(c); err != nil {
-		t.Errorf("c after its answer: %v, want EOF", err)
-	}
-	_, _ = io.WriteString(b, "fghij")
-	if got := answer(b); got != "read abcdefghij" {
-		t.Errorf("b: %q", got)
+	_, _ = io.WriteString(c, "56789")
+	if got := answer(c); got != "read 0123456789" {
+		t.Errorf("c: %q", got)
 	}
 	if n := cuts.Load(); n != 1 {
 		t.Errorf("cut %d reads, want 1", n)
@@ -102,20 +95,3 @@ func TestReadsCutTheOldestAndRefuseAfterGrace(t *testing.T) {
 	}
 }
 
-// A wait ends with the request's context, and says so.
-func TestReadsWaitEndsWithCtx(t *testing.T) {
-	t.Parallel()
-	clk := clock.NewFake(t0)
-	reads := admit.NewReads(1, clk)
-	rc := http.NewResponseController(httptest.NewRecorder())
-	s, err := reads.Start(t.Context(), rc, func() {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := reads.Start(ctx, rc, func() {}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Start with ctx ended: %v", err)
-	}
-}

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/admit"
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
@@ -31,6 +33,10 @@ func Run(ctx context.Context, opts Options) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	var clk clock.Clock = clock.Real{}
+	if opts.Clock != nil {
+		clk = opts.Clock
 	}
 	if n := cfg.ShortSecrets(); n > 0 {
 		log.Warn("BRIDGE_WEBHOOK_SECRET: a secret shorter than 16 bytes is easy to guess", "count", n)
@@ -113,6 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 		Sink:           sink,
 		Logger:         log,
 		Registry:       reg,
+		Clock:          clk,
 	}
 	if tp != nil {
 		bcfg.TracerProvider = tp
@@ -128,10 +135,12 @@ func Run(ctx context.Context, opts Options) error {
 	go rl.run(reloadCtx, opts.Reload)
 
 	limits := opts.Limits.server()
-	limited := limitListener(ln, limits.maxConns(cfg.MaxInFlight))
-	ln = limited
+	// TLS, when on, sits above the admission listener: a taken slot closes the raw
+	// socket, which never blocks.
+	admitted := admit.NewListener(ln, limits.conns(cfg.MaxInFlight), clk)
+	ln = admitted
 	srv := &http.Server{
-		ConnState:         limited.connState,
+		ConnState:         admitted.ConnState,
 		Handler:           b,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: limits.readHeader,

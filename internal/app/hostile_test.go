@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/admit"
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
@@ -191,7 +192,8 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 			if err := b.healthcheck(false); err != nil {
 				t.Fatalf("healthcheck with every slot idle failed after %s: %v", time.Since(start), err)
 			}
-			if took := time.Since(start); took > time.Second {
+			// An idle connection makes room once its turn is admit.Grace old.
+			if took := time.Since(start); took > admit.Grace+2*time.Second {
 				t.Errorf("healthcheck took %s", took)
 			}
 			// One idle connection made room; which one depends on when the server
@@ -212,50 +214,45 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	}
 }
 
-// A client part-way through its headers is sending, not idle: when the slots are
-// full, a silent connection makes room, never one whose headers are arriving (a
-// sender on a slow network, a TLS handshake under way). One that stops sending
-// part-way for a second is idle again.
-func TestConnectionsMidHeadersAreNotEvicted(t *testing.T) {
+// A request whose headers arrive, and are complete within admit.Grace of their
+// first byte, keeps its connection over one that has sent nothing for longer (the
+// health check takes that one's slot); one that stopped part-way for more than
+// that makes room at once.
+func TestRequestArrivingWithinGraceKeepsItsSlot(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, nil, twoConns)
-	// The sending one is the older: the one idle the longest would be it.
+	quiet := silent(t, b.addr, 1)[0]
 	sending, err := net.Dial("tcp", b.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sending.Close()
 	_, _ = sending.Write([]byte("GET /healthz HTTP/1.1\r\n"))
-	quiet := silent(t, b.addr, 1)[0]
 
-	stop := make(chan struct{})
-	trickled := make(chan struct{})
-	go func() {
-		defer close(trickled)
-		trickle(sending, "", "X-Line: x\r\n", 100*time.Millisecond, stop)
-	}()
-	time.Sleep(300 * time.Millisecond)
-
-	if err := b.healthcheck(false); err != nil {
-		t.Fatalf("healthcheck with every slot taken: %v", err)
+	checked := make(chan error, 1)
+	go func() { checked <- b.healthcheck(false) }()
+	for range 4 {
+		time.Sleep(50 * time.Millisecond) // the sender's pace
+		_, _ = sending.Write([]byte("X-Line: x\r\n"))
 	}
-	if !closedWithin(quiet, 1500*time.Millisecond) {
-		t.Error("the silent connection was kept and another one closed")
-	}
-	close(stop)
-	<-trickled
 	_, _ = sending.Write([]byte("Host: x\r\n\r\n"))
-	_ = sending.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = sending.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(sending), nil)
 	if err != nil {
-		t.Fatalf("the connection whose headers were arriving was closed to make room: %v", err)
+		t.Fatalf("the connection whose headers arrived within a second was closed to make room: %v", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz on the connection that was sending its headers = %d", resp.StatusCode)
 	}
+	if err := <-checked; err != nil {
+		t.Fatalf("healthcheck with every slot taken: %v", err)
+	}
+	if !closedWithin(quiet, 3*time.Second) {
+		t.Error("the silent connection was kept and another one closed")
+	}
 
-	// Part-way through and then silent for more than a second: evictable.
+	// Part-way through and then silent for more than a second: taken at once.
 	stalled := make([]net.Conn, 2)
 	for i := range stalled {
 		c, err := net.Dial("tcp", b.addr)
@@ -267,19 +264,20 @@ func TestConnectionsMidHeadersAreNotEvicted(t *testing.T) {
 		stalled[i] = c
 	}
 	sending.Close() // frees its slot; the two stalled ones hold both
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(admit.Grace + 500*time.Millisecond)
 	start := time.Now()
 	if err := b.healthcheck(false); err != nil {
 		t.Fatalf("healthcheck with every slot held by a stalled header: %v", err)
 	}
 	if took := time.Since(start); took > time.Second {
-		t.Errorf("healthcheck behind connections stalled mid-headers took %s", took)
+		t.Errorf("healthcheck behind connections stalled mid-headers for over a second took %s", took)
 	}
 }
 
 // A client that trickles its headers, a byte at a time and never quiet for a
-// second, on every slot (slowloris): the one whose request has been arriving the
-// longest still makes room, so the health check and a new sender are served.
+// second, on every slot (slowloris): the one whose request began arriving the
+// earliest makes room once that was a second ago, so the health check and a new
+// sender are served.
 func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 	t.Parallel()
 	b := startBridge(t, nil, twoConns)
@@ -304,7 +302,8 @@ func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 	if err := b.healthcheck(false); err != nil {
 		t.Fatalf("healthcheck with every slot held by trickled headers failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	}
-	if took := time.Since(start); took > time.Second {
+	// The earliest trickler's turn is a second old at most admit.Grace from now.
+	if took := time.Since(start); took > admit.Grace+2*time.Second {
 		t.Errorf("healthcheck behind trickled headers took %s", took)
 	}
 	if !closedWithin(trickling[0], 1500*time.Millisecond) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
 )
 
@@ -28,6 +29,9 @@ type Options struct {
 	Limits Limits
 	// OnListen, when set, is called with the bound address once the bridge serves.
 	OnListen func(addr string)
+	// Clock times the admission of connections and body reads (internal/admit);
+	// nil: the real clock. Tests pass a fake one to decide when a turn is over.
+	Clock clock.Clock
 	// OTel looks up the standard OTEL_* variables that configure tracing
 	// (docs/observability.md); the command passes os.LookupEnv. Nil: none is set,
 	// and tracing is off.
@@ -65,8 +69,6 @@ func (l Limits) server() serverLimits {
 	if l.WriteMargin > 0 {
 		s.writeMargin = l.WriteMargin
 	}
-	if l.MaxConns > 0 {
-		s.minConns, s.connsPerInFlight = l.MaxConns, 0
-	}
+	s.maxConns = l.MaxConns
 	return s
 }
