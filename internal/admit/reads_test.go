@@ -94,4 +94,3 @@ func TestReadsCutTheOldestOrRefuse(t *testing.T) {
 		t.Errorf("InUse = %d at the end", n)
 	}
 }
-
