@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -53,7 +54,8 @@ func (s *Stripe) SetSecrets(secrets []string) error {
 }
 
 // Verify implements Scheme. Items are "key=value" separated by commas; empty
-// ones are skipped, one without "=" or a second t makes the header unusable. The
+// ones are skipped but count in MaxSignatures (a run of commas costs no more
+// than one scan); one without "=" or a second t makes the header unusable. The
 // timestamp is checked before the MAC: a replay is refused without hashing its
 // body.
 func (s *Stripe) Verify(h http.Header, body [][]byte, now time.Time) error {
@@ -65,18 +67,18 @@ func (s *Stripe) Verify(h http.Header, body [][]byte, now time.Time) error {
 	var wants [MaxSignatures][]byte
 	var ts string
 	n, items, haveT := 0, 0, false
-	for rest := sig; rest != ""; {
+	for rest, more := sig, true; more; {
 		var item string
-		item, rest = cut(rest, ',')
-		if item == "" {
-			continue
-		}
+		item, rest, more = strings.Cut(rest, ",")
 		if items++; items > MaxSignatures {
 			return ErrTooManySignatures
 		}
-		key, value := cut(item, '=')
+		if item == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(item, "=")
 		switch {
-		case len(key) == len(item):
+		case !ok:
 			return ErrBadSignature
 		case key == "t":
 			if haveT {
