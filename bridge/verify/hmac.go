@@ -18,16 +18,18 @@ type HMACConfig struct {
 	Header         string // the signature header; required
 	Algorithm      string // "sha256" (default), "sha512" or "sha1"
 	Encoding       string // "hex" (default; any case accepted) or "base64" (standard, padded)
-	Prefix         string // when set, the header must start with it; stripped before decoding
+	Prefix         string // when set, the header must start with it (matched exactly); stripped before decoding
 	DeliveryHeader string // the delivery id's header; required
 	EventHeader    string // the event's header, or
 	EventField     string // the event's top-level body field: exactly one of the two
 }
 
-// Algorithms and Encodings are the values HMACConfig takes.
-var (
-	Algorithms = []string{"sha256", "sha512", "sha1"}
-	Encodings  = []string{"hex", "base64"}
+// The defaults of HMACConfig, and the values it takes.
+const (
+	DefaultAlgorithm = "sha256"
+	DefaultEncoding  = "hex"
+	algorithms       = "sha256, sha512, sha1"
+	encodings        = "hex, base64"
 )
 
 // maxPrefix and maxEventField bound settings that are matched per request.
@@ -63,14 +65,14 @@ func (c HMACConfig) resolve() (hmacSpec, error) {
 	case "sha1":
 		sp.newHash, sp.size = sha1.New, sha1.Size
 	default:
-		return sp, &OptionError{"hmac.algorithm", "must be one of " + strings.Join(Algorithms, ", ")}
+		return sp, &OptionError{"hmac.algorithm", "must be one of " + algorithms}
 	}
 	switch c.Encoding {
 	case "", "hex":
 	case "base64":
 		sp.base64 = true
 	default:
-		return sp, &OptionError{"hmac.encoding", "must be one of " + strings.Join(Encodings, ", ")}
+		return sp, &OptionError{"hmac.encoding", "must be one of " + encodings}
 	}
 	if len(c.Prefix) > maxPrefix || !printableASCII(c.Prefix) {
 		return sp, &OptionError{"hmac.prefix", "must be at most 64 printable ASCII characters"}

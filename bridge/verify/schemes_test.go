@@ -28,7 +28,8 @@ var kinds = []kind{
 	{"standard-webhooks", "standard-webhooks", verify.Options{}},
 	{"github", "github", verify.Options{}},
 	{"stripe", "stripe", verify.Options{}},
-	{"hmac-sha512-base64", "hmac", verify.Options{HMAC: partnerHMAC}},
+	{"hmac", "hmac", verify.Options{HMAC: partnerHMAC}}, // the contract's example: sha512, base64, a prefix
+	{"hmac-sha256-hex", "hmac", verify.Options{HMAC: verify.HMACConfig{Header: "X-Signature", DeliveryHeader: "X-Delivery", EventHeader: "X-Event"}}},
 	{"hmac-sha1-hex", "hmac", verify.Options{HMAC: verify.HMACConfig{Header: "X-Signature", Algorithm: "sha1", DeliveryHeader: "X-Delivery", EventHeader: "X-Event"}}},
 }
 

@@ -1,6 +1,7 @@
 package senders
 
 import (
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -64,7 +65,8 @@ func Load(path string) ([]Sender, error) {
 	}
 	senders, err := Decode(data)
 	if err != nil {
-		if e, ok := err.(*Error); ok {
+		var e *Error
+		if errors.As(err, &e) {
 			e.File = path
 		}
 		return nil, err

@@ -124,10 +124,10 @@ func check(e entry, fail func(field, msg string) error) (Sender, error) {
 			DeliveryHeader: h.DeliveryHeader, EventHeader: h.EventHeader, EventField: h.EventField,
 		}
 		if s.HMAC.Algorithm == "" {
-			s.HMAC.Algorithm = verify.Algorithms[0]
+			s.HMAC.Algorithm = verify.DefaultAlgorithm
 		}
 		if s.HMAC.Encoding == "" {
-			s.HMAC.Encoding = verify.Encodings[0]
+			s.HMAC.Encoding = verify.DefaultEncoding
 		}
 	}
 	// The scheme's own rules (hmac's above all) live in package verify, which
