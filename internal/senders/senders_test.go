@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestLoadContractExample(t *testing.T) {
 		{"lines", []int{as.Line, billing.Line, partner.Line}, []int{2, 7, 15}},
 		{"partner's event", partner.Verifier.Identity().Event, verify.Source{Field: "kind"}},
 	} {
-		if !equal(c.got, c.want) {
+		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
 		}
 	}
@@ -114,30 +115,6 @@ func TestLoadContractExample(t *testing.T) {
 			}
 		}
 	}
-}
-
-func equal(a, b any) bool {
-	switch a := a.(type) {
-	case []string:
-		return strings.Join(a, "\x00") == strings.Join(b.([]string), "\x00")
-	case []time.Duration:
-		bb := b.([]time.Duration)
-		for i := range a {
-			if a[i] != bb[i] {
-				return false
-			}
-		}
-		return len(a) == len(bb)
-	case []int:
-		bb := b.([]int)
-		for i := range a {
-			if a[i] != bb[i] {
-				return false
-			}
-		}
-		return len(a) == len(bb)
-	}
-	return a == b
 }
 
 // A relative secret_file is relative to the senders file.
@@ -212,7 +189,7 @@ func TestReadSecretFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(got, []string{"one,two", "three"}) {
+	if !reflect.DeepEqual(got, []string{"one,two", "three"}) {
 		t.Errorf("secrets %q", got)
 	}
 }
