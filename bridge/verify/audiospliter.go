@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// AudioSpliter's headers (docs/contract.md §2), canonical.
+// AudioSpliter's headers (docs/contract.md, the request), canonical.
 const (
 	AudioSpliterSignatureHeader = "X-Audiospliter-Signature"
 	AudioSpliterDeliveryHeader  = "X-Audiospliter-Delivery"

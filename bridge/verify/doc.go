@@ -1,6 +1,7 @@
 // Package verify authenticates webhook deliveries, one Scheme per way senders
 // sign them: audiospliter, standard-webhooks, github, stripe and a configurable
-// hmac (docs/contract.md §7). It imports no broker and parses no JSON.
+// hmac (the senders section of the contract). It imports no broker and parses
+// no JSON.
 //
 // The ingress reads the body in pieces, then calls Scheme.Verify with the
 // request's headers, those pieces and the time of receipt, before parsing

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Names of the schemes, as a senders file spells them (docs/contract.md §7).
+// Names of the schemes, as a senders file spells them (the senders section of the contract).
 const (
 	SchemeAudioSpliter     = "audiospliter"
 	SchemeStandardWebhooks = "standard-webhooks"

@@ -13,8 +13,8 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 )
 
-// vectors is testdata/senders.json, the contract's test vectors (docs/contract.md
-// §7), computed outside this code.
+// vectors is testdata/senders.json, the test vectors of the contract's senders
+// section, computed outside this code.
 type vectors struct {
 	StandardWebhooks struct {
 		Secret    string `json:"secret"`
@@ -212,7 +212,7 @@ func TestBodyInPieces(t *testing.T) {
 	}
 }
 
-// The contract's table (§7): where each scheme's delivery id and event are.
+// The contract's table of schemes: where each scheme's delivery id and event are.
 func TestIdentity(t *testing.T) {
 	t.Parallel()
 	partner := verify.Options{HMAC: verify.HMACConfig{Header: "x-partner-signature", DeliveryHeader: "X-Partner-Delivery", EventField: "kind"}}

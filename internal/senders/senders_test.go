@@ -14,7 +14,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/internal/senders"
 )
 
-// contractExample is the example of docs/contract.md §7, as written there.
+// contractExample is the example of the contract's senders section, as written there.
 const contractExample = `senders:
   - name: audiospliter
     path: /webhooks/audiospliter

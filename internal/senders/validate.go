@@ -19,7 +19,7 @@ const (
 	maxExchange = 255 // RabbitMQ's limit on a name
 )
 
-// validate applies the rules of docs/contract.md §7 to each entry, in the order
+// validate applies the rules of the contract's senders section to each entry, in the order
 // of the file, and returns the first error.
 func validate(doc *document, t tree) ([]Sender, error) {
 	if len(doc.Senders) == 0 {
