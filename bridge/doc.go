@@ -4,7 +4,7 @@
 //
 // A POST to the webhook path flows through ingress.go in the order of docs/contract.md:
 // method → body bounded by MaxBodyBytes → signature (signature.go: HMAC-SHA256
-// against every secret) → delivery id → envelope (envelope.go: a JSON object with a
+// against every secret, the audiospliter scheme of bridge/verify) → delivery id → envelope (envelope.go: a JSON object with a
 // string event) → in-flight limit → dedup (dedup.go: ids confirmed within the TTL are
 // answered as duplicates; concurrent requests for one id share one publish) →
 // sinks.Message with the docs/contract.md headers → Sink.Publish, retried with backoff

@@ -1,0 +1,228 @@
+package senders
+
+import (
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
+)
+
+// reservedPaths are the bridge's own endpoints.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+const (
+	maxName     = 32
+	maxPath     = 256
+	maxExchange = 255 // RabbitMQ's limit on a name
+)
+
+// validate applies the rules of the contract's senders section to each entry, in the order
+// of the file, and returns the first error.
+func validate(doc *document, t tree) ([]Sender, error) {
+	if len(doc.Senders) == 0 {
+		return nil, &Error{Line: t.keyLine(-1, "senders"), Field: "senders", Msg: "must list at least one sender"}
+	}
+	out := make([]Sender, len(doc.Senders))
+	names := map[string]int{}
+	paths := map[string]int{}
+	for i, e := range doc.Senders {
+		fail := func(field, msg string) error {
+			return &Error{Line: t.keyLine(i, field), Sender: label(i, e.Name), Field: field, Msg: msg}
+		}
+		s, err := check(e, fail)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := names[s.Name]; dup {
+			return nil, fail("name", "is also the name of sender #"+strconv.Itoa(j+1))
+		}
+		if j, dup := paths[s.Path]; dup {
+			return nil, fail("path", "is also the path of sender "+label(j, out[j].Name))
+		}
+		names[s.Name], paths[s.Path] = i, i
+		s.Line = t.keyLine(i, "")
+		s.secretFileLine = t.keyLine(i, "secret_file")
+		out[i] = s
+	}
+	return out, nil
+}
+
+// check applies the rules to one entry; fail makes the error of a field.
+func check(e entry, fail func(field, msg string) error) (Sender, error) {
+	s := Sender{Name: e.Name, Path: e.Path, Scheme: e.Scheme, SecretFile: e.SecretFile}
+	switch {
+	case e.Name == "":
+		return s, fail("name", "is required")
+	case !validName(e.Name):
+		return s, fail("name", "must be 1 to 32 characters of a-z, 0-9 and -")
+	}
+	if err := checkPath(e.Path); err != nil {
+		return s, fail("path", err.Error())
+	}
+	switch {
+	case e.Scheme == "":
+		return s, fail("scheme", "is required")
+	case !slices.Contains(verify.Schemes(), e.Scheme):
+		return s, fail("scheme", "must be one of "+strings.Join(verify.Schemes(), ", "))
+	}
+	if e.SecretFile == "" {
+		return s, fail("secret_file", "is required")
+	}
+
+	if e.Tolerance != nil {
+		switch {
+		case !verify.Timestamped(e.Scheme):
+			return s, fail("tolerance", "applies only to schemes "+verify.SchemeStandardWebhooks+" and "+verify.SchemeStripe+" (the others sign no timestamp)")
+		case *e.Tolerance <= 0:
+			return s, fail("tolerance", "must be positive")
+		}
+		s.Tolerance = *e.Tolerance
+	} else if verify.Timestamped(e.Scheme) {
+		s.Tolerance = verify.DefaultTolerance
+	}
+
+	route := DefaultRoute
+	if e.Route != nil {
+		route = *e.Route
+	}
+	r, err := ParseRoute(route)
+	if err != nil {
+		return s, fail("route", err.Error())
+	}
+	s.Route = r
+
+	if d := e.Destination; d != nil {
+		if d.RabbitMQ != nil {
+			if d.RabbitMQ.Exchange == nil {
+				return s, fail("destination.rabbitmq.exchange", "is required under destination.rabbitmq")
+			}
+			if err := checkExchange(*d.RabbitMQ.Exchange); err != nil {
+				return s, fail("destination.rabbitmq.exchange", err.Error())
+			}
+			s.Destination.RabbitMQExchange = *d.RabbitMQ.Exchange
+		}
+		if d.SQS != nil {
+			if d.SQS.QueueURL == nil {
+				return s, fail("destination.sqs.queue_url", "is required under destination.sqs")
+			}
+			if err := checkQueueURL(*d.SQS.QueueURL); err != nil {
+				return s, fail("destination.sqs.queue_url", err.Error())
+			}
+			s.Destination.SQSQueueURL = *d.SQS.QueueURL
+		}
+	}
+
+	if h := e.HMAC; h != nil {
+		if e.Scheme != verify.SchemeHMAC {
+			return s, fail("hmac", "applies only to scheme "+verify.SchemeHMAC)
+		}
+		s.HMAC = verify.HMACConfig{
+			Header: h.Header, Algorithm: h.Algorithm, Encoding: h.Encoding, Prefix: h.Prefix,
+			DeliveryHeader: h.DeliveryHeader, EventHeader: h.EventHeader, EventField: h.EventField,
+		}
+		if s.HMAC.Algorithm == "" {
+			s.HMAC.Algorithm = verify.DefaultAlgorithm
+		}
+		if s.HMAC.Encoding == "" {
+			s.HMAC.Encoding = verify.DefaultEncoding
+		}
+	}
+	// The scheme's own rules (hmac's above all) live in package verify, which
+	// names the option as this file does.
+	if err := verify.CheckOptions(s.Scheme, s.Options()); err != nil {
+		var oe *verify.OptionError
+		if errors.As(err, &oe) {
+			return s, fail(oe.Option, oe.Problem)
+		}
+		return s, fail("scheme", err.Error())
+	}
+	return s, nil
+}
+
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > maxName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPath accepts an absolute path of segments of URL-unreserved characters.
+// It refuses a trailing slash rather than trimming it: net/http serves a pattern
+// that ends in "/" for every path below it, so "/webhooks/x/" would take
+// deliveries meant for an unknown path (404), and "/a" and "/a/" would be two
+// spellings of one sender. With one spelling, paths that differ only by a
+// trailing slash cannot both be configured. Empty, "." and ".." segments, which
+// net/http redirects, and characters it reads as a pattern ("{", " ") are
+// refused too.
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("is required")
+	case p[0] != '/':
+		return errors.New("must start with /")
+	case len(p) > maxPath:
+		return errors.New("must be at most 256 bytes")
+	case strings.HasSuffix(p, "/"):
+		return errors.New("must not end with / (net/http would serve every path below it)")
+	case slices.Contains(reservedPaths, p):
+		return errors.New("is one of the bridge's own endpoints (" + strings.Join(reservedPaths, ", ") + ")")
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return errors.New("must not hold empty, . or .. segments")
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+				return errors.New("may hold only A-Z a-z 0-9 - . _ ~ between its slashes")
+			}
+		}
+	}
+	return nil
+}
+
+// checkExchange accepts a name RabbitMQ lets the bridge declare: the AMQP 0-9-1
+// characters, and not in the reserved amq. namespace.
+func checkExchange(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty (the default exchange routes by queue name)")
+	case len(name) > maxExchange:
+		return errors.New("must be at most 255 bytes")
+	case strings.HasPrefix(name, "amq."):
+		return errors.New("must not begin with amq. (reserved by RabbitMQ)")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return errors.New("may hold only A-Z a-z 0-9 - _ . :")
+		}
+	}
+	return nil
+}
+
+// checkQueueURL accepts an http(s) URL that names a queue. The URL is not
+// quoted back: a user part would hold a password.
+func checkQueueURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return errors.New("must be an http or https URL, such as https://sqs.eu-west-1.amazonaws.com/123456789012/billing.fifo")
+	case u.User != nil:
+		return errors.New("must not hold a user or password (credentials come from the AWS chain)")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not hold a query or fragment")
+	case strings.Trim(u.Path, "/") == "" || strings.HasSuffix(u.Path, "/"):
+		return errors.New("must end with the queue's name")
+	}
+	return nil
+}
