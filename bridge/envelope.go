@@ -11,11 +11,11 @@ import (
 // is not valid UTF-8 or not a JSON object with a non-empty string "event". A jobId
 // that is not a plain string is ignored.
 //
-// UTF-8 comes first: json.Valid accepts invalid bytes inside strings, and a broker
-// client (the SQS SDK) would replace them, so the broker would store a body other
-// than the one that was signed.
+// UTF-8 comes first: encoding/json accepts invalid bytes inside strings, and a
+// broker client (the SQS SDK) would replace them, so the broker would store a body
+// other than the one that was signed.
 //
-// The body is validated once with json.Valid and then walked at the top level only:
+// The body is validated and its top level walked in one pass (jsonscan.go):
 // json.Unmarshal would validate it and then decode it, two passes over every byte,
 // to use two short strings. Keys match exactly (encoding/json would also take
 // "EVENT"); the last of repeated keys wins, as in encoding/json.
@@ -23,36 +23,49 @@ func parseEnvelope(body []byte) (event, jobID, msg, reason string) {
 	if !utf8.Valid(body) {
 		return "", "", "body must be valid UTF-8", reasonNotUTF8
 	}
-	if !json.Valid(body) {
-		return "", "", "body must be a JSON object", reasonInvalidJSON
-	}
 	i := skipSpace(body, 0)
-	if body[i] != '{' {
+	if i == len(body) || body[i] != '{' {
+		if end := scanValue(body, i, 0); end < 0 || skipSpace(body, end) != len(body) {
+			return "", "", "body must be a JSON object", reasonInvalidJSON
+		}
 		return "", "", "body must be a JSON object", reasonNotObject
 	}
 	var rawEvent, rawJob []byte
-	i++
-	for {
-		i = skipSpace(body, i)
-		switch body[i] {
-		case '}':
-			return finishEnvelope(rawEvent, rawJob)
-		case ',':
-			i = skipSpace(body, i+1)
+	if i = skipSpace(body, i+1); i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			keyStart := i
+			if i = scanMember(body, i); i < 0 {
+				return "", "", "body must be a JSON object", reasonInvalidJSON
+			}
+			valStart := skipSpace(body, i)
+			valEnd := scanValue(body, valStart, 1)
+			if valEnd < 0 {
+				return "", "", "body must be a JSON object", reasonInvalidJSON
+			}
+			key := body[keyStart:skipString(body, keyStart)]
+			switch {
+			case keyIs(key, "event"):
+				rawEvent = body[valStart:valEnd]
+			case keyIs(key, "jobId"):
+				rawJob = body[valStart:valEnd]
+			}
+			if i = skipSpace(body, valEnd); i < len(body) && body[i] == ',' {
+				i = skipSpace(body, i+1)
+				continue
+			}
+			if i >= len(body) || body[i] != '}' {
+				return "", "", "body must be a JSON object", reasonInvalidJSON
+			}
+			i++
+			break
 		}
-		keyEnd := skipString(body, i)
-		key := body[i:keyEnd]
-		i = skipSpace(body, keyEnd) + 1 // past ':'
-		i = skipSpace(body, i)
-		valEnd := skipValue(body, i)
-		switch {
-		case keyIs(key, "event"):
-			rawEvent = body[i:valEnd]
-		case keyIs(key, "jobId"):
-			rawJob = body[i:valEnd]
-		}
-		i = valEnd
 	}
+	if skipSpace(body, i) != len(body) {
+		return "", "", "body must be a JSON object", reasonInvalidJSON
+	}
+	return finishEnvelope(rawEvent, rawJob)
 }
 
 func finishEnvelope(rawEvent, rawJob []byte) (event, jobID, msg, reason string) {
@@ -114,32 +127,4 @@ func skipString(b []byte, i int) int {
 		}
 	}
 	return i
-}
-
-// skipValue returns the index after the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default: // number, true, false, null
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-			i++
-		}
-		return i
-	}
 }

@@ -14,14 +14,31 @@ import (
 // each holding its message. A call that finds every slot held waits for one, unless
 // every holder has been given up by its caller: then nothing is about to free, and
 // it is refused at once with ErrBackedUp.
+//
+// The calls run on at most n goroutines that stay, not one new goroutine per call:
+// a new goroutine would grow its stack in every call (nats.go decoding a PubAck
+// takes it past the first 8 KiB), which cost more CPU per webhook than the call.
 type Calls struct {
-	slots chan struct{}
-	left  atomic.Int64 // calls whose caller has gone, still running
+	slots   chan struct{}
+	queue   chan *job // never blocks a sender: only slot holders send
+	workers atomic.Int32
+	idle    atomic.Int32 // workers waiting on queue
+	left    atomic.Int64 // calls whose caller has gone, still running
 }
+
+// job is one call on its way through a worker.
+type job struct {
+	ctx   context.Context
+	call  func() error
+	state atomic.Int32 // running, then abandoned by the caller or returned
+	done  chan error   // capacity 1; written only while the caller still waits
+}
+
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan error, 1)} }}
 
 // NewCalls returns a Calls of n slots.
 func NewCalls(n int) *Calls {
-	return &Calls{slots: make(chan struct{}, n)}
+	return &Calls{slots: make(chan struct{}, n), queue: make(chan *job, n)}
 }
 
 // ErrBackedUp is a call refused because every slot is held by a call its caller gave
@@ -46,24 +63,27 @@ func (c *Calls) Run(ctx context.Context, call func() error) error {
 			return fmt.Errorf("%w: waiting for one of %d calls under way: %w", ErrBackedUp, cap(c.slots), ctx.Err())
 		}
 	}
-	var state atomic.Int32 // running, then abandoned by the caller or returned
-	done := make(chan error, 1)
-	go func() {
-		err := call()
-		done <- err
-		// Counted out before its slot frees, so Left never exceeds the slots held.
-		if state.Swap(returned) == abandoned {
-			c.left.Add(-1)
+	j := jobs.Get().(*job)
+	j.ctx, j.call = ctx, call
+	j.state.Store(running)
+	c.queue <- j
+	// A worker for every call that may be under way at once, started when none
+	// waits; an extra one now and then (a worker about to wait) is harmless.
+	if c.idle.Load() == 0 {
+		if w := c.workers.Load(); int(w) < cap(c.slots) && c.workers.CompareAndSwap(w, w+1) {
+			go c.work()
 		}
-		<-c.slots
-	}()
+	}
 	select {
-	case err := <-done:
+	case err := <-j.done:
+		jobs.Put(j)
 		return err
 	case <-ctx.Done():
 	}
-	if !state.CompareAndSwap(running, abandoned) {
-		return <-done // it returned at the same moment: its answer wins
+	if !j.state.CompareAndSwap(running, abandoned) {
+		err := <-j.done // it returned at the same moment: its answer wins
+		jobs.Put(j)
+		return err
 	}
 	c.left.Add(1)
 	return ctx.Err()
@@ -74,6 +94,30 @@ const (
 	abandoned
 	returned
 )
+
+// work runs queued calls, one at a time, for as long as the process lives.
+func (c *Calls) work() {
+	for {
+		c.idle.Add(1)
+		j := <-c.queue
+		c.idle.Add(-1)
+		err := j.ctx.Err() // a call queued behind others is not started late
+		if err == nil {
+			err = j.call()
+		}
+		j.ctx, j.call = nil, nil
+		if j.state.Swap(returned) == abandoned {
+			// Counted out before its slot frees, so Left never exceeds the slots
+			// held. The caller has gone: the job is nobody's but ours.
+			c.left.Add(-1)
+			<-c.slots
+			jobs.Put(j)
+			continue
+		}
+		<-c.slots // before the answer: the caller's next call finds the slot
+		j.done <- err
+	}
+}
 
 // BackedUp reports whether every slot is held by a call its caller gave up on: no
 // call can start until one of them returns.
