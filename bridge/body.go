@@ -14,9 +14,14 @@ import (
 // flood of large bodies with bad signatures thus costs neither memory ahead of
 // its bytes nor a garbage collector driven up by them.
 const (
-	// firstRead is the piece a body starts with, allocated for the request: most
-	// webhooks fit, and a connection that sends nothing holds no more than this.
+	// firstRead is the piece a body of unknown length starts with, allocated for the
+	// request: a connection that sends nothing holds no more than this.
 	firstRead = 512
+	// firstAnnounced bounds the first piece of a body whose length is announced:
+	// a webhook of up to this size is read into one piece of its exact size (one
+	// allocation, no copy), and one that announces more and sends nothing holds no
+	// more than this.
+	firstAnnounced = 4 << 10
 	// chunkSize is every further piece, from chunkPool.
 	chunkSize = 16 << 10
 )
@@ -93,14 +98,14 @@ func (b *Bridge) readBody(w http.ResponseWriter, rc *http.ResponseController, r 
 	return rb, answer{}, true
 }
 
-// readPieces reads r to the end: first into a piece of firstRead bytes (or the
-// announced size, when smaller), then into pooled chunks, each taken only when the
-// previous one is full. It never allocates ahead of the bytes that arrived by more
-// than one piece, whatever Content-Length announced.
+// readPieces reads r to the end: first into a piece of the announced size (at
+// most firstAnnounced; firstRead when none is announced), then into pooled chunks,
+// each taken only when the previous one is full. It never allocates ahead of the
+// bytes that arrived by more than one piece, whatever Content-Length announced.
 func readPieces(r io.Reader, announced int64) (*rawBody, error) {
 	size := int64(firstRead)
-	if announced >= 0 && announced+1 < size {
-		size = announced + 1 // +1: room for the read that sees the end
+	if announced >= 0 {
+		size = min(announced+1, firstAnnounced) // +1: room for the read that sees the end
 	}
 	rb := &rawBody{}
 	first := make([]byte, size)

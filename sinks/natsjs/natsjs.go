@@ -346,18 +346,22 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if s.link.isDown() {
 		return errNotConnected
 	}
+	// The JetStream headers and the message's own, in one backing array for every
+	// header's one-value slice rather than an allocation each.
 	m := &nats.Msg{Subject: subject, Data: msg.Body, Header: make(nats.Header, len(msg.Headers)+2)}
-	// One backing array for every header's one-value slice, not one allocation each.
-	values := make([]string, len(msg.Headers))
+	values := make([]string, len(msg.Headers)+2)
+	values[0], values[1] = msg.ID, s.cfg.Stream
+	m.Header[jetstream.MsgIDHeader] = values[0:1:1]
+	m.Header[jetstream.ExpectedStreamHeader] = values[1:2:2]
 	for i, h := range msg.Headers {
-		values[i] = h.Value
-		m.Header[h.Name] = values[i : i+1 : i+1]
+		values[i+2] = h.Value
+		m.Header[h.Name] = values[i+2 : i+3 : i+3]
 	}
 	start := time.Now()
-	var ack *jetstream.PubAck // read only when within returns nil: the call has returned
+	var ack pubAck // read only when within returns nil: the call has returned
 	err := s.within(ctx, func() error {
 		var err error
-		ack, err = s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msg.ID), jetstream.WithExpectStream(s.cfg.Stream))
+		ack, err = s.publishMsg(ctx, m)
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			s.heal(ctx)
 		}
@@ -367,8 +371,8 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err != nil {
 		return classify(ctx, err)
 	}
-	if ack.Duplicate {
-		s.log.Debug("jetstream already held the delivery", "delivery_id", msg.ID, "seq", ack.Sequence)
+	if ack.duplicate {
+		s.log.Debug("jetstream already held the delivery", "delivery_id", msg.ID, "seq", string(ack.seq))
 	}
 	return nil
 }
