@@ -80,6 +80,13 @@ var (
 	// ErrInvalid means the broker cannot carry the message as it is, for example an
 	// event that cannot be a routing key or subject.
 	ErrInvalid = permanent("sinks: message not acceptable to the broker")
+	// ErrRefused means the broker refused the publish for a reason that holds until
+	// an operator changes something: a permission denied, no such exchange, stream
+	// or queue. The bridge answers 502 at once and /readyz says broker_refused.
+	ErrRefused = permanent("sinks: the broker refused the publish")
+	// ErrUnavailable means the sink has no connection to the broker right now (it
+	// reconnects on its own). It is not permanent: the sender retries.
+	ErrUnavailable = errors.New("sinks: the broker is not reachable")
 	// ErrBackedUp means the broker is not keeping up: calls into its client that
 	// ended at their deadlines are still under way, as many as the sink lets run.
 	// It is not permanent: the sender retries.
