@@ -89,10 +89,11 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if !b.log.Enabled(r.Context(), level) {
 		return
 	}
-	attrs := []slog.Attr{
+	var buf [8]slog.Attr // on the stack: the handler copies what it keeps
+	attrs := append(buf[:0],
 		slog.Int("status", a.status),
 		slog.String("duration", time.Since(start).String()),
-	}
+	)
 	if a.reason != "" {
 		attrs = append(attrs, slog.String("reason", a.reason))
 	}
