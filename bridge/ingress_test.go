@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -38,24 +39,7 @@ var sample = func() []byte {
 type harness struct {
 	srv  *httptest.Server
 	sink *sinktest.Memory
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testkit.LockedBuffer
 }
 
 func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
@@ -67,7 +51,7 @@ func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
 // by serve before it starts.
 func newHarnessServing(t *testing.T, edit func(*bridge.Config), serve func(*httptest.Server)) *harness {
 	t.Helper()
-	h := &harness{sink: sinktest.NewMemory(), logs: &syncBuffer{}}
+	h := &harness{sink: sinktest.NewMemory(), logs: &testkit.LockedBuffer{}}
 	cfg := bridge.Config{
 		Secrets:        []string{secret},
 		MaxBodyBytes:   4096,
@@ -832,7 +816,7 @@ func TestSetSecretsSwapsWhileServing(t *testing.T) {
 	}
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	h := &harness{srv: srv, sink: sink, logs: &syncBuffer{}}
+	h := &harness{srv: srv, sink: sink, logs: &testkit.LockedBuffer{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 4 { // verifications racing the swaps

@@ -15,13 +15,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // repoRoot is the repository, seen from this package's directory (go test runs there).
@@ -90,7 +89,7 @@ func baseEnv(t *testing.T, env map[string]string) map[string]string {
 	all := map[string]string{
 		"BRIDGE_WEBHOOK_SECRET":       testSecret,
 		"BRIDGE_LISTEN_ADDR":          "127.0.0.1:0",
-		"BRIDGE_NATS_EMBEDDED_LISTEN": sinktest.FreeAddr(t),
+		"BRIDGE_NATS_EMBEDDED_LISTEN": testkit.FreeAddr(t),
 		"BRIDGE_DATA_DIR":             t.TempDir(),
 		"BRIDGE_LOG_LEVEL":            "info",
 	}
@@ -104,7 +103,7 @@ func baseEnv(t *testing.T, env map[string]string) map[string]string {
 type child struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	exited chan struct{} // closed once the process has exited
 }
 
@@ -113,7 +112,7 @@ type child struct {
 func startBridge(t *testing.T, env map[string]string) *child {
 	t.Helper()
 	cmd := command(baseEnv(t, env))
-	c := &child{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &child{cmd: cmd, stderr: &testkit.LockedBuffer{}, exited: make(chan struct{})}
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +178,7 @@ func (c *child) post(t *testing.T, body []byte, delivery string) apptest.Reply {
 func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	cmd := command(env, args...)
-	var out, errOut lockedBuffer
+	var out, errOut testkit.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
@@ -239,23 +238,6 @@ func logLines(t *testing.T, logs string) []map[string]any {
 		lines = append(lines, m)
 	}
 	return lines
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // status reads a field of /proc/<pid>/status in bytes (VmRSS, VmHWM).

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // `bridge healthcheck` asks the bridge of BRIDGE_LISTEN_ADDR's port: 0 while it is
@@ -118,7 +119,7 @@ func TestStopWhileConnecting(t *testing.T) {
 	cmd := command(baseEnv(t, map[string]string{
 		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:guest@" + ln.Addr().String() + "/",
 	}))
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

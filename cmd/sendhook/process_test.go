@@ -15,8 +15,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // The bridge as a separate process, killed or stopped mid-load: every delivery it
@@ -49,8 +49,6 @@ func bridgeBinary(t *testing.T) string {
 	return bridgeBin
 }
 
-func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
-
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
@@ -61,7 +59,7 @@ type proc struct {
 // startProc runs the bridge binary with env and waits for /readyz.
 func startProc(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &proc{addr: testkit.FreeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bridgeBinary(t))
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BRIDGE_WEBHOOK_SECRET=" + secret, "BRIDGE_LISTEN_ADDR=" + p.addr}
 	for k, v := range env {
@@ -147,7 +145,7 @@ func TestSIGKILLWithRabbitMQ(t *testing.T) {
 // SIGKILL takes the embedded NATS server down with the bridge; started again on
 // the same data directory, the stream still holds every delivery answered 200.
 func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir()}
 	p := startProc(t, env)
 	acked := loadUntil(t, p, func() { _ = p.cmd.Process.Signal(syscall.SIGKILL) })
@@ -158,7 +156,7 @@ func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
 // SIGTERM mid-load: the bridge stops accepting, answers what is in flight, closes
 // the sink and exits 0; nothing it answered 200 is missing.
 func TestSIGTERMDrains(t *testing.T) {
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(), "BRIDGE_SHUTDOWN_TIMEOUT": "10s"}
 	p := startProc(t, env)
 	var exitErr error

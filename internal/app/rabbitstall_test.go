@@ -13,8 +13,8 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // bodyOfSize is a valid webhook body of exactly size bytes.
@@ -56,7 +56,7 @@ func postAll(url string, body []byte, prefix string, n int) ([]int, []time.Durat
 func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	exchange, queue := apptest.RabbitNames(t, url)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	const publishTimeout, shutdownTimeout = 3 * time.Second, time.Second
 	b := startBridge(t, func(c *config.Config) {
 		c.Sink, c.Rabbitmq.URL = "rabbitmq", "amqp://guest:guest@"+proxy.Addr()+"/"

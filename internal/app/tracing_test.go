@@ -27,6 +27,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -201,7 +202,7 @@ func checkTrace(t *testing.T, r *otlpReceiver, delivery, system, destination, tr
 func TestTraceEndToEndNATS(t *testing.T) {
 	t.Parallel()
 	rec := startReceiver(t)
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen = natsAddr }, traced(rec, nil))
 	if r := b.post(t, sample, "otel-nats-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)

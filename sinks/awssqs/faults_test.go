@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
@@ -129,7 +130,7 @@ func TestFaultConnectionCutMidBatch(t *testing.T) {
 	for _, fifo := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fifo=%v", fifo), func(t *testing.T) {
 			queueURL := srv.CreateQueue(t, fifo, nil)
-			proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
+			proxy := testkit.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
 			s := openSink(t, srv, queueURL, func(c *awssqs.Config) {
 				c.Endpoint = "http://" + proxy.Addr()
 				c.Linger = 100 * time.Millisecond

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -240,7 +241,7 @@ func TestExistingStreamUsedAsItIs(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedLog
+	var logs testkit.LockedBuffer
 	// Three replicas on a single server could not be created: proof that the
 	// existing stream is taken as it is.
 	s, err := natsjs.New(t.Context(), natsjs.Config{URL: ts.URL(), Stream: "OPS", SubjectPrefix: "ops", Replicas: 3,

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // The embedded JetStream fsyncs each message before its PubAck unless told to sync
@@ -17,7 +17,7 @@ func TestEmbeddedSync(t *testing.T) {
 		{0, true},
 		{time.Second, false},
 	} {
-		s, err := New(t.Context(), Config{EmbeddedListen: sinktest.FreeAddr(t), DataDir: t.TempDir(), EmbeddedSyncInterval: c.interval})
+		s, err := New(t.Context(), Config{EmbeddedListen: testkit.FreeAddr(t), DataDir: t.TempDir(), EmbeddedSyncInterval: c.interval})
 		if err != nil {
 			t.Fatal(err)
 		}

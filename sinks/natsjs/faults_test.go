@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -103,7 +104,7 @@ func TestFaultStreamDeleted(t *testing.T) {
 
 func TestFaultNetworkCutAndDown(t *testing.T) {
 	ts := startServer(t)
-	proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.Port))
+	proxy := testkit.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ts.Port))
 	f := newFaultEnv(t, ts, "nats://"+proxy.Addr(), 2*time.Second)
 	load := f.StartLoad("nats-netcut", 16, 50000)
 	for range 3 {

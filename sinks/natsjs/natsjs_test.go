@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
@@ -163,7 +164,7 @@ func TestStreamNotCapturingPrefix(t *testing.T) {
 
 func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	cfg := natsjs.Config{EmbeddedListen: sinktest.FreeAddr(t), DataDir: dir}
+	cfg := natsjs.Config{EmbeddedListen: testkit.FreeAddr(t), DataDir: dir}
 	s, err := natsjs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -7,18 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // secureEnv is a production-like server: TLS that verifies client certificates, and
@@ -260,7 +260,7 @@ func TestFaultServerRestartedTLS(t *testing.T) {
 func TestTokenURLNotLogged(t *testing.T) {
 	const token = "sink-token-c41f9a"
 	ts := natstest.StartSecure(t, natstest.Secure{Token: token})
-	var logs lockedLog
+	var logs testkit.LockedBuffer
 	s, err := natsjs.New(t.Context(), natsjs.Config{
 		URL: strings.Replace(ts.URL(), "://", "://"+token+"@", 1), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -279,23 +279,6 @@ func TestTokenURLNotLogged(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Fatalf("the token reached the log:\n%s", logs.String())
 	}
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Certificates and .creds rotated in place are used from the next connection on,
@@ -376,7 +359,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	install(oldCreds)
 	ts := natstest.StartSecure(t, natstest.Secure{Cert: &srv, Auth: auth,
 		Client: []nats.Option{nats.RootCAs(ca.File), nats.UserCredentials(consumer)}})
-	var logs lockedLog
+	var logs testkit.LockedBuffer
 	env := openEnvWith(t, ts, natsjs.Config{TLSCAFile: ca.File, CredsFile: credsFile, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	defer env.Sink.Close()
 	sink := env.Sink.(*natsjs.Sink)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -24,10 +25,10 @@ func bigMessage(id string, size int) sinks.Message {
 
 // stalledSink is a sink connected to a real server through a proxy that can stop
 // reading, with a 512 KiB body confirmed before the test stalls it.
-func stalledSink(t *testing.T) (*natsjs.Sink, *sinktest.Proxy) {
+func stalledSink(t *testing.T) (*natsjs.Sink, *testkit.Proxy) {
 	t.Helper()
 	ts := startServer(t)
-	proxy := sinktest.StartProxy(t, strings.TrimPrefix(ts.URL(), "nats://"))
+	proxy := testkit.StartProxy(t, strings.TrimPrefix(ts.URL(), "nats://"))
 	n := streamSeq.Add(1)
 	s, err := natsjs.New(t.Context(), natsjs.Config{URL: "nats://" + proxy.Addr(), Stream: fmt.Sprintf("STALL%d", n), SubjectPrefix: fmt.Sprintf("stall%d", n)})
 	if err != nil {
@@ -161,10 +162,10 @@ func TestStalledServerReadyAndClose(t *testing.T) {
 // not at all); it must not cut the connection under the publishes that share it.
 func TestSlowLinkIsNotAStall(t *testing.T) {
 	ts := startServer(t)
-	proxy := sinktest.StartProxy(t, strings.TrimPrefix(ts.URL(), "nats://"))
+	proxy := testkit.StartProxy(t, strings.TrimPrefix(ts.URL(), "nats://"))
 	n := streamSeq.Add(1)
 	s, err := natsjs.New(t.Context(), natsjs.Config{URL: "nats://" + proxy.Addr(), Stream: fmt.Sprintf("SLOW%d", n), SubjectPrefix: fmt.Sprintf("slow%d", n),
-		Logger: sinktest.Logger(t)})
+		Logger: testkit.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -60,7 +61,7 @@ func (l *logTap) connectedTo() (addr string, connects int) {
 func TestNodeListRoundRobin(t *testing.T) {
 	shared := rabbittest.SharedURL(t)
 	u, _ := url.Parse(shared)
-	proxies := []*sinktest.Proxy{sinktest.StartProxy(t, u.Host), sinktest.StartProxy(t, u.Host), sinktest.StartProxy(t, u.Host)}
+	proxies := []*testkit.Proxy{testkit.StartProxy(t, u.Host), testkit.StartProxy(t, u.Host), testkit.StartProxy(t, u.Host)}
 	list := ""
 	for i, p := range proxies {
 		if i > 0 {
@@ -328,7 +329,7 @@ func drain(t *testing.T, url, queue string) []string {
 // When no node of a list can be reached, the start-up error names each one, with no
 // password in it.
 func TestNodeListAllDown(t *testing.T) {
-	a, b := sinktest.FreeAddr(t), sinktest.FreeAddr(t)
+	a, b := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	list := fmt.Sprintf("amqp://u:s3cret-a@%s/, amqps://u:s3cret-b@%s/", a, b)
 	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: list, ConnectTimeout: time.Second})
 	var ce *sinks.ConfigError

@@ -8,6 +8,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -112,7 +113,7 @@ func TestFaultBlockedConnection(t *testing.T) {
 // the broker unreachable for a while, through a TCP proxy.
 func TestFaultNetworkCutAndDown(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	f := newFaultEnv(t, url, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), 2*time.Second)
 	load := f.StartLoad("netcut", 16, 20000)
 	for range 3 {
@@ -135,7 +136,7 @@ func TestFaultNetworkCutAndDown(t *testing.T) {
 // fails while the latency stays well inside the publish timeout.
 func TestFaultNetworkLatency(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	f := newFaultEnv(t, url, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), 2*time.Second)
 	proxy.SetLatency(50 * time.Millisecond)
 	load := f.StartLoad("latency", 16, 2000)

@@ -32,7 +32,7 @@ func bigMessage(id string, size int) sinks.Message {
 // hang behind them, and a new sink recovers once the stall clears.
 func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	top := newTopology(t, url)
 	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
 	defer s.Close()
@@ -103,7 +103,7 @@ func TestStalledBrokerPublishesReturnInTime(t *testing.T) {
 // for the publishes' deadlines, let alone for the library's heartbeat to give up.
 func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	top := newTopology(t, url)
 	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
 	// A body of the size to come, confirmed before the stall: the sink has seen the
@@ -144,7 +144,7 @@ func TestStalledBrokerCloseDoesNotHang(t *testing.T) {
 func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
-	proxy := sinktest.StartProxy(t, n.Addr)
+	proxy := testkit.StartProxy(t, n.Addr)
 	top := newTopology(t, n.URL)
 	s := openSink(t, fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), top, "classic")
 	defer s.Close()
@@ -186,14 +186,14 @@ func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
 // proxiedSink is a sink on the shared broker through a proxy, with its log in the
 // test's, that has carried a body of size bytes (so larger bodies are not sent
 // alone on the probe channel).
-func proxiedSink(t *testing.T, size int) (*rabbitmq.Sink, *sinktest.Proxy) {
+func proxiedSink(t *testing.T, size int) (*rabbitmq.Sink, *testkit.Proxy) {
 	t.Helper()
 	url := rabbittest.SharedURL(t)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	top := newTopology(t, url)
 	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
 		URL: fmt.Sprintf("amqp://guest:guest@%s/", proxy.Addr()), Exchange: top.exchange, Queue: top.queue, QueueType: "classic",
-		Logger: sinktest.Logger(t),
+		Logger: testkit.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

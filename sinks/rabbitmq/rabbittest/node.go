@@ -17,7 +17,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // Node is a RabbitMQ node of our own, which tests may stop, restart, alarm and
@@ -79,11 +79,11 @@ func boot(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := sinktest.PickFreeAddr()
+	addr, err := testkit.PickFreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dist, err := sinktest.PickFreeAddr()
+	dist, err := testkit.PickFreeAddr()
 	if err != nil {
 		return nil, err
 	}

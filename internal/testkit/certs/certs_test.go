@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // A client trusting the CA completes a mutual-TLS handshake with a server certificate
