@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -64,7 +64,7 @@ func Parallel(b *testing.B, concurrency int, op func(i int64) error) {
 
 // BenchBridgeHTTP measures the whole bridge in front of sink: b.N signed POSTs of
 // body over loopback HTTP/1.1 keep-alive connections from the lean load client
-// (bridge/loadgen) at the given concurrency, verified, parsed, published and
+// (internal/loadgen) at the given concurrency, verified, parsed, published and
 // confirmed. It reports msgs/s and p50/p99 and fails on any answer but 200.
 func BenchBridgeHTTP(b *testing.B, sink sinks.Sink, body []byte, concurrency int) {
 	b.Helper()

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
