@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -723,7 +724,7 @@ func grep(s, sub string) string {
 // keep-alive connections of the lean load client, in front of the in-memory sink
 // (no broker).
 func BenchmarkHandlerHTTP(b *testing.B) {
-	sinktest.BenchBridgeHTTP(b, sinktest.NewMemory(), sample, 64)
+	bridgetest.BenchHTTP(b, sinktest.NewMemory(), sample, 64)
 }
 
 // BenchmarkHandler is the handler alone, no network: verify, parse, dedup check,

@@ -21,6 +21,8 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 )
 
 // repoRoot is the repository, seen from this package's directory (go test runs there).
@@ -49,6 +51,8 @@ func TestMain(m *testing.M) {
 	} else {
 		code = m.Run()
 	}
+	rabbittest.Stop()    // the private node, if a fault case started it
+	sqstest.StopShared() // the shared local SQS server, if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

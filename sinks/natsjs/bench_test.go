@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -86,7 +87,7 @@ func BenchmarkNATSBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
 
 func benchBridgeHTTP(b *testing.B, concurrency int) {
 	sink, _ := newBenchSink(b)
-	sinktest.BenchBridgeHTTP(b, sink, benchBody, concurrency)
+	bridgetest.BenchHTTP(b, sink, benchBody, concurrency)
 }
 
 // BenchmarkNATSEmbeddedSync prices the embedded server's durability setting: the sink

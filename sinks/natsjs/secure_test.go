@@ -2,7 +2,6 @@ package natsjs_test
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -225,34 +224,6 @@ func fileSecrets(t *testing.T, paths ...string) []string {
 		t.Fatalf("found %d secrets in the files, want 7", len(out))
 	}
 	return out
-}
-
-// A server restart over TLS with .creds under a load of signed requests: the sink
-// reconnects (a new TLS handshake and authentication), and nothing answered 200 is
-// missing.
-func TestFaultServerRestartedTLS(t *testing.T) {
-	e := startSecure(t)
-	n := streamSeq.Add(1)
-	cfg := e.sinkConfig()
-	cfg.Stream, cfg.SubjectPrefix = fmt.Sprintf("FAULT%d", n), fmt.Sprintf("fault%d", n)
-	f := newFaultEnvWith(t, e.ts, cfg, 2*time.Second)
-	load := f.StartLoad("nats-tls-restart", 16, 50000)
-	time.Sleep(700 * time.Millisecond)
-	e.ts.Stop()
-	time.Sleep(300 * time.Millisecond)
-	if got := f.Ready(); got != 503 {
-		t.Errorf("/readyz with the server down = %d, want 503", got)
-	}
-	time.Sleep(700 * time.Millisecond)
-	if err := e.ts.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.WaitRecovered(t)
-	time.Sleep(500 * time.Millisecond)
-	r := f.check(t, load)
-	if r.Acked == 0 {
-		t.Fatal("nothing was confirmed")
-	}
 }
 
 // A token in the URL stays out of the log, also in the line written when the sink

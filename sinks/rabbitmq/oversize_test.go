@@ -23,7 +23,7 @@ import (
 func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
-	top := newTopology(t, n.URL)
+	top := rabbittest.NewTopology(t, n.URL)
 	s := openSink(t, n.URL, top, "classic")
 	defer s.Close()
 
@@ -83,7 +83,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 		t.Errorf("only %d small publishes in the test: nothing was in flight beside the big ones", len(small))
 	}
 	got := map[string]bool{}
-	for _, d := range (&queueReader{url: n.URL, queue: top.queue}).read(t, len(small)+1) {
+	for _, d := range (&rabbittest.Reader{URL: n.URL, Queue: top.Queue}).Read(t, len(small)+1) {
 		got[d.MessageId] = true
 	}
 	for _, id := range append(small, "at-limit") {
@@ -99,7 +99,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 // nacks that makes the sink give up on a connection (nacks.go).
 func TestExchangeDeletedUnderANewSize(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
 	if err := s.Publish(t.Context(), sinktest.NewMessage("small-first")); err != nil {
@@ -111,7 +111,7 @@ func TestExchangeDeletedUnderANewSize(t *testing.T) {
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if err := ch.ExchangeDelete(top.exchange, false, false); err != nil {
+	if err := ch.ExchangeDelete(top.Exchange, false, false); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -129,7 +129,7 @@ func TestExchangeDeletedUnderANewSize(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	got := (&queueReader{url: url, queue: top.queue}).read(t, 2)
+	got := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, 2)
 	if len(got) != 2 {
 		t.Fatalf("queue holds %d messages, want 2", len(got))
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -305,4 +307,33 @@ func (r *Reader) empty(c *sqs.Client) bool {
 func (s *Server) DeleteQueue(t testing.TB, url string) {
 	t.Helper()
 	_, _ = s.Client(t).DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+}
+
+// Received returns the messages as the conformance suite compares them. SQS makes
+// its own MessageId; the delivery id travels as ce-id and audiospliter-delivery
+// (and as MessageDeduplicationId on FIFO queues), so ID is the latter.
+func Received(ms []types.Message) []sinktest.Received {
+	out := make([]sinktest.Received, 0, len(ms))
+	for _, m := range ms {
+		r := sinktest.Received{Body: []byte(aws.ToString(m.Body)), Headers: map[string]string{}}
+		for k, v := range m.MessageAttributes {
+			r.Headers[k] = aws.ToString(v.StringValue)
+		}
+		r.ID = r.Headers[sinks.HeaderDelivery]
+		out = append(out, r)
+	}
+	return out
+}
+
+// BadBodies returns bodies SQS cannot carry as they are: each must fail alone, before
+// any call, and never take the messages batched with it down (before, the SDK
+// replaced the invalid bytes, SQS stored a different body, the SDK's MD5 check
+// failed the whole SendMessageBatch and batch-mates that SQS already held were
+// sent again).
+func BadBodies() map[string][]byte {
+	return map[string][]byte{
+		"invalid UTF-8":     []byte("{\"event\":\"job.completed\",\"note\":\"caf\xe9\"}"),
+		"U+FFFF":            []byte("{\"event\":\"job.completed\",\"note\":\"\uffff\"}"),
+		"control character": []byte("{\"event\":\"job.completed\"}\x01"),
+	}
 }

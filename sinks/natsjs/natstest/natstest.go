@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -165,4 +166,39 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 		}
 	}
 	return out
+}
+
+// CloseClients makes the server close every client connection at once, as an
+// operator kicking clients does; the server stays up.
+func (s *Server) CloseClients(t testing.TB) {
+	t.Helper()
+	cz, err := s.srv.Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if err := s.srv.DisconnectClientByID(c.Cid); err != nil {
+			t.Logf("natstest: disconnect client %d: %v", c.Cid, err)
+		}
+	}
+}
+
+// StreamInfo returns the stream's info once it has a cluster leader (a single
+// server is its own), waiting up to 15 s.
+func StreamInfo(t testing.TB, js jetstream.JetStream, stream string) *jetstream.StreamInfo {
+	t.Helper()
+	var info *jetstream.StreamInfo
+	var err error
+	if !testkit.Poll(15*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		var st jetstream.Stream
+		if st, err = js.Stream(ctx, stream); err == nil {
+			info, err = st.Info(ctx)
+		}
+		return err == nil && info.Cluster != nil && info.Cluster.Leader != ""
+	}) {
+		t.Fatalf("stream %s info: %v", stream, err)
+	}
+	return info
 }
