@@ -230,7 +230,7 @@ func sqsHarness(fifo bool) bridgetest.Harness {
 		ReadyAsksBroker: true,
 		Lacks: bridgetest.Lacks{
 			CloseConnections:  "an HTTP endpoint has no connections to close at will; FaultNetworkCutAndDown cuts them",
-			Block:             "SQS has no state in which it keeps connections open and takes no sends; throttling is TestSQSThrottlingUnderLoad",
+			Block:             "SQS has no state in which it keeps connections open and takes no sends; throttling is TestFaultThrottlingUnderLoad",
 			DeleteDest:        "the queue is the operator's: the sink never creates it, so a deleted queue is refused until it is made again",
 			WritesLeftRunning: "a send call ends at the latest deadline of the publishes it carries (callContext): none is left running to bound",
 			CloseCuts:         "Close waits for the calls in flight, each ending at the latest deadline of the publishes it carries",
