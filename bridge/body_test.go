@@ -15,6 +15,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/admit"
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // stalledPost opens a connection that sends a POST's headers announcing size bytes
@@ -63,7 +64,8 @@ func TestBodyReadsPastTheBound(t *testing.T) {
 	}
 
 	oldest := stalledPost(t, h, "s1", 4000, `{"event":`) // reads from t0
-	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") })
+	testkit.Eventually(t, 5*time.Second, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") },
+		"the stalled request did not start reading its body")
 	clk.Advance(admit.Grace - time.Millisecond)
 	wantRefused("a request while the only read is younger than a second", stalledPost(t, h, "s2", 4000, ""))
 

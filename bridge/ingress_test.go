@@ -441,9 +441,9 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 	<-sink.entered
 	joined := make(chan reply, 1)
 	go func() { joined <- h.post(t, sample, "sign", "p1") }()
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, func() bool {
 		return strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, "audiospliter_bridge_duplicates_total 1")
-	})
+	}, "the second request did not join the first")
 	close(sink.release)
 	for _, c := range []chan reply{first, joined} {
 		select {
@@ -516,10 +516,10 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 			}
 			// Let every request arrive and join the first one's flight: each joiner
 			// counts as a duplicate before it waits.
-			waitFor(t, func() bool {
+			testkit.Eventually(t, 5*time.Second, func() bool {
 				return entered.Load() == 1 &&
 					strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, fmt.Sprintf("audiospliter_bridge_duplicates_total %d", n-1))
-			})
+			}, "the %d requests did not all join the one publish", n)
 			close(release)
 			for range n {
 				r := <-replies
@@ -543,7 +543,7 @@ func TestTooManyInFlight(t *testing.T) {
 	for i := range 2 {
 		go func() { done <- h.post(t, sample, "sign", fmt.Sprintf("held-%d", i)) }()
 	}
-	waitFor(t, func() bool { return entered.Load() == 2 })
+	testkit.Eventually(t, 5*time.Second, func() bool { return entered.Load() == 2 }, "two publishes did not enter the sink")
 	r := h.post(t, sample, "sign", "third")
 	r.wantError(t, 503)
 	if r.header.Get("Retry-After") == "" {
@@ -693,19 +693,6 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	for _, leak := range []string{secret, sig, sig[1:], marker} {
 		if strings.Contains(all, leak) {
 			t.Errorf("%q leaked into logs or answers:\n%s", leak, all)
-		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not met in 5s")
-		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
@@ -148,12 +149,9 @@ func TestCheckRabbitMQRefusesWithoutDrain(t *testing.T) {
 
 func waitDepth(t *testing.T, depth func() int, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for depth() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue depth %d, want %d", depth(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var got int
+	if !testkit.Poll(10*time.Second, func() bool { got = depth(); return got == want }) {
+		t.Fatalf("queue depth %d after 10 s, want %d", got, want)
 	}
 }
 

@@ -71,25 +71,21 @@ func startProc(t *testing.T, env map[string]string) *proc {
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited; p.exited <- nil })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
+	ready := func() bool {
 		select {
 		case err := <-p.exited:
 			t.Fatalf("bridge exited at start: %v\n%s", err, p.stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge not ready in 20s:\n%s", p.stderr)
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
 	}
+	testkit.Eventually(t, 20*time.Second, ready, "bridge not ready:\n%s", p.stderr)
+	return p
 }
 
 // loadUntil runs `sendhook -c 16 -duration 4s -acked file` against p and calls
@@ -102,7 +98,7 @@ func loadUntil(t *testing.T, p *proc, fault func()) string {
 		_, out, _ := sendhook(t, "-url", "http://"+p.addr+"/webhooks", "-secret", secret, "-c", "16", "-duration", "4s", "-acked", acked)
 		done <- out
 	}()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // load before the fault
 	fault()
 	out := <-done
 	t.Logf("load: %s", strings.ReplaceAll(out, "\n", "; "))

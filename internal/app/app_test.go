@@ -303,7 +303,7 @@ func TestStopWhileConnecting(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the bridge did not connect to the broker within 10 s")
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the fault's timing: the stop comes while the bridge waits on the broker
 	start := time.Now()
 	cancel()
 	select {

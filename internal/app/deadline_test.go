@@ -48,7 +48,7 @@ func TestSlowUploadAndSlowConfirmStillAnswered(t *testing.T) {
 		if i == pieces-1 {
 			end = len(sample)
 		}
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond) // the slow sender's pace
 		if _, err := c.Write(sample[i*step : end]); err != nil {
 			t.Fatal(err)
 		}

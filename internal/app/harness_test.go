@@ -162,15 +162,8 @@ func webhookLine(t *testing.T, logs, id string) map[string]any {
 
 func waitStatus(t *testing.T, b *running, path string, status int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := b.get(t, path)
-		if r.Status == status {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s stayed %d %s, want %d", path, r.Status, r.Body, status)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var r apptest.Reply
+	if !testkit.Poll(15*time.Second, func() bool { r = b.get(t, path); return r.Status == status }) {
+		t.Fatalf("%s stayed %d %s for 15 s, want %d", path, r.Status, r.Body, status)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -26,13 +27,7 @@ func TestPublishWhileServerDownSaysSo(t *testing.T) {
 	defer env.Sink.Close()
 	ts.Stop()
 	sink := env.Sink.(*natsjs.Sink)
-	deadline := time.Now().Add(5 * time.Second)
-	for sink.Ready(t.Context()) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("still ready with the server stopped")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return sink.Ready(t.Context()) != nil }, "still ready with the server stopped")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	err := sink.Publish(ctx, sinktest.NewMessage("while-down"))

@@ -240,13 +240,8 @@ func TestTokenURLNotLogged(t *testing.T) {
 	}
 	defer s.Close()
 	ts.Restart(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "nats reconnected") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect logged:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "nats reconnected") },
+		"no reconnect logged:\n%s", &logs)
 	if strings.Contains(logs.String(), token) {
 		t.Fatalf("the token reached the log:\n%s", logs.String())
 	}
@@ -292,12 +287,9 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 		Client: []nats.Option{nats.RootCAs(caA.File), nats.ClientCert(clientB.CertFile, clientB.KeyFile), nats.UserCredentials(consumer)}})
 	ts.Restart(t)
 	sink := env.Sink.(*natsjs.Sink)
-	deadline := time.Now().Add(15 * time.Second)
-	for sink.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sink did not reconnect with the rotated files: %v", sink.Ready(t.Context()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if !testkit.Poll(15*time.Second, func() bool { err = sink.Ready(t.Context()); return err == nil }) {
+		t.Fatalf("the sink did not reconnect with the rotated files: %v", err)
 	}
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-rotation")); err != nil {
 		t.Fatal(err)
@@ -339,7 +331,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	ts.Restart(t)
 	// Long enough for nats.go to be refused several times on the one server (it
 	// waits 250 ms plus up to 1 s of jitter between attempts over TLS).
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // the fault's length: refused again and again
 	if err := sink.Ready(t.Context()); err == nil {
 		t.Fatal("ready with the credentials refused")
 	}
@@ -347,12 +339,9 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 	install(newCreds)
-	deadline := time.Now().Add(10 * time.Second)
-	for sink.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after the .creds file was fixed: %v", sink.Ready(t.Context()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if !testkit.Poll(10*time.Second, func() bool { err = sink.Ready(t.Context()); return err == nil }) {
+		t.Fatalf("no recovery after the .creds file was fixed: %v", err)
 	}
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-fix")); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the small publishers under way first
 	var big sync.WaitGroup
 	for i := range 6 {
 		big.Go(func() {
@@ -59,10 +59,10 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 				t.Errorf("publish of a body over max_message_size = %v, want ErrTooLarge", err)
 			}
 		})
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the big bodies' pace, among the small ones
 	}
 	big.Wait()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the small publishers go on after the big ones
 	stop()
 	wg.Wait()
 
@@ -127,7 +127,7 @@ func TestExchangeDeletedUnderANewSize(t *testing.T) {
 		if errors.Is(err, sinks.ErrPermanent) || time.Now().After(deadline) {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the sender's retry pace: the attempts 100 ms apart are counted above
 	}
 	got := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, 2)
 	if len(got) != 2 {

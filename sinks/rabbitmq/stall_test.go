@@ -53,17 +53,12 @@ func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
 	}
 
 	proxy.SetStalled(false)
-	recovered := time.Now().Add(30 * time.Second)
-	for {
+	if !testkit.Poll(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		err := s.Publish(ctx, bigMessage(fmt.Sprintf("after-stall-%d", time.Now().UnixNano()), limit/2))
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(recovered) {
-			t.Fatalf("no publish succeeded within 30 s after the stall cleared: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		defer cancel()
+		err = s.Publish(ctx, bigMessage(fmt.Sprintf("after-stall-%d", time.Now().UnixNano()), limit/2))
+		return err == nil
+	}) {
+		t.Fatalf("no publish succeeded within 30 s after the stall cleared: %v", err)
 	}
 }

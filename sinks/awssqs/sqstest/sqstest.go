@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,21 +160,18 @@ func (s *Server) Start() error {
 	}
 	s.cmd = cmd
 	go func() { _ = cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !testkit.Poll(30*time.Second, func() bool {
 		resp, err := http.Get(s.Endpoint() + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return fmt.Errorf("fauxqs did not answer /health on port %d in 30s (log: %s)", s.Port, s.log)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		s.Stop()
+		return fmt.Errorf("fauxqs did not answer /health on port %d in 30s (log: %s)", s.Port, s.log)
 	}
+	return nil
 }
 
 // Stop kills the process and waits until its port is free.
@@ -182,14 +180,14 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	for range 100 {
+	testkit.Poll(10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port), 100*time.Millisecond)
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	s.cmd = nil
 }
 
@@ -257,32 +255,30 @@ func (r *Reader) Read(t testing.TB, atLeast int) []types.Message {
 	c := r.Server.Client(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(r.URL),
-			MaxNumberOfMessages:         10,
-			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			// Short: a receive whose answer was lost on the way (and is retried) hides
-			// its messages only briefly; they come back before the read gives up.
-			VisibilityTimeout: 3,
-		})
-		if err != nil {
-			t.Fatalf("receive from %s: %v", r.URL, err)
+	testkit.Poll(10*time.Second, func() bool {
+		for {
+			out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+				QueueUrl:                    aws.String(r.URL),
+				MaxNumberOfMessages:         10,
+				MessageAttributeNames:       []string{"All"},
+				MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+				// Short: a receive whose answer was lost on the way (and is retried) hides
+				// its messages only briefly; they come back before the read gives up.
+				VisibilityTimeout: 3,
+			})
+			if err != nil {
+				t.Fatalf("receive from %s: %v", r.URL, err)
+			}
+			if len(out.Messages) == 0 {
+				return len(r.got) >= atLeast && r.empty(c)
+			}
+			for _, m := range out.Messages {
+				r.got = append(r.got, m)
+				_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(r.URL), ReceiptHandle: m.ReceiptHandle})
+			}
 		}
-		for _, m := range out.Messages {
-			r.got = append(r.got, m)
-			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(r.URL), ReceiptHandle: m.ReceiptHandle})
-		}
-		if len(out.Messages) > 0 {
-			continue
-		}
-		if time.Now().After(deadline) || (len(r.got) >= atLeast && r.empty(c)) {
-			return append([]types.Message(nil), r.got...)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
+	return append([]types.Message(nil), r.got...)
 }
 
 // empty reports whether the queue holds nothing, in flight included: a receive

@@ -116,19 +116,14 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var st jetstream.Stream
-	for {
+	if !testkit.Poll(10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		st, err = js.Stream(ctx, stream)
-		if err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast)
+	}) {
+		t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
 	}
 	state := st.CachedInfo().State
 	if state.Msgs == 0 {
