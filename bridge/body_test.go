@@ -104,6 +104,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 // A body that arrives in many pieces (pooled chunks) reaches the sink byte for
 // byte, with and without Content-Length; so does one that fits the first piece.
 func TestBodiesInPiecesArriveWhole(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
 	sent := map[string][]byte{}
 	for i, size := range []int{40, 511, 512, 513, 16<<10 + 512, 100_000, 1 << 20} {

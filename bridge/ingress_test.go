@@ -154,6 +154,7 @@ func (r reply) wantReceived(t *testing.T, id string, duplicate bool) {
 
 // One case per rejecting row of docs/contract.md; none of them may reach the sink.
 func TestRejectedRequestsPublishNothing(t *testing.T) {
+	t.Parallel()
 	other := "another-secret-0000000"
 	cases := []struct {
 		name   string
@@ -268,6 +269,7 @@ func (h *harness) webhookLines(t *testing.T) []map[string]any {
 }
 
 func TestChunkedBodyOverTheLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	body := bytes.Repeat([]byte("a"), 5000)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+"/webhooks", io.MultiReader(bytes.NewReader(body)))
@@ -288,6 +290,7 @@ func TestChunkedBodyOverTheLimit(t *testing.T) {
 }
 
 func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.CESource = "test-source" })
 	before := time.Now()
 	h.post(t, sample, "sha256="+bridge.Sign(secret, sample), "dlv_001:a.b-c").wantReceived(t, "dlv_001:a.b-c", false)
@@ -334,6 +337,7 @@ func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
 }
 
 func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
 		h := newHarness(t, nil)
 		h.post(t, []byte(body), "sign", "d1").wantReceived(t, "d1", false)
@@ -346,6 +350,7 @@ func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
 }
 
 func TestUnknownEventsAreForwarded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, []byte(`{"event":"job.invented-tomorrow","x":1}`), "sign", "d1").wantReceived(t, "d1", false)
 	if m := h.sink.Messages(); len(m) != 1 || m[0].Event != "job.invented-tomorrow" {
@@ -354,6 +359,7 @@ func TestUnknownEventsAreForwarded(t *testing.T) {
 }
 
 func TestAnyConfiguredSecretVerifies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.Secrets = []string{"old-secret-00000000", secret} })
 	h.post(t, sample, bridge.Sign("old-secret-00000000", sample), "d-old").wantReceived(t, "d-old", false)
 	h.post(t, sample, bridge.Sign(secret, sample), "d-new").wantReceived(t, "d-new", false)
@@ -361,6 +367,7 @@ func TestAnyConfiguredSecretVerifies(t *testing.T) {
 }
 
 func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
@@ -380,6 +387,7 @@ func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
 
 // A wrong path or method gets JSON like every other answer.
 func TestWrongPathOrMethodAnswersJSON(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	for _, c := range []struct {
 		method, path string
@@ -433,6 +441,7 @@ func (p *panicSink) Publish(ctx context.Context, msg sinks.Message) error {
 // A panic during a publish ends its flight: the request and every request that
 // joined it get an answer, and a later request for that id publishes again.
 func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
+	t.Parallel()
 	sink := &panicSink{Memory: sinktest.NewMemory(), release: make(chan struct{}), entered: make(chan struct{})}
 	h := newHarness(t, func(c *bridge.Config) { c.Sink = sink })
 	h.sink = sink.Memory
@@ -473,6 +482,7 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 }
 
 func TestDedupDisabledRepublishes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.DedupTTL = 0 })
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
@@ -483,6 +493,7 @@ func TestDedupDisabledRepublishes(t *testing.T) {
 
 // A failed publish is not remembered: the sender's retry publishes again.
 func TestFailedPublishIsNotRemembered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 200 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker away") })
 	r := h.post(t, sample, "sign", "d1")
@@ -495,6 +506,7 @@ func TestFailedPublishIsNotRemembered(t *testing.T) {
 }
 
 func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
+	t.Parallel()
 	for _, outcome := range []struct {
 		name   string
 		err    error
@@ -535,6 +547,7 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 }
 
 func TestTooManyInFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxInFlight = 2 })
 	release := make(chan struct{})
 	var entered atomic.Int32
@@ -562,6 +575,7 @@ func TestTooManyInFlight(t *testing.T) {
 }
 
 func TestBrokerThatNeverConfirms(t *testing.T) {
+	// Not in parallel: it times the answer against the publish timeout.
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 300 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { select {} })
 	start := time.Now()
@@ -577,6 +591,7 @@ func TestBrokerThatNeverConfirms(t *testing.T) {
 }
 
 func TestRetryableErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	var n atomic.Int32
 	h.sink.FailWith(func(sinks.Message) error {
@@ -596,6 +611,7 @@ func TestRetryableErrorsAreRetried(t *testing.T) {
 }
 
 func TestSinkErrorsMapToStatus(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err    error
 		status int
@@ -628,6 +644,7 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz = %d", r.status)
@@ -662,6 +679,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 // Nothing a request carries that is secret, and no body, reaches the logs or any
 // answer: the secret, the signature, the payload.
 func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 100 * time.Millisecond })
 	marker := "payload-marker-5f1e"
 	body := []byte(`{"event":"job.completed","jobId":"j","note":"` + marker + `"}`)
@@ -747,6 +765,7 @@ func BenchmarkHandler(b *testing.B) {
 // A flood of large bodies with bad signatures does no work beyond reading a bounded
 // body: nothing reaches the sink, and memory stays bounded by the bodies in flight.
 func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
+	// Not in parallel: it measures the heap, which other tests would grow.
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
 	body := bytes.Repeat([]byte("x"), 1<<20)
 	var peak atomic.Uint64
@@ -797,6 +816,7 @@ func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
 // Secrets swap at once while requests are verified: the next request after
 // SetSecrets sees the new set, and a refused set leaves the old one in place.
 func TestSetSecretsSwapsWhileServing(t *testing.T) {
+	t.Parallel()
 	sink := sinktest.NewMemory()
 	br, err := bridge.New(bridge.Config{Secrets: []string{"old-secret-0000000000"}, Sink: sink, DedupTTL: 0})
 	if err != nil {

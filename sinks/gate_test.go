@@ -9,6 +9,7 @@ import (
 )
 
 func TestGateShutWaitsForPublishesInFlight(t *testing.T) {
+	t.Parallel()
 	var g sinks.Gate
 	if !g.Enter() {
 		t.Fatal("a new gate refused a publish")

@@ -47,6 +47,7 @@ func ids(prefix string, n int) []string {
 // anything acknowledged is removed): both runs find everything, and the streams
 // and the consumer are left as they were.
 func TestCheckNATSReadsWithoutConsuming(t *testing.T) {
+	t.Parallel()
 	srv := natstest.Start(t)
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
@@ -99,6 +100,7 @@ func TestCheckNATSReadsWithoutConsuming(t *testing.T) {
 }
 
 func TestCheckRabbitMQRefusesWithoutDrain(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -159,6 +161,7 @@ func waitDepth(t *testing.T, depth func() int, want int) {
 // service, as the bridge; a message another consumer holds is reported as in
 // flight.
 func TestCheckSQSRefusesWithoutDrain(t *testing.T) {
+	// Not in parallel: sqstest.Env and the AWS variables it sets are the process environment.
 	sqstest.Env(t)
 	srv := sqstest.Start(t)
 	queueURL := srv.CreateQueue(t, false, nil)
@@ -221,6 +224,7 @@ func visible(t *testing.T, c *sqs.Client, queueURL string) int {
 }
 
 func TestCheckUsage(t *testing.T) {
+	t.Parallel()
 	acked := ackedFile(t, []string{"x"})
 	if code, _, errOut := sendhook(t, "check", "-acked", acked, "-sink", "kafka"); code != 2 || !strings.Contains(errOut, "kafka") {
 		t.Errorf("unknown sink: exit %d %q", code, errOut)
@@ -233,6 +237,7 @@ func TestCheckUsage(t *testing.T) {
 // check reads a stream on a production-like server: TLS that verifies clients and a
 // .creds user, given the same files as the bridge.
 func TestCheckNATSWithTLSAndCreds(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats CA")
 	srvCert, client := ca.Server(t), ca.Client(t, "sendhook")
 	auth := natstest.NewAuth(t)

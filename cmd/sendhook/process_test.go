@@ -118,6 +118,7 @@ func checkNoLoss(t *testing.T, args ...string) {
 }
 
 func TestSIGKILLWithRabbitMQ(t *testing.T) {
+	// Not in parallel: it kills a bridge under load and times the run.
 	url := rabbittest.SharedURL(t)
 	exchange := fmt.Sprintf("kill-test.%d", time.Now().UnixNano())
 	queue := exchange + ".q"
@@ -141,6 +142,7 @@ func TestSIGKILLWithRabbitMQ(t *testing.T) {
 // SIGKILL takes the embedded NATS server down with the bridge; started again on
 // the same data directory, the stream still holds every delivery answered 200.
 func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
+	// Not in parallel: it kills a bridge under load and times the run.
 	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir()}
 	p := startProc(t, env)
@@ -152,6 +154,7 @@ func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
 // SIGTERM mid-load: the bridge stops accepting, answers what is in flight, closes
 // the sink and exits 0; nothing it answered 200 is missing.
 func TestSIGTERMDrains(t *testing.T) {
+	// Not in parallel: it times the drain against the shutdown timeout.
 	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(), "BRIDGE_SHUTDOWN_TIMEOUT": "10s"}
 	p := startProc(t, env)

@@ -18,6 +18,8 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
+// The tests here do not run in parallel: sqstest.Env sets the process's AWS
+// variables (t.Setenv), which the SDK reads, and awsconfig_test.go varies them.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	sqstest.StopShared()

@@ -18,6 +18,7 @@ import (
 // An operator's stream with other settings is used as it is (never updated), and
 // the difference is logged once.
 func TestExistingStreamUsedAsItIs(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	nc, err := nats.Connect(ts.URL())
 	if err != nil {

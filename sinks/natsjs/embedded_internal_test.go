@@ -10,6 +10,7 @@ import (
 // The embedded JetStream fsyncs each message before its PubAck unless told to sync
 // periodically; the server's own default (every two minutes) is never left in place.
 func TestEmbeddedSync(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		interval   time.Duration
 		wantAlways bool

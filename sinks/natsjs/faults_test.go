@@ -22,6 +22,7 @@ import (
 // and its error says what is wrong in one line, not "outbound buffer limit exceeded"
 // alone.
 func TestPublishWhileServerDownSaysSo(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	env := openEnv(t, ts)
 	defer env.Sink.Close()

@@ -56,6 +56,7 @@ func (e *secureEnv) sinkConfig() natsjs.Config {
 // user; its broker-restart case shows that reconnecting handshakes and
 // authenticates again.
 func TestSecureConformanceTLSCreds(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
 	sinktest.Run(t, sinktest.Harness{
 		Open: func(t *testing.T) sinktest.Env {
@@ -72,6 +73,7 @@ func TestSecureConformanceTLSCreds(t *testing.T) {
 // A consumer reading the secured stream sees the bridge's connection under its
 // name, and a plain-text or unauthenticated client is refused.
 func TestSecureServerRefusesOthers(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
 	env := openEnvWith(t, e.ts, e.sinkConfig())
 	defer env.Sink.Close()
@@ -110,6 +112,7 @@ func connz(t *testing.T, e *secureEnv) []struct{ Name string } {
 
 // An NKey user (no JWT) over TLS.
 func TestSecureNkey(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats test CA")
 	srv := ca.Server(t)
 	seed, pub := natstest.NkeyUser(t)
@@ -132,6 +135,7 @@ func TestSecureNkey(t *testing.T) {
 // Every start-up failure names the field an operator must fix, and says nothing of
 // the secrets in the files.
 func TestSecureStartupErrors(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
 	other := certs.NewCA(t, "another CA")
 	strangerCert := other.Client(t, "stranger")
@@ -229,6 +233,7 @@ func fileSecrets(t *testing.T, paths ...string) []string {
 // A token in the URL stays out of the log, also in the line written when the sink
 // reconnects after a server restart (nats.go's own redaction masks only passwords).
 func TestTokenURLNotLogged(t *testing.T) {
+	t.Parallel()
 	const token = "sink-token-c41f9a"
 	ts := natstest.StartSecure(t, natstest.Secure{Token: token})
 	var logs testkit.LockedBuffer
@@ -252,6 +257,7 @@ func TestTokenURLNotLogged(t *testing.T) {
 // client CA and with the old user revoked, and the sink reconnects with the new
 // files (nats.go reads them on every connect).
 func TestRotatedFilesUsedOnReconnect(t *testing.T) {
+	t.Parallel()
 	caA, caB := certs.NewCA(t, "client CA A"), certs.NewCA(t, "client CA B")
 	srv := caA.Server(t)
 	clientA, clientB := caA.Client(t, "bridge"), caB.Client(t, "bridge")
@@ -303,6 +309,7 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 // its new .creds file not there yet) make the sink unready, not closed for good:
 // once the file is replaced it reconnects without a restart.
 func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats CA")
 	srv := ca.Server(t)
 	auth := natstest.NewAuth(t)
@@ -351,6 +358,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 // A server without JetStream stops the bridge at start naming the URL: the stream's
 // settings are not what is wrong.
 func TestServerWithoutJetStream(t *testing.T) {
+	t.Parallel()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)

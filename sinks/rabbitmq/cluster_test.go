@@ -20,6 +20,7 @@ import (
 // first entry dead, fails over to the next entry when its proxy goes down, and comes
 // back round to the first when that one is the only one left.
 func TestNodeListRoundRobin(t *testing.T) {
+	t.Parallel()
 	shared := rabbittest.SharedURL(t)
 	u, _ := url.Parse(shared)
 	proxies := []*testkit.Proxy{testkit.StartProxy(t, u.Host), testkit.StartProxy(t, u.Host), testkit.StartProxy(t, u.Host)}
@@ -69,6 +70,7 @@ func TestNodeListRoundRobin(t *testing.T) {
 // When no node of a list can be reached, the start-up error names each one, with no
 // password in it.
 func TestNodeListAllDown(t *testing.T) {
+	t.Parallel()
 	a, b := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	list := fmt.Sprintf("amqp://u:s3cret-a@%s/, amqps://u:s3cret-b@%s/", a, b)
 	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: list, ConnectTimeout: time.Second})

@@ -21,6 +21,7 @@ import (
 // publishes in flight at the same time on the same connection must all be
 // confirmed, none nacked.
 func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
+	t.Parallel()
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
 	top := rabbittest.NewTopology(t, n.URL)
@@ -98,6 +99,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 // again at once, as a channel of the pool does, rather than after the second of
 // nacks that makes the sink give up on a connection (nacks.go).
 func TestExchangeDeletedUnderANewSize(t *testing.T) {
+	// Not in parallel: it counts publish attempts 100 ms apart against a time bound.
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")

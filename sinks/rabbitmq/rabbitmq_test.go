@@ -33,6 +33,7 @@ func openSink(t testing.TB, url string, top rabbittest.Topology, queueType strin
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	shared := rabbittest.SharedURL(t)
 	open := func(t *testing.T, url string, restart func(t *testing.T)) sinktest.Env {
 		top := rabbittest.NewTopology(t, url)
@@ -60,6 +61,7 @@ func TestConformance(t *testing.T) {
 
 // The message on the queue carries every property and header of docs/contract.md.
 func TestMessageProperties(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
@@ -90,6 +92,7 @@ func TestMessageProperties(t *testing.T) {
 }
 
 func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, rabbittest.Topology{Exchange: top.Exchange}, "classic") // no queue bound
@@ -113,6 +116,7 @@ func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
 // Routed and unroutable messages interleaved on the same channels: every routed
 // publish succeeds and is on the queue, every unroutable one fails.
 func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, rabbittest.Topology{Exchange: top.Exchange}, "classic") // the sink declares no queue
@@ -160,6 +164,7 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 // When the bridge's own queue is deleted at runtime, a return means the topology is
 // gone: the sink declares it again, and the publish is retryable, not permanent.
 func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
@@ -190,6 +195,7 @@ func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
 }
 
 func TestQuorumQueue(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "quorum")
@@ -206,6 +212,7 @@ func TestQuorumQueue(t *testing.T) {
 }
 
 func TestStartupErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	conn, err := amqp.Dial(url)
@@ -241,6 +248,7 @@ func TestStartupErrorsNameTheField(t *testing.T) {
 }
 
 func TestRoutingKeyTooLong(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	s := openSink(t, url, rabbittest.NewTopology(t, url), "classic")
 	defer s.Close()
@@ -254,6 +262,7 @@ func TestRoutingKeyTooLong(t *testing.T) {
 // At start the sink says where it publishes: the node (password masked), exchange,
 // queue and queue type.
 func TestStartLogNamesBrokerAndTopology(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	var buf bytes.Buffer
@@ -293,6 +302,7 @@ func TestStartLogNamesBrokerAndTopology(t *testing.T) {
 // see the return of their own message: an unroutable message is never reported as
 // confirmed.
 func TestSameIDAtOnceUnroutableNeverConfirmed(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.Exchange, QueueType: "classic", Channels: 1})

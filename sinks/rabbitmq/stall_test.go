@@ -27,6 +27,7 @@ func bigMessage(id string, size int) sinks.Message {
 // context: with the broker stalled, that publish too must end at its deadline, and
 // the sink recovers once the stall clears.
 func TestStalledBrokerProbeChannelReturnsInTime(t *testing.T) {
+	// Not in parallel: it times a publish against its deadline.
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
 	proxy := testkit.StartProxy(t, n.Addr)

@@ -29,6 +29,7 @@ func publishOne(t *testing.T, s *rabbitmq.Sink, n *rabbittest.Node, top rabbitte
 }
 
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	n := rabbittest.StartTLSNode(t)
 	password := n.AddUser(t, "bridge")
 	n.AddUser(t, "bridge-ext")

@@ -11,6 +11,7 @@ import (
 // A client trusting the CA completes a mutual-TLS handshake with a server certificate
 // it issued; a client trusting another CA does not.
 func TestHandshake(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "test CA")
 	other := certs.NewCA(t, "other CA")
 	srv := ca.Server(t)

@@ -40,7 +40,8 @@ type Server struct {
 }
 
 // Env sets the AWS variables a test process needs for a local server: dummy
-// credentials, a region, and no instance metadata lookups.
+// credentials, a region, and no instance metadata lookups. They are the process's
+// environment (t.Setenv), so a test that calls Env cannot run in parallel.
 func Env(t testing.TB) {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
