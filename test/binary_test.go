@@ -1,11 +1,9 @@
 // Package test holds the tests of the whole binary and of the whole repository: the
 // bridge built from cmd/bridge and run as a child process configured only through
 // its environment (cmd.Env) and signals, as an operator runs it; its exit statuses,
-// -h, `bridge healthcheck`; the docs' links and the consumer examples. It also holds
-// the tests of the whole bridge in front of each broker: the fault driver of
-// internal/bridgetest run for every sink (TestFaults), clusters under load, and the
-// faults only one broker has. Tests of the bridge's behaviour that need no
-// environment run app.Run in internal/app.
+// -h, `bridge healthcheck`; the docs' links and the consumer examples. The whole
+// bridge in front of each broker under faults is tested in test/faults; the
+// bridge's behaviour that needs no environment, with app.Run in internal/app.
 package test
 
 import (

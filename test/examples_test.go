@@ -163,8 +163,8 @@ func TestConsumerExampleNATSWithTLSAndCreds(t *testing.T) {
 	if r := b.post(t, sample, "ex-nats-tls-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	example(t, "go", "nats", nil, "-url", s.ts.URL(), "-ca", s.ca.File,
-		"-cert", s.client.CertFile, "-key", s.client.KeyFile, "-creds", s.consumer, "-consumer", "ex-go-tls")
+	example(t, "go", "nats", nil, "-url", s.Server.URL(), "-ca", s.CA.File,
+		"-cert", s.Client.CertFile, "-key", s.Client.KeyFile, "-creds", s.Consumer, "-consumer", "ex-go-tls")
 }
 
 // postTraced posts the sample with a caller's traceparent.

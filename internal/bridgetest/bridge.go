@@ -5,7 +5,7 @@
 // replicas of the bridge on one broker. sinks/sinktest is its counterpart for a sink
 // alone.
 //
-// A sink wires the driver in test/ by describing its broker (Harness); the driver
+// A sink wires the driver in test/faults by describing its broker (Harness); the driver
 // leaves out, with the reason in the log, the cases the sink says it lacks.
 package bridgetest
 

@@ -11,7 +11,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-// Harness adapts one sink and its broker to the driver. test/ has one per sink.
+// Harness adapts one sink and its broker to the driver; test/faults has one per sink.
 type Harness struct {
 	// Broker returns the broker a case runs on. private is true when the case
 	// stops, blocks or disconnects the broker itself: the broker must then be one

@@ -22,33 +22,15 @@ import (
 
 // secureEnv is a production-like server: TLS that verifies client certificates, and
 // operator/account JWT authentication with a memory resolver.
-type secureEnv struct {
-	ca     *certs.CA
-	client certs.Pair
-	auth   *natstest.Auth
-	creds  string
-	ts     *testServer
-}
+type secureEnv struct{ *natstest.Secured }
 
-func startSecure(t testing.TB) *secureEnv {
-	t.Helper()
-	e := &secureEnv{ca: certs.NewCA(t, "nats test CA"), auth: natstest.NewAuth(t)}
-	srv := e.ca.Server(t)
-	e.client = e.ca.Client(t, "audiospliter-bridge")
-	e.creds = e.auth.Creds(t, "bridge")
-	consumer := e.auth.Creds(t, "consumer")
-	e.ts = natstest.StartSecure(t, natstest.Secure{
-		Cert: &srv, ClientCA: e.ca, Auth: e.auth,
-		Client: []nats.Option{nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile), nats.UserCredentials(consumer)},
-	})
-	return e
-}
+func startSecure(t testing.TB) *secureEnv { return &secureEnv{natstest.StartSecured(t)} }
 
 // sinkConfig is what an operator would give the bridge for this server.
 func (e *secureEnv) sinkConfig() natsjs.Config {
 	return natsjs.Config{
-		URL: e.ts.URL(), TLSCAFile: e.ca.File, TLSCertFile: e.client.CertFile, TLSKeyFile: e.client.KeyFile,
-		CredsFile: e.creds, ConnectTimeout: 3 * time.Second,
+		URL: e.Server.URL(), TLSCAFile: e.CA.File, TLSCertFile: e.Client.CertFile, TLSKeyFile: e.Client.KeyFile,
+		CredsFile: e.Creds, ConnectTimeout: 3 * time.Second,
 	}
 }
 
@@ -62,9 +44,9 @@ func TestSecureConformanceTLSCreds(t *testing.T) {
 		Open: func(t *testing.T) sinktest.Env {
 			if t.Name() == "TestSecureConformanceTLSCreds/BrokerRestart" {
 				own := startSecure(t)
-				return openEnvWith(t, own.ts, own.sinkConfig())
+				return openEnvWith(t, own.Server, own.sinkConfig())
 			}
-			return openEnvWith(t, e.ts, e.sinkConfig())
+			return openEnvWith(t, e.Server, e.sinkConfig())
 		},
 		Dedup: true,
 	})
@@ -75,7 +57,7 @@ func TestSecureConformanceTLSCreds(t *testing.T) {
 func TestSecureServerRefusesOthers(t *testing.T) {
 	t.Parallel()
 	e := startSecure(t)
-	env := openEnvWith(t, e.ts, e.sinkConfig())
+	env := openEnvWith(t, e.Server, e.sinkConfig())
 	defer env.Sink.Close()
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("secure-1")); err != nil {
 		t.Fatal(err)
@@ -83,7 +65,7 @@ func TestSecureServerRefusesOthers(t *testing.T) {
 	if got := env.Read(t, 1); len(got) != 1 || got[0].ID != "secure-1" {
 		t.Fatalf("read back %v", got)
 	}
-	if nc, err := nats.Connect(e.ts.URL(), nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile)); err == nil {
+	if nc, err := nats.Connect(e.Server.URL(), nats.RootCAs(e.CA.File), nats.ClientCert(e.Client.CertFile, e.Client.KeyFile)); err == nil {
 		nc.Close()
 		t.Fatal("a client without credentials was let in")
 	}
@@ -99,7 +81,7 @@ func TestSecureServerRefusesOthers(t *testing.T) {
 
 func connz(t *testing.T, e *secureEnv) []struct{ Name string } {
 	t.Helper()
-	cz, err := e.ts.Server().Connz(nil)
+	cz, err := e.Server.Server().Connz(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,16 +121,16 @@ func TestSecureStartupErrors(t *testing.T) {
 	e := startSecure(t)
 	other := certs.NewCA(t, "another CA")
 	strangerCert := other.Client(t, "stranger")
-	revoked := e.auth.RevokedCreds(t, "revoked")
-	e.ts.Restart(t) // the revocation is part of the account JWT the server loads
-	foreign := e.auth.ForeignCreds(t, "foreign")
+	revoked := e.Auth.RevokedCreds(t, "revoked")
+	e.Server.Restart(t) // the revocation is part of the account JWT the server loads
+	foreign := e.Auth.ForeignCreds(t, "foreign")
 	seed, _ := natstest.NkeyUser(t)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage")
 	if err := os.WriteFile(garbage, []byte("not a creds file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unreadable := filepath.Join(dir, "unreadable.creds")
+	unreadable := filepath.Join(dir, "unreadable.Creds")
 	if err := os.WriteFile(unreadable, []byte("x"), 0o000); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +164,7 @@ func TestSecureStartupErrors(t *testing.T) {
 			field string
 		}{"creds file unreadable", func(c *natsjs.Config) { c.CredsFile = unreadable }, "CredsFile"})
 	}
-	secrets := fileSecrets(t, e.creds, revoked, foreign, seed)
+	secrets := fileSecrets(t, e.Creds, revoked, foreign, seed)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := e.sinkConfig()
@@ -266,7 +248,7 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 	consumer := auth.Creds(t, "consumer")
 
 	dir := t.TempDir()
-	certFile, keyFile, credsFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "bridge.creds")
+	certFile, keyFile, credsFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "bridge.Creds")
 	install := func(pair certs.Pair, creds string) {
 		t.Helper()
 		for dst, src := range map[string]string{certFile: pair.CertFile, keyFile: pair.KeyFile, credsFile: creds} {
@@ -315,7 +297,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	auth := natstest.NewAuth(t)
 	oldCreds, newCreds := auth.Creds(t, "bridge-old"), auth.Creds(t, "bridge-new")
 	consumer := auth.Creds(t, "consumer")
-	credsFile := filepath.Join(t.TempDir(), "bridge.creds")
+	credsFile := filepath.Join(t.TempDir(), "bridge.Creds")
 	install := func(src string) {
 		t.Helper()
 		b, err := os.ReadFile(src)

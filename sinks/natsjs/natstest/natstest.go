@@ -138,23 +138,34 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 	out := make([]*jetstream.RawStreamMsg, 0, state.Msgs)
 	for uint64(len(out)) < state.Msgs {
 		want := min(state.Msgs-uint64(len(out)), 1000)
-		batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(10*time.Second))
-		if err != nil {
-			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
-		}
 		got := 0
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
-			if err != nil {
-				t.Fatalf("stream %s: metadata: %v", stream, err)
+		// Each fetch of an ordered consumer makes a new consumer from where the last
+		// left off; on a cluster whose nodes were just restarted it may not answer
+		// yet (no responders): that fetch is made again.
+		if !testkit.Poll(10*time.Second, func() bool {
+			batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(10*time.Second))
+			if err == nil {
+				for m := range batch.Messages() {
+					got++
+					meta, err := m.Metadata()
+					if err != nil {
+						t.Fatalf("stream %s: metadata: %v", stream, err)
+					}
+					out = append(out, &jetstream.RawStreamMsg{
+						Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: meta.Timestamp,
+					})
+				}
+				err = batch.Error()
 			}
-			out = append(out, &jetstream.RawStreamMsg{
-				Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: meta.Timestamp,
-			})
-		}
-		if err := batch.Error(); err != nil {
-			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
+			if got == 0 && errors.Is(err, nats.ErrNoResponders) {
+				return false
+			}
+			if err != nil {
+				t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
+			}
+			return true
+		}) {
+			t.Fatalf("stream %s: fetch after %d messages: no responders for 10s", stream, len(out))
 		}
 		if got == 0 {
 			t.Fatalf("stream %s: read %d of %d messages, then nothing for 10s", stream, len(out), state.Msgs)

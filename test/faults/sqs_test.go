@@ -1,4 +1,4 @@
-package test
+package faults
 
 import (
 	"context"
@@ -28,8 +28,8 @@ import (
 )
 
 // Faults only SQS has, through the whole bridge: throttling, an answer lost after
-// SQS stored a batch, bodies SQS cannot carry. Not in parallel: sqstest.Env sets
-// the process's AWS variables, and the fault cases time answers.
+// SQS stored a batch, bodies SQS cannot carry (sqstest.Env sets the process's AWS
+// variables: another reason these cannot run in parallel).
 
 // openSQS opens a sink on queueURL at srv, with edit's changes, closed when t ends.
 func openSQS(t *testing.T, srv *sqstest.Server, queueURL string, edit func(*awssqs.Config)) *awssqs.Sink {

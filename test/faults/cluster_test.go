@@ -1,4 +1,4 @@
-package test
+package faults
 
 import (
 	"context"
@@ -25,8 +25,7 @@ import (
 )
 
 // Clusters under load through the whole bridge: the node the bridge is connected
-// to killed, then the node leading the queue or stream. Not in parallel: they kill
-// nodes and time failovers.
+// to killed, then the node leading the queue or stream.
 
 // Three RabbitMQ nodes in one cluster, a quorum queue, and a bridge given all three
 // URLs, under load: SIGKILL the node the bridge is connected to, bring it back,

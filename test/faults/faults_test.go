@@ -1,4 +1,4 @@
-package test
+package faults
 
 import (
 	"fmt"
@@ -26,10 +26,9 @@ import (
 
 // The fault driver (internal/bridgetest: broker and network faults under load
 // through the whole bridge, stalled and slow links, replicas) run against every
-// sink. Not in parallel with each other or with anything else: every case measures
-// answers against the publish timeout, and several break the broker they run on.
+// sink:
 //
-//	go test -run 'TestFaults/rabbitmq/SlowLink' ./test/
+//	go test -run 'TestFaults/rabbitmq/SlowLink' ./test/faults/
 
 func TestFaults(t *testing.T) {
 	t.Run("rabbitmq", func(t *testing.T) { bridgetest.Run(t, rabbitHarness()) })
@@ -115,9 +114,9 @@ var streamSeq atomic.Int64
 // handshake and authentication), and nothing answered 200 is missing.
 func TestFaultServerRestartedTLS(t *testing.T) {
 	bridgetest.RunCases(t, natsHarness(func(t *testing.T) (*natstest.Server, func(*natsjs.Config)) {
-		s := startSecuredNATS(t)
-		return s.ts, func(c *natsjs.Config) {
-			c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.CredsFile = s.ca.File, s.client.CertFile, s.client.KeyFile, s.creds
+		s := natstest.StartSecured(t)
+		return s.Server, func(c *natsjs.Config) {
+			c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.CredsFile = s.CA.File, s.Client.CertFile, s.Client.KeyFile, s.Creds
 			c.ConnectTimeout = 3 * time.Second
 		}
 	}), "FaultBrokerRestarted")
