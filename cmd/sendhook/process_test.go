@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -52,14 +51,14 @@ func bridgeBinary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *bytes.Buffer
+	stderr *testkit.LockedBuffer // written by the process while the test reads it
 	exited chan error
 }
 
 // startProc runs the bridge binary with env and waits for /readyz.
 func startProc(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{addr: testkit.FreeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &proc{addr: testkit.FreeAddr(t), stderr: &testkit.LockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bridgeBinary(t))
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BRIDGE_WEBHOOK_SECRET=" + secret, "BRIDGE_LISTEN_ADDR=" + p.addr}
 	for k, v := range env {
