@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -38,24 +40,7 @@ var sample = func() []byte {
 type harness struct {
 	srv  *httptest.Server
 	sink *sinktest.Memory
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testkit.LockedBuffer
 }
 
 func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
@@ -67,7 +52,7 @@ func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
 // by serve before it starts.
 func newHarnessServing(t *testing.T, edit func(*bridge.Config), serve func(*httptest.Server)) *harness {
 	t.Helper()
-	h := &harness{sink: sinktest.NewMemory(), logs: &syncBuffer{}}
+	h := &harness{sink: sinktest.NewMemory(), logs: &testkit.LockedBuffer{}}
 	cfg := bridge.Config{
 		Secrets:        []string{secret},
 		MaxBodyBytes:   4096,
@@ -169,6 +154,7 @@ func (r reply) wantReceived(t *testing.T, id string, duplicate bool) {
 
 // One case per rejecting row of docs/contract.md; none of them may reach the sink.
 func TestRejectedRequestsPublishNothing(t *testing.T) {
+	t.Parallel()
 	other := "another-secret-0000000"
 	cases := []struct {
 		name   string
@@ -283,6 +269,7 @@ func (h *harness) webhookLines(t *testing.T) []map[string]any {
 }
 
 func TestChunkedBodyOverTheLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	body := bytes.Repeat([]byte("a"), 5000)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+"/webhooks", io.MultiReader(bytes.NewReader(body)))
@@ -303,6 +290,7 @@ func TestChunkedBodyOverTheLimit(t *testing.T) {
 }
 
 func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.CESource = "test-source" })
 	before := time.Now()
 	h.post(t, sample, "sha256="+bridge.Sign(secret, sample), "dlv_001:a.b-c").wantReceived(t, "dlv_001:a.b-c", false)
@@ -349,6 +337,7 @@ func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
 }
 
 func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
 		h := newHarness(t, nil)
 		h.post(t, []byte(body), "sign", "d1").wantReceived(t, "d1", false)
@@ -361,6 +350,7 @@ func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
 }
 
 func TestUnknownEventsAreForwarded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, []byte(`{"event":"job.invented-tomorrow","x":1}`), "sign", "d1").wantReceived(t, "d1", false)
 	if m := h.sink.Messages(); len(m) != 1 || m[0].Event != "job.invented-tomorrow" {
@@ -369,6 +359,7 @@ func TestUnknownEventsAreForwarded(t *testing.T) {
 }
 
 func TestAnyConfiguredSecretVerifies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.Secrets = []string{"old-secret-00000000", secret} })
 	h.post(t, sample, bridge.Sign("old-secret-00000000", sample), "d-old").wantReceived(t, "d-old", false)
 	h.post(t, sample, bridge.Sign(secret, sample), "d-new").wantReceived(t, "d-new", false)
@@ -376,6 +367,7 @@ func TestAnyConfiguredSecretVerifies(t *testing.T) {
 }
 
 func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
@@ -395,6 +387,7 @@ func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
 
 // A wrong path or method gets JSON like every other answer.
 func TestWrongPathOrMethodAnswersJSON(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	for _, c := range []struct {
 		method, path string
@@ -448,6 +441,7 @@ func (p *panicSink) Publish(ctx context.Context, msg sinks.Message) error {
 // A panic during a publish ends its flight: the request and every request that
 // joined it get an answer, and a later request for that id publishes again.
 func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
+	t.Parallel()
 	sink := &panicSink{Memory: sinktest.NewMemory(), release: make(chan struct{}), entered: make(chan struct{})}
 	h := newHarness(t, func(c *bridge.Config) { c.Sink = sink })
 	h.sink = sink.Memory
@@ -456,9 +450,9 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 	<-sink.entered
 	joined := make(chan reply, 1)
 	go func() { joined <- h.post(t, sample, "sign", "p1") }()
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, func() bool {
 		return strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, "audiospliter_bridge_duplicates_total 1")
-	})
+	}, "the second request did not join the first")
 	close(sink.release)
 	for _, c := range []chan reply{first, joined} {
 		select {
@@ -488,6 +482,7 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 }
 
 func TestDedupDisabledRepublishes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.DedupTTL = 0 })
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
@@ -498,6 +493,7 @@ func TestDedupDisabledRepublishes(t *testing.T) {
 
 // A failed publish is not remembered: the sender's retry publishes again.
 func TestFailedPublishIsNotRemembered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 200 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker away") })
 	r := h.post(t, sample, "sign", "d1")
@@ -510,6 +506,7 @@ func TestFailedPublishIsNotRemembered(t *testing.T) {
 }
 
 func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
+	t.Parallel()
 	for _, outcome := range []struct {
 		name   string
 		err    error
@@ -531,10 +528,10 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 			}
 			// Let every request arrive and join the first one's flight: each joiner
 			// counts as a duplicate before it waits.
-			waitFor(t, func() bool {
+			testkit.Eventually(t, 5*time.Second, func() bool {
 				return entered.Load() == 1 &&
 					strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, fmt.Sprintf("audiospliter_bridge_duplicates_total %d", n-1))
-			})
+			}, "the %d requests did not all join the one publish", n)
 			close(release)
 			for range n {
 				r := <-replies
@@ -550,6 +547,7 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 }
 
 func TestTooManyInFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxInFlight = 2 })
 	release := make(chan struct{})
 	var entered atomic.Int32
@@ -558,7 +556,7 @@ func TestTooManyInFlight(t *testing.T) {
 	for i := range 2 {
 		go func() { done <- h.post(t, sample, "sign", fmt.Sprintf("held-%d", i)) }()
 	}
-	waitFor(t, func() bool { return entered.Load() == 2 })
+	testkit.Eventually(t, 5*time.Second, func() bool { return entered.Load() == 2 }, "two publishes did not enter the sink")
 	r := h.post(t, sample, "sign", "third")
 	r.wantError(t, 503)
 	if r.header.Get("Retry-After") == "" {
@@ -577,6 +575,7 @@ func TestTooManyInFlight(t *testing.T) {
 }
 
 func TestBrokerThatNeverConfirms(t *testing.T) {
+	// Not in parallel: it times the answer against the publish timeout.
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 300 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { select {} })
 	start := time.Now()
@@ -592,6 +591,7 @@ func TestBrokerThatNeverConfirms(t *testing.T) {
 }
 
 func TestRetryableErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	var n atomic.Int32
 	h.sink.FailWith(func(sinks.Message) error {
@@ -611,6 +611,7 @@ func TestRetryableErrorsAreRetried(t *testing.T) {
 }
 
 func TestSinkErrorsMapToStatus(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err    error
 		status int
@@ -643,6 +644,7 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz = %d", r.status)
@@ -677,6 +679,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 // Nothing a request carries that is secret, and no body, reaches the logs or any
 // answer: the secret, the signature, the payload.
 func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 100 * time.Millisecond })
 	marker := "payload-marker-5f1e"
 	body := []byte(`{"event":"job.completed","jobId":"j","note":"` + marker + `"}`)
@@ -712,19 +715,6 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not met in 5s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
 func grep(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -739,7 +729,7 @@ func grep(s, sub string) string {
 // keep-alive connections of the lean load client, in front of the in-memory sink
 // (no broker).
 func BenchmarkHandlerHTTP(b *testing.B) {
-	sinktest.BenchBridgeHTTP(b, sinktest.NewMemory(), sample, 64)
+	bridgetest.BenchHTTP(b, sinktest.NewMemory(), sample, 64)
 }
 
 // BenchmarkHandler is the handler alone, no network: verify, parse, dedup check,
@@ -775,6 +765,7 @@ func BenchmarkHandler(b *testing.B) {
 // A flood of large bodies with bad signatures does no work beyond reading a bounded
 // body: nothing reaches the sink, and memory stays bounded by the bodies in flight.
 func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
+	// Not in parallel: it measures the heap, which other tests would grow.
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
 	body := bytes.Repeat([]byte("x"), 1<<20)
 	var peak atomic.Uint64
@@ -825,6 +816,7 @@ func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
 // Secrets swap at once while requests are verified: the next request after
 // SetSecrets sees the new set, and a refused set leaves the old one in place.
 func TestSetSecretsSwapsWhileServing(t *testing.T) {
+	t.Parallel()
 	sink := sinktest.NewMemory()
 	br, err := bridge.New(bridge.Config{Secrets: []string{"old-secret-0000000000"}, Sink: sink, DedupTTL: 0})
 	if err != nil {
@@ -832,7 +824,7 @@ func TestSetSecretsSwapsWhileServing(t *testing.T) {
 	}
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	h := &harness{srv: srv, sink: sink, logs: &syncBuffer{}}
+	h := &harness{srv: srv, sink: sink, logs: &testkit.LockedBuffer{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 4 { // verifications racing the swaps

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // With a token the whole bridge works, consumers need the token, and the token
@@ -15,7 +16,7 @@ import (
 func TestNATSEmbeddedToken(t *testing.T) {
 	t.Parallel()
 	const token = "tok-3b1d8e5f0a"
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen, c.Nats.EmbeddedToken = natsAddr, token })
 	if r := b.post(t, sample, "tok-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
