@@ -20,7 +20,7 @@ const publishAllocBudget = 113
 
 func TestAllocsPerPublish(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	s := openSink(t, url, newTopology(t, url), "classic")
+	s := openSink(t, url, rabbittest.NewTopology(t, url), "classic")
 	defer s.Close()
 	msgs := make([]sinks.Message, 2300)
 	for i := range msgs {
