@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,8 +26,10 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // The consumer examples in examples/ really run, in both languages, against every
@@ -92,13 +95,14 @@ var goFlags = map[string]string{
 	"NATS_CONSUMER": "-consumer", "RABBITMQ_URL": "-url", "RABBITMQ_TLS_CA_FILE": "-ca",
 	"RABBITMQ_TLS_CERT_FILE": "-cert", "RABBITMQ_TLS_KEY_FILE": "-key", "RABBITMQ_QUEUE": "-queue",
 	"RABBITMQ_EXCHANGE": "-exchange", "SQS_QUEUE_URL": "-queue-url", "SQS_ENDPOINT": "-endpoint",
-	"TIMEOUT": "-timeout", "CONNECT_TIMEOUT": "-connect-timeout", "BROKER": "-broker",
-	"CHAT_WEBHOOK_URL": "-webhook-url", "CHAT_FORMAT": "-format", "COUNT": "-count",
+	"TIMEOUT": "-timeout", "CONNECT_TIMEOUT": "-connect-timeout",
+	"CHAT_WEBHOOK_URL": "-webhook-url", "CHAT_FORMAT": "-format",
 }
 
 // exampleRun is one run of a consumer example.
 type exampleRun struct {
 	lang, name string            // "go" or "node"; nats, rabbitmq, sqs (or chatnotify)
+	args       []string          // the Go example's first arguments (chatnotify: the broker, -count)
 	settings   map[string]string // the examples' variables; the Go one gets them as flags
 	env        []string          // more environment: SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, AWS_*
 	asEnv      bool              // give the Go example its settings as variables too
@@ -112,7 +116,7 @@ func (r exampleRun) start(t *testing.T, ctx context.Context, out io.Writer) *exe
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	switch r.lang {
 	case "go":
-		argv = []string{goExample(t, r.name)}
+		argv = append([]string{goExample(t, r.name)}, r.args...)
 		for k, v := range r.settings {
 			if r.asEnv {
 				env = append(env, k+"="+v)
@@ -147,6 +151,9 @@ func (r exampleRun) run(t *testing.T) (code int, out string, took time.Duration)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	if r.lang == "go" {
+		goExample(t, r.name) // built before the clock starts
+	}
 	var buf lockedBuffer
 	began := time.Now()
 	err := r.start(t, ctx, &buf).Wait()
@@ -441,4 +448,107 @@ func TestConsumerExamplesContinueTheTrace(t *testing.T) {
 			t.Errorf("example output lacks %q", want)
 		}
 	})
+}
+
+// silentListener accepts connections and never answers, as a host behind a
+// firewall that drops packets after the handshake, or a port forward to nowhere.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A broker that cannot be reached ends every example within its connect timeout,
+// exit status 1, with one line that says so and shows no password or token. The
+// settings come from the environment here, for the Go examples too.
+func TestConsumerExamplesBrokerUnreachable(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-7f1e"
+	closed := sinktest.FreeAddr(t) // nothing listens there any more
+	silent := silentListener(t)
+	ca := certs.NewCA(t, "nats CA")
+	pair := ca.Server(t)
+	wantsCert := natstest.StartSecure(t, natstest.Secure{Cert: &pair, ClientCA: ca})
+	token := natstest.StartSecure(t, natstest.Secure{Token: "the-right-token"})
+	sqsLocal := map[string]string{}
+	var aws []string
+	for k, v := range awsEnv {
+		aws = append(aws, k+"="+v)
+	}
+	for _, c := range []struct {
+		name, example string
+		settings      map[string]string
+		says          string
+	}{
+		{"nats, a closed port", "nats", map[string]string{"NATS_URL": "nats://u:" + secret + "@" + closed}, "cannot connect to NATS at nats://u:xxxxx@"},
+		{"nats, a silent port", "nats", map[string]string{"NATS_URL": "tls://" + secret + "@" + silent}, "cannot connect to NATS at tls://xxxxx@"},
+		{"nats, a server that wants a client certificate", "nats", map[string]string{"NATS_URL": wantsCert.URL(), "NATS_TLS_CA_FILE": ca.File}, "cannot connect to NATS"},
+		{"nats, a wrong token", "nats", map[string]string{"NATS_URL": strings.Replace(token.URL(), "://", "://"+secret+"@", 1)}, "cannot connect to NATS at nats://xxxxx@"},
+		{"rabbitmq, a closed port", "rabbitmq", map[string]string{"RABBITMQ_URL": "amqp://u:" + secret + "@" + closed + "/"}, "cannot connect to RabbitMQ at amqp://u:xxxxx@"},
+		{"rabbitmq, a silent port", "rabbitmq", map[string]string{"RABBITMQ_URL": "amqps://u:" + secret + "@" + silent + "/"}, "cannot connect to RabbitMQ at amqps://u:xxxxx@"},
+		{"sqs, a closed port", "sqs", with(sqsLocal, "SQS_ENDPOINT", "http://"+closed, "SQS_QUEUE_URL", "http://"+closed+"/000000000000/q"), "sqs"},
+		{"sqs, a silent port", "sqs", with(sqsLocal, "SQS_ENDPOINT", "http://"+silent, "SQS_QUEUE_URL", "http://"+silent+"/000000000000/q"), "sqs"},
+	} {
+		for _, lang := range langs {
+			t.Run(c.name+"/"+lang, func(t *testing.T) {
+				t.Parallel()
+				settings := with(c.settings, "CONNECT_TIMEOUT", "1s", "TIMEOUT", "3s")
+				var env []string
+				if c.example == "sqs" {
+					env = aws
+				}
+				code, out, took := exampleRun{lang: lang, name: c.example, settings: settings, env: env, asEnv: true}.run(t)
+				t.Logf("exit %d after %s:\n%s", code, took.Round(time.Millisecond), out)
+				lines := nonEmptyLines(out)
+				if c.example == "sqs" && lang == "node" && len(lines) > 1 {
+					lines = lines[len(lines)-1:] // Node 20: the AWS SDK's support notice comes first
+				}
+				if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], c.says) {
+					t.Errorf("exit %d, want 1 with one line saying %q", code, c.says)
+				}
+				if strings.Contains(out, secret) {
+					t.Errorf("the output shows the password or token")
+				}
+				// 1 s to connect (SQS: plus the second a receive waits), on a busy machine.
+				if took > 8*time.Second {
+					t.Errorf("took %s with CONNECT_TIMEOUT=1s", took)
+				}
+			})
+		}
+	}
+}
+
+// nonEmptyLines drops blank lines.
+func nonEmptyLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

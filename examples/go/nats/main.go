@@ -38,7 +38,7 @@ func main() {
 	)
 	conn.Flags(flag.CommandLine)
 	common.Flags(flag.CommandLine)
-	connect.String(flag.CommandLine, &stream, "stream", "NATS_STREAM", "AUDIOSPLITER", "stream (BRIDGE_NATS_STREAM)")
+	connect.String(flag.CommandLine, &stream, "stream", "NATS_STREAM", "AUDIOSPLITER", "the stream, as BRIDGE_NATS_STREAM")
 	connect.String(flag.CommandLine, &subject, "subject", "NATS_SUBJECT", "audiospliter.>", "subjects to read: all events, or one such as audiospliter.job.completed")
 	connect.String(flag.CommandLine, &durable, "consumer", "NATS_CONSUMER", "example-go", "durable consumer name (created if missing)")
 	flag.Parse()

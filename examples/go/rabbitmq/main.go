@@ -37,7 +37,7 @@ func main() {
 	)
 	conn.Flags(flag.CommandLine)
 	common.Flags(flag.CommandLine)
-	connect.String(flag.CommandLine, &queue, "queue", "RABBITMQ_QUEUE", "audiospliter.events", "the queue the bridge declared (BRIDGE_RABBITMQ_QUEUE)")
+	connect.String(flag.CommandLine, &queue, "queue", "RABBITMQ_QUEUE", "audiospliter.events", "the queue the bridge declared, as BRIDGE_RABBITMQ_QUEUE")
 	flag.Parse()
 
 	c, err := conn.Dial("audiospliter-example-go", common)

@@ -51,12 +51,16 @@ func main() {
 	}
 	deadline := time.Now().Add(common.Timeout)
 	for time.Now().Before(deadline) {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		// Each call waits up to a second for a message: an endpoint that does not
+		// answer within the connect timeout beyond that cannot be reached.
+		callCtx, cancelCall := context.WithTimeout(ctx, common.ConnectTimeout+time.Second)
+		out, err := client.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
 			QueueUrl: &queue.QueueURL, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAWSTraceHeader},
 		})
+		cancelCall()
 		if err != nil {
-			log.Fatal(err)
+			log.Fatalf("cannot receive from %s: %v", queue.QueueURL, err)
 		}
 		if len(out.Messages) == 0 {
 			continue
