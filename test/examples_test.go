@@ -552,3 +552,68 @@ func nonEmptyLines(s string) []string {
 	}
 	return out
 }
+
+// goExampleSettings reads a Go example's -h: each flag and the variable its default
+// comes from.
+func goExampleSettings(t *testing.T, name string, args ...string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(goExample(t, name), append(args, "-h")...)
+	out, _ := cmd.CombinedOutput() // -h exits 0 or 2 depending on the flag package's mode
+	pairs := map[string]string{}
+	flag := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := regexp.MustCompile(`^  (-[a-z-]+)`).FindStringSubmatch(line); m != nil {
+			flag = m[1]
+		}
+		if m := regexp.MustCompile(`\(\$([A-Z_]+)\)`).FindStringSubmatch(line); m != nil && flag != "" {
+			pairs[flag] = m[1]
+		}
+	}
+	if len(pairs) == 0 {
+		t.Fatalf("%s -h lists no flag with a variable:\n%s", name, out)
+	}
+	return pairs
+}
+
+// The examples' settings have one name per language pair, and examples/README.md
+// lists each: the Go flag and its variable on one row, the variable read by the Node
+// example of the same broker.
+func TestExampleSettingsAreDocumented(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "examples/README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(string(readme), "\n")
+	node := func(name string) string {
+		var all string
+		for _, f := range []string{name + ".mjs", "connect.mjs", "common.mjs"} {
+			b, err := os.ReadFile(filepath.Join(repoRoot, "examples/node", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all += string(b)
+		}
+		return all
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{{"nats", nil}, {"rabbitmq", nil}, {"sqs", nil}, {"chatnotify", []string{"nats"}}, {"chatnotify", []string{"rabbitmq"}}} {
+		for flag, variable := range goExampleSettings(t, c.name, c.args...) {
+			if goFlags[variable] != flag {
+				t.Errorf("%s: %s reads $%s; the tests map $%s to %q", c.name, flag, variable, variable, goFlags[variable])
+			}
+			documented := false
+			for _, row := range rows {
+				documented = documented || strings.HasPrefix(row, "|") && strings.Contains(row, "`"+flag+"`") && strings.Contains(row, "`"+variable+"`")
+			}
+			if !documented {
+				t.Errorf("examples/README.md: no row with %s and %s (%s example)", flag, variable, c.name)
+			}
+			if c.name != "chatnotify" && !strings.Contains(node(c.name), "'"+variable+"'") {
+				t.Errorf("examples/node/%s.mjs does not read %s, which the Go example's %s reads", c.name, variable, flag)
+			}
+		}
+	}
+}
