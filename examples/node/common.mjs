@@ -31,8 +31,10 @@ export function duration(name, def) {
 export const connectTimeoutMs = () => duration('CONNECT_TIMEOUT', '5s');
 export const timeoutMs = () => duration('TIMEOUT', '10s');
 
+// fail ends the example with one line on stderr (errors of some libraries, such as
+// OpenSSL's, carry line breaks of their own) and exit status 1.
 export function fail(message) {
-  console.error(message);
+  console.error(String(message).replace(/\s+/g, ' ').trim());
   process.exit(1);
 }
 
