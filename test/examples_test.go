@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -61,7 +60,11 @@ func goExample(t *testing.T, name string) string {
 		if b.dir, b.err = os.MkdirTemp("", "bridge-examples-"); b.err != nil {
 			return
 		}
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		gobin, err := goTool()
+		if err != nil {
+			b.err = err
+			return
+		}
 		cmd := exec.Command(gobin, "build", "-o", b.dir+string(filepath.Separator), "./examples/go/...")
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "GOFLAGS=")
