@@ -220,10 +220,10 @@ func TestConsumerExamplesNATS(t *testing.T) {
 	}{
 		{"embedded server", func(t *testing.T) natsSetup { return embeddedNATS(t, "") }},
 		{"embedded server with a token", func(t *testing.T) natsSetup { return embeddedNATS(t, "emb-token-61f0") }},
-		{"user and password on tls:// with a CA, the documented permissions", natsUsersTLS},
+		{"user and password, tls URL, CA, the documented permissions", natsUsersTLS},
 		{"creds with the documented permissions, CA and client certificate", natsCredsTLS},
-		{"NKey on a nats:// URL, TLS from the CA file", natsNkey},
-		{"token on tls://, the CA in the system's store", natsSystemCA},
+		{"NKey, nats URL, TLS from the CA file", natsNkey},
+		{"token, tls URL, the CA in the system's store", natsSystemCA},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
