@@ -97,7 +97,7 @@ func TestSQSExamplesNeedOnlyWhatTheBridgeNeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	local := []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "QUEUE_URL=" + queueURL, "SQS_ENDPOINT=" + srv.Endpoint(), "TIMEOUT_MS=5000"}
+	local := []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "SQS_QUEUE_URL=" + queueURL, "SQS_ENDPOINT=" + srv.Endpoint(), "TIMEOUT=5s"}
 	for _, lang := range []string{"go", "node"} {
 		t.Run(lang, func(t *testing.T) {
 			start := time.Now()
@@ -122,9 +122,9 @@ func TestSQSExamplesExplainMissingSettings(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"no region against AWS", []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "QUEUE_URL=" + queueURL, "AWS_EC2_METADATA_DISABLED=true"}, "AWS_REGION"},
-		{"no credentials", []string{"QUEUE_URL=" + queueURL, "SQS_ENDPOINT=" + srv.Endpoint()}, "AWS_ACCESS_KEY_ID"},
-		{"no queue", []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test"}, "QUEUE_URL"},
+		{"no region against AWS", []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "SQS_QUEUE_URL=" + queueURL, "AWS_EC2_METADATA_DISABLED=true"}, "AWS_REGION"},
+		{"no credentials", []string{"SQS_QUEUE_URL=" + queueURL, "SQS_ENDPOINT=" + srv.Endpoint()}, "AWS_ACCESS_KEY_ID"},
+		{"no queue", []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test"}, "SQS_QUEUE_URL"},
 	}
 	for _, lang := range []string{"go", "node"} {
 		for _, c := range cases {

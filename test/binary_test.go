@@ -55,16 +55,28 @@ func TestMain(m *testing.M) {
 	rabbittest.Stop()    // the private node, if a fault case started it
 	sqstest.StopShared() // the shared local SQS server, if a test started it
 	os.RemoveAll(dir)
+	if examplesBuild.dir != "" {
+		os.RemoveAll(examplesBuild.dir)
+	}
 	os.Exit(code)
+}
+
+// goTool is the go command that runs the tests (else the one on the PATH).
+func goTool() (string, error) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		if gobin, err = exec.LookPath("go"); err != nil {
+			return "", fmt.Errorf("no go command to build with: %w", err)
+		}
+	}
+	return gobin, nil
 }
 
 // build compiles ./cmd/bridge with the go command that runs the tests.
 func build(exe string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			return fmt.Errorf("no go command to build the bridge: %w", err)
-		}
+	gobin, err := goTool()
+	if err != nil {
+		return err
 	}
 	cmd := exec.Command(gobin, "build", "-o", exe, "./cmd/bridge")
 	cmd.Dir = repoRoot

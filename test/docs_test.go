@@ -198,3 +198,68 @@ func textFile(name string) bool {
 	}
 	return name == "Dockerfile" || name == "run" || name == ".gitignore" || name == ".dockerignore" || name == "Makefile"
 }
+
+// docBlock returns the fenced code block that follows the line `<!-- test: name -->`
+// in a Markdown file of the repository: the commands and configuration the docs
+// give, which tests run as they are written.
+func docBlock(t *testing.T, file, name string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(repoRoot, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(text), "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "<!-- test: "+name+" -->" {
+			continue
+		}
+		if i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "```") {
+			t.Fatalf("%s: the marker %q is not followed by a fenced block", file, name)
+		}
+		for j := i + 2; j < len(lines); j++ {
+			if strings.HasPrefix(lines[j], "```") {
+				return strings.Join(lines[i+2:j], "\n") + "\n"
+			}
+		}
+		t.Fatalf("%s: the block after %q does not end", file, name)
+	}
+	t.Fatalf("%s: no block marked <!-- test: %s -->", file, name)
+	return ""
+}
+
+// shellWords splits a command line as sh does for plain words, 'single' and
+// "double" quoted ones (no expansions), joining lines continued with a backslash.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	line = strings.ReplaceAll(line, "\\\n", " ")
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(line[i+1:], c)
+			if end < 0 {
+				t.Fatalf("unterminated quote in %q", line)
+			}
+			cur.WriteString(line[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '#' && !inWord:
+			return words
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}

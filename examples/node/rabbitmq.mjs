@@ -1,21 +1,25 @@
 // Reads one message from the bridge's RabbitMQ queue, shows it and acks it.
-//   RABBITMQ_URL=amqp://guest:guest@localhost:5672/ QUEUE=audiospliter.events node rabbitmq.mjs
-import amqp from 'amqplib';
-import { show, fail } from './common.mjs';
+// Settings: see connect.mjs and examples/README.md.
+//   RABBITMQ_URL=amqp://guest:guest@localhost:5672/ RABBITMQ_QUEUE=audiospliter.events node rabbitmq.mjs
+//   RABBITMQ_URL=amqps://rabbit.internal:5671/ RABBITMQ_TLS_CA_FILE=ca.pem \
+//     RABBITMQ_TLS_CERT_FILE=consumer.pem RABBITMQ_TLS_KEY_FILE=consumer-key.pem node rabbitmq.mjs
+import { env, fail, show, timeoutMs } from './common.mjs';
+import { connectRabbitMQ } from './connect.mjs';
 
-const url = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@localhost:5672/';
-const queue = process.env.QUEUE ?? 'audiospliter.events';
-const timeoutMs = Number(process.env.TIMEOUT_MS ?? 10000);
+const queue = env('RABBITMQ_QUEUE', 'audiospliter.events');
+const wait = timeoutMs();
 
-const conn = await amqp.connect(url);
+const conn = await connectRabbitMQ('audiospliter-example-node');
 const ch = await conn.createChannel();
-const deadline = Date.now() + timeoutMs;
+// A channel error (no such queue, no permission) closes the channel: say why.
+ch.on('error', (err) => fail(`queue ${queue}: ${err.message}`));
+const deadline = Date.now() + wait;
 let msg = false;
 while (!msg && Date.now() < deadline) {
   msg = await ch.get(queue, { noAck: false });
   if (!msg) await new Promise((r) => setTimeout(r, 100));
 }
-if (!msg) fail(`no message on ${queue} within ${timeoutMs} ms`);
+if (!msg) fail(`no message on ${queue} within ${wait} ms`);
 
 // Strings in the AMQP headers table arrive as strings; message_id is the delivery id.
 const headers = { ...msg.properties.headers };

@@ -1,9 +1,14 @@
 // Command nats reads one message from the bridge's JetStream stream through a
-// durable consumer, shows the event, the delivery id and the CloudEvents
-// attributes, and acks it inside a consumer span that continues the bridge's trace
+// durable consumer, shows the event, the delivery id, the CloudEvents attributes and
+// the body, and acks it inside a consumer span that continues the bridge's trace
 // (the traceparent header, present while the bridge traces).
 //
 //	go run ./examples/go/nats -url nats://127.0.0.1:4222 -stream AUDIOSPLITER
+//	go run ./examples/go/nats -url tls://nats.internal:4222 -ca ca.pem \
+//	  -cert consumer.pem -key consumer-key.pem -creds consumer.creds
+//
+// Every flag also reads an environment variable (-h lists them), the same ones the
+// Node example reads.
 package main
 
 import (
@@ -14,38 +19,31 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/audiospliter/audiospliter-bridge/examples/go/internal/connect"
 )
 
 func main() {
-	url := flag.String("url", "nats://127.0.0.1:4222", "NATS URL (the bridge's embedded server by default)")
-	stream := flag.String("stream", "AUDIOSPLITER", "stream (BRIDGE_NATS_STREAM)")
-	subject := flag.String("subject", "audiospliter.>", "subjects to read (BRIDGE_NATS_SUBJECT_PREFIX + .>, or one event)")
-	durable := flag.String("consumer", "example-go", "durable consumer name")
-	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for a message")
-	caFile := flag.String("ca", "", "PEM CA file that verifies a TLS server (tls:// URLs)")
-	certFile := flag.String("cert", "", "client certificate (PEM), with -key")
-	keyFile := flag.String("key", "", "client certificate's key (PEM)")
-	creds := flag.String("creds", "", ".creds file of the consumer's NATS user")
+	log.SetFlags(0)
+	log.SetPrefix("nats example: ")
+	var (
+		conn                     connect.NATS
+		common                   connect.Common
+		stream, subject, durable string
+	)
+	conn.Flags(flag.CommandLine)
+	common.Flags(flag.CommandLine)
+	connect.String(flag.CommandLine, &stream, "stream", "NATS_STREAM", "AUDIOSPLITER", "the stream, as BRIDGE_NATS_STREAM")
+	connect.String(flag.CommandLine, &subject, "subject", "NATS_SUBJECT", "audiospliter.>", "subjects to read: all events, or one such as audiospliter.job.completed")
+	connect.String(flag.CommandLine, &durable, "consumer", "NATS_CONSUMER", "example-go", "durable consumer name (created if missing)")
 	flag.Parse()
 
-	var opts []nats.Option
-	if *caFile != "" {
-		opts = append(opts, nats.RootCAs(*caFile))
-	}
-	if *certFile != "" || *keyFile != "" {
-		opts = append(opts, nats.ClientCert(*certFile, *keyFile))
-	}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
-
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := conn.Connect("audiospliter-example-go", common)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,17 +52,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), common.Timeout+5*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, *stream, jetstream.ConsumerConfig{
-		Durable: *durable, FilterSubject: *subject, AckPolicy: jetstream.AckExplicitPolicy,
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: durable, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy,
 	})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("consumer %s on stream %s: %v", durable, stream, err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(*timeout))
+	msg, err := cons.Next(jetstream.FetchMaxWait(common.Timeout))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "no message on %s within %s: %v\n", *stream, *timeout, err)
+		fmt.Fprintf(os.Stderr, "no message on %s within %s: %v\n", stream, common.Timeout, err)
 		os.Exit(1)
 	}
 	h := msg.Headers()
@@ -89,9 +87,10 @@ func main() {
 			fmt.Printf("%s: %s\n", name, v)
 		}
 	}
-	fmt.Printf("subject: %s, body: %d bytes\n", msg.Subject(), len(msg.Data()))
+	fmt.Printf("subject: %s\n", msg.Subject())
+	fmt.Printf("body: %s\n", msg.Data())
 	if err := msg.DoubleAck(ctx); err != nil {
-		log.Fatal(err)
+		log.Fatalf("acknowledge: %v", err)
 	}
 	fmt.Println("acknowledged")
 }

@@ -1,9 +1,14 @@
 // Command rabbitmq reads one message from the bridge's RabbitMQ queue, shows the
-// event, the delivery id and the CloudEvents attributes, and acks it inside a
-// consumer span that continues the bridge's trace (the traceparent header, present
-// while the bridge traces).
+// event, the delivery id, the CloudEvents attributes and the body, and acks it
+// inside a consumer span that continues the bridge's trace (the traceparent header,
+// present while the bridge traces).
 //
 //	go run ./examples/go/rabbitmq -url amqp://guest:guest@localhost:5672/ -queue audiospliter.events
+//	go run ./examples/go/rabbitmq -url amqps://rabbit.internal:5671/ -ca ca.pem \
+//	  -cert consumer.pem -key consumer-key.pem          # EXTERNAL: no user in the URL
+//
+// Every flag also reads an environment variable (-h lists them), the same ones the
+// Node example reads.
 package main
 
 import (
@@ -14,37 +19,45 @@ import (
 	"os"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/audiospliter/audiospliter-bridge/examples/go/internal/connect"
 )
 
 func main() {
-	url := flag.String("url", "amqp://guest:guest@localhost:5672/", "RabbitMQ URL")
-	queue := flag.String("queue", "audiospliter.events", "queue the bridge declared (BRIDGE_RABBITMQ_QUEUE)")
-	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for a message")
+	log.SetFlags(0)
+	log.SetPrefix("rabbitmq example: ")
+	var (
+		conn   connect.RabbitMQ
+		common connect.Common
+		queue  string
+	)
+	conn.Flags(flag.CommandLine)
+	common.Flags(flag.CommandLine)
+	connect.String(flag.CommandLine, &queue, "queue", "RABBITMQ_QUEUE", "audiospliter.events", "the queue the bridge declared, as BRIDGE_RABBITMQ_QUEUE")
 	flag.Parse()
 
-	conn, err := amqp.Dial(*url)
+	c, err := conn.Dial("audiospliter-example-go", common)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
+	defer c.Close()
+	ch, err := c.Channel()
 	if err != nil {
 		log.Fatal(err)
 	}
-	deadline := time.Now().Add(*timeout)
+	deadline := time.Now().Add(common.Timeout)
 	for {
-		d, ok, err := ch.Get(*queue, false)
+		d, ok, err := ch.Get(queue, false)
 		if err != nil {
-			log.Fatal(err)
+			log.Fatalf("queue %s: %v", queue, err)
 		}
 		if !ok {
 			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "no message on %s within %s\n", *queue, *timeout)
+				fmt.Fprintf(os.Stderr, "no message on %s within %s\n", queue, common.Timeout)
 				os.Exit(1)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -60,7 +73,7 @@ func main() {
 		// Add sdktrace.WithBatcher(an OTLP exporter) to send the span to a collector.
 		tp := sdktrace.NewTracerProvider()
 		defer tp.Shutdown(context.Background())
-		_, span := tp.Tracer("example").Start(parent, "process "+*queue, trace.WithSpanKind(trace.SpanKindConsumer),
+		_, span := tp.Tracer("example").Start(parent, "process "+queue, trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationTypeProcess,
 				semconv.MessagingMessageID(d.MessageId)))
 		defer span.End()
@@ -74,9 +87,10 @@ func main() {
 				fmt.Printf("%s: %v\n", name, v)
 			}
 		}
-		fmt.Printf("routing key: %s, body: %d bytes\n", d.RoutingKey, len(d.Body))
+		fmt.Printf("routing key: %s\n", d.RoutingKey)
+		fmt.Printf("body: %s\n", d.Body)
 		if err := d.Ack(false); err != nil {
-			log.Fatal(err)
+			log.Fatalf("acknowledge: %v", err)
 		}
 		fmt.Println("acknowledged")
 		return

@@ -128,6 +128,18 @@ func (a *Auth) Creds(t testing.TB, name string) string {
 	return path
 }
 
+// CredsWithPermissions issues a user of the JetStream account that may publish only
+// to pub and subscribe only to sub (what `nsc add user --allow-pub … --allow-sub …`
+// writes into the user's JWT).
+func (a *Auth) CredsWithPermissions(t testing.TB, name string, pub, sub []string) string {
+	t.Helper()
+	path, _ := a.userWith(t, name, a.acc, func(c *jwt.UserClaims) {
+		c.Pub.Allow.Add(pub...)
+		c.Sub.Allow.Add(sub...)
+	})
+	return path
+}
+
 // RevokedCreds issues a user and revokes it in the account; it takes effect when
 // the server starts (or restarts) afterwards.
 func (a *Auth) RevokedCreds(t testing.TB, name string) string {
@@ -178,10 +190,16 @@ func (a *Auth) NoJetStreamCreds(t testing.TB, name string) string {
 
 func (a *Auth) user(t testing.TB, name string, account nkeys.KeyPair) (path, userPub string) {
 	t.Helper()
+	return a.userWith(t, name, account, func(*jwt.UserClaims) {})
+}
+
+func (a *Auth) userWith(t testing.TB, name string, account nkeys.KeyPair, edit func(*jwt.UserClaims)) (path, userPub string) {
+	t.Helper()
 	u := must(t)(nkeys.CreateUser())
 	userPub = pub(t, u)
 	claims := jwt.NewUserClaims(userPub)
 	claims.Name = name
+	edit(claims)
 	tok, err := claims.Encode(account)
 	if err != nil {
 		t.Fatal(err)
