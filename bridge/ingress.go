@@ -325,7 +325,7 @@ func (b *Bridge) publishOnce(ctx context.Context, msg sinks.Message, attempt int
 var (
 	bodyShuttingDown = errorBody("bridge is shutting down; retry later")
 	bodySinkTooLarge = errorBody("body larger than the broker accepts")
-	bodySinkInvalid  = errorBody("the broker cannot carry this message as it is (its event cannot be a routing key or subject, or its body has characters the broker does not store)")
+	bodySinkInvalid  = errorBody("the broker cannot carry this message as it is (its event cannot be a routing key or subject, its body has characters the broker does not store, or a header such as its jobId is too long for the broker)")
 	bodyRejected     = errorBody("broker rejected the message")
 	bodyNotConfirmed = errorBody("broker did not confirm the message in time; retry later")
 )

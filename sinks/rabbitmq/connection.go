@@ -15,6 +15,7 @@ import (
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
+	frameMax int    // the frame_max negotiated with the broker (0: none), which bounds a message's properties (properties.go)
 	sizes    *sizes // body sizes it has carried, and the broker's limit (oversize.go)
 	channels []*pubChannel
 	nacks    *nackWatch
@@ -36,6 +37,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	}
 	sess := &session{
 		conn:     conn,
+		frameMax: conn.Config.FrameSize,
 		nacks:    newNackWatch(),
 		sizes:    newSizes(),
 		connDown: make(chan *amqp.Error, 1),
