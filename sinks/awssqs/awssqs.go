@@ -135,16 +135,22 @@ func (s *Sink) readAttributes(ctx context.Context) error {
 		if !errors.As(err, &apiErr) && s.cfg.Endpoint != "" {
 			field = "Endpoint" // no answer at all: the endpoint, not the queue
 		}
-		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", s.cfg.QueueURL, err)}
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", sinks.RedactURL(s.cfg.QueueURL), s.redact(err))}
 	}
 	s.fifo = out.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true" || strings.HasSuffix(s.cfg.QueueURL, ".fifo")
 	s.maxSize = 1 << 20
 	if v, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameMaximumMessageSize)]); err == nil && v > 0 {
 		s.maxSize = v
 	}
-	s.log.Info("sqs queue", "url", s.cfg.QueueURL, "fifo", s.fifo, "max_message_bytes", s.maxSize,
+	s.log.Info("sqs queue", "url", sinks.RedactURL(s.cfg.QueueURL), "fifo", s.fifo, "max_message_bytes", s.maxSize,
 		"content_based_dedup", out.Attributes[string(types.QueueAttributeNameContentBasedDeduplication)])
 	return nil
+}
+
+// redact takes the queue's and the endpoint's URLs out of an SDK error: the SDK
+// quotes a URL it cannot parse, credentials and all.
+func (s *Sink) redact(err error) error {
+	return sinks.RedactError(err, s.cfg.QueueURL+","+s.cfg.Endpoint)
 }
 
 // FIFO reports whether the queue is a FIFO queue.
@@ -219,7 +225,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
 	})
 	if err != nil {
-		return fmt.Errorf("awssqs: queue not reachable: %w", err)
+		return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
 	}
 	return nil
 }

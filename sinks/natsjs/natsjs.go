@@ -113,13 +113,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			// A refusal repeats on every reconnect attempt (several a second).
 			if ok, skipped := s.errLog.allow(time.Now(), 10*time.Second); ok {
-				s.log.Error("nats error", "err", err, "repeats_not_logged", skipped)
+				s.log.Error("nats error", "err", sinks.RedactError(err, cfg.URL), "repeats_not_logged", skipped)
 			}
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			s.link.lost()
 			if !nc.IsClosed() {
-				s.log.Warn("nats disconnected", "err", err)
+				s.log.Warn("nats disconnected", "err", sinks.RedactError(err, cfg.URL))
 			}
 		}),
 		// nats.go's ConnectedUrlRedacted masks a password but not a bare token
@@ -133,6 +133,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	url := cfg.URL
 	if url != "" {
+		if err := checkURLs(url); err != nil {
+			return nil, err
+		}
 		sec, err := securityOptions(cfg)
 		if err != nil {
 			return nil, err
