@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -643,7 +644,8 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
-	h := newHarness(t, nil)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	h := newHarness(t, func(c *bridge.Config) { c.Clock = clk })
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz = %d", r.status)
 	}
@@ -666,8 +668,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 	_ = h.sink.Close()
-	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 503 {
-		t.Errorf("/readyz with a closed sink = %d, want 503", r.status)
+	clk.Advance(bridge.ReadyEvery) // the sink is asked at most once a second
+	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 503 || r.raw != `{"ready":false,"reason":"shutting_down"}` {
+		t.Errorf("/readyz with a closed sink = %d %s, want 503 shutting_down", r.status, r.raw)
 	}
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz with a closed sink = %d, want 200", r.status)

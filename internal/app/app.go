@@ -106,7 +106,6 @@ func Run(ctx context.Context, opts Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(sinkMetrics.Collectors()...)
-	reg.MustRegister(readyGauge(ctx, sink))
 	bcfg := bridge.Config{
 		Secrets:        cfg.Secrets(),
 		WebhookPath:    cfg.WebhookPath,
@@ -128,6 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return &config.Error{Problem: err.Error()}
 	}
+	reg.MustRegister(readyGauge(ctx, b.Ready))
 
 	rl.setSecrets = b.SetSecrets
 	reloadCtx, stopReload := context.WithCancel(ctx)
