@@ -50,11 +50,16 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	// connection is then closed, which ends them too.
 	err = s.calls.Run(ctx, func() error { return s.setUp(ctx, sess) })
 	if err != nil {
-		_ = conn.CloseDeadline(time.Now().Add(closeWait))
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		if ctx.Err() == nil {
+			_ = conn.CloseDeadline(time.Now().Add(closeWait))
+			return nil, err
+		}
+		// A broker that does not answer would not answer the polite close either.
+		_ = conn.CloseDeadline(time.Now())
+		if !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		return nil, err
+		return nil, fmt.Errorf("rabbitmq: connect to %s: the broker took the handshake but did not answer the declarations and channel openings in time: %w", ep.shown, err)
 	}
 	return sess, nil
 }
