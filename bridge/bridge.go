@@ -45,9 +45,14 @@ type Config struct {
 	DedupMaxEntries int           // default DefaultDedupMaxEntries
 	CESource        string        // default DefaultCESource
 	CETypePrefix    string        // used as given: callers pass DefaultCETypePrefix
-	Sink            sinks.Sink
-	Logger          *slog.Logger         // default: discard
-	Registry        *prometheus.Registry // default: a new one, served on /metrics
+	// OmitSignature leaves the audiospliter-signature header out of every message
+	// (BRIDGE_FORWARD_SIGNATURE=false): the signature covers the body alone, so a
+	// body and its signature read from the queue could be sent again under a new
+	// delivery id and be taken for a new delivery.
+	OmitSignature bool
+	Sink          sinks.Sink
+	Logger        *slog.Logger         // default: discard
+	Registry      *prometheus.Registry // default: a new one, served on /metrics
 	// TracerProvider, when set, traces every webhook and publish attempt and puts
 	// the trace context on the message; nil is tracing off, at no cost.
 	TracerProvider trace.TracerProvider

@@ -266,8 +266,10 @@ func (b *Bridge) message(id, event, jobID, sig string, body []byte, received tim
 		sinks.Header{Name: sinks.HeaderContentType, Value: "application/json"},
 		sinks.Header{Name: sinks.HeaderDelivery, Value: id},
 		sinks.Header{Name: sinks.HeaderEvent, Value: event},
-		sinks.Header{Name: sinks.HeaderSignature, Value: sig},
 	)
+	if !b.cfg.OmitSignature {
+		headers = append(headers, sinks.Header{Name: sinks.HeaderSignature, Value: sig})
+	}
 	if jobID != "" {
 		headers = append(headers, sinks.Header{Name: sinks.HeaderJobID, Value: jobID})
 	}

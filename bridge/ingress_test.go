@@ -349,6 +349,23 @@ func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
 	}
 }
 
+// BRIDGE_FORWARD_SIGNATURE=false: the message carries every header but the
+// signature, so whoever reads the queue holds no body and signature pair to send
+// again as a new delivery.
+func TestSignatureLeftOutOnRequest(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.OmitSignature = true })
+	h.post(t, sample, "sign", "no-sig-1").wantReceived(t, "no-sig-1", false)
+	m := h.sink.Messages()[0]
+	for _, hd := range m.Headers {
+		if hd.Name == sinks.HeaderSignature || strings.Contains(hd.Value, bridge.Sign(secret, sample)) {
+			t.Errorf("header %s = %q: the signature went with the message", hd.Name, hd.Value)
+		}
+	}
+	if len(m.Headers) != 9 {
+		t.Errorf("%d headers, want the other 9: %v", len(m.Headers), m.Headers)
+	}
+}
+
 func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
 	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
 		h := newHarness(t, nil)

@@ -115,6 +115,7 @@ func Run(ctx context.Context, opts Options) error {
 		DedupTTL:       cfg.DedupTTL,
 		CESource:       cfg.Ce.Source,
 		CETypePrefix:   cfg.Ce.TypePrefix,
+		OmitSignature:  !cfg.ForwardSignature,
 		Sink:           sink,
 		Logger:         log,
 		Registry:       reg,

@@ -33,6 +33,10 @@ type Config struct {
 	SubjectPrefix  string // default audiospliter
 	EmbeddedListen string // default 127.0.0.1:4222
 	EmbeddedToken  string // token every client of the embedded server presents; required beyond loopback
+	// EmbeddedTLSCertFile and EmbeddedTLSKeyFile, both set, make the embedded
+	// server serve TLS (1.2 and later) to every client that connects over the
+	// network, so that the token does not cross it in clear. Read at start.
+	EmbeddedTLSCertFile, EmbeddedTLSKeyFile string
 	// EmbeddedSyncInterval 0 (the default) makes the embedded server fsync each message
 	// before its PubAck; a positive value syncs in the background at that interval.
 	EmbeddedSyncInterval time.Duration
@@ -153,7 +157,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 			return nil, err
 		}
 		s.server = srv
-		url = srv.ClientURL()
+		// In process, with no TLS (the server allows that only here): ClientURL
+		// says tls:// when the server serves TLS.
+		url = "nats://" + srv.Addr().String()
 		opts = append(opts, nats.InProcessServer(srv))
 		if cfg.EmbeddedToken != "" {
 			opts = append(opts, nats.Token(cfg.EmbeddedToken))
