@@ -15,6 +15,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/admit"
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // stalledPost opens a connection that sends a POST's headers announcing size bytes
@@ -63,7 +64,8 @@ func TestBodyReadsPastTheBound(t *testing.T) {
 	}
 
 	oldest := stalledPost(t, h, "s1", 4000, `{"event":`) // reads from t0
-	waitFor(t, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") })
+	testkit.Eventually(t, 5*time.Second, func() bool { return strings.Contains(metric(), "audiospliter_bridge_body_reads 1") },
+		"the stalled request did not start reading its body")
 	clk.Advance(admit.Grace - time.Millisecond)
 	wantRefused("a request while the only read is younger than a second", stalledPost(t, h, "s2", 4000, ""))
 
@@ -102,6 +104,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 // A body that arrives in many pieces (pooled chunks) reaches the sink byte for
 // byte, with and without Content-Length; so does one that fits the first piece.
 func TestBodiesInPiecesArriveWhole(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
 	sent := map[string][]byte{}
 	for i, size := range []int{40, 511, 512, 513, 16<<10 + 512, 100_000, 1 << 20} {

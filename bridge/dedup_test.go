@@ -19,6 +19,7 @@ func confirm(d *dedup, id string) {
 }
 
 func TestDedupForgetsAfterTTL(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	d := newDedup(time.Minute, 100, clk.now)
 	confirm(d, "a")
@@ -41,6 +42,7 @@ func TestDedupForgetsAfterTTL(t *testing.T) {
 }
 
 func TestDedupMemoryIsBounded(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	d := newDedup(time.Hour, 1000, clk.now)
 	for i := range 100_000 {
@@ -59,6 +61,7 @@ func TestDedupMemoryIsBounded(t *testing.T) {
 }
 
 func TestDedupExpiryKeepsSliceSmall(t *testing.T) {
+	t.Parallel()
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	d := newDedup(time.Second, 1_000_000, clk.now)
 	for i := range 200_000 {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseEnvelope(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		body, event, job string
 		bad              bool

@@ -100,10 +100,11 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if !b.log.Enabled(req.ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	var buf [8]slog.Attr // on the stack: the handler copies what it keeps
+	attrs := append(buf[:0],
 		slog.Int("status", a.status),
 		slog.String("duration", time.Since(req.start).String()),
-	}
+	)
 	if a.reason != "" {
 		attrs = append(attrs, slog.String("reason", a.reason))
 	}

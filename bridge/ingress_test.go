@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -39,24 +41,7 @@ var sample = func() []byte {
 type harness struct {
 	srv  *httptest.Server
 	sink *sinktest.Memory
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testkit.LockedBuffer
 }
 
 func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
@@ -68,7 +53,7 @@ func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
 // by serve before it starts.
 func newHarnessServing(t *testing.T, edit func(*bridge.Config), serve func(*httptest.Server)) *harness {
 	t.Helper()
-	h := &harness{sink: sinktest.NewMemory(), logs: &syncBuffer{}}
+	h := &harness{sink: sinktest.NewMemory(), logs: &testkit.LockedBuffer{}}
 	cfg := bridge.Config{
 		Secrets:        []string{secret},
 		MaxBodyBytes:   4096,
@@ -170,6 +155,7 @@ func (r reply) wantReceived(t *testing.T, id string, duplicate bool) {
 
 // One case per rejecting row of docs/contract.md; none of them may reach the sink.
 func TestRejectedRequestsPublishNothing(t *testing.T) {
+	t.Parallel()
 	other := "another-secret-0000000"
 	cases := []struct {
 		name   string
@@ -284,6 +270,7 @@ func (h *harness) webhookLines(t *testing.T) []map[string]any {
 }
 
 func TestChunkedBodyOverTheLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	body := bytes.Repeat([]byte("a"), 5000)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.srv.URL+"/webhooks", io.MultiReader(bytes.NewReader(body)))
@@ -304,6 +291,7 @@ func TestChunkedBodyOverTheLimit(t *testing.T) {
 }
 
 func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.CESource = "test-source" })
 	before := time.Now()
 	h.post(t, sample, "sha256="+bridge.Sign(secret, sample), "dlv_001:a.b-c").wantReceived(t, "dlv_001:a.b-c", false)
@@ -353,6 +341,7 @@ func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
 // signature, so whoever reads the queue holds no body and signature pair to send
 // again as a new delivery.
 func TestSignatureLeftOutOnRequest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.OmitSignature = true })
 	h.post(t, sample, "sign", "no-sig-1").wantReceived(t, "no-sig-1", false)
 	m := h.sink.Messages()[0]
@@ -367,6 +356,7 @@ func TestSignatureLeftOutOnRequest(t *testing.T) {
 }
 
 func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
 		h := newHarness(t, nil)
 		h.post(t, []byte(body), "sign", "d1").wantReceived(t, "d1", false)
@@ -379,6 +369,7 @@ func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
 }
 
 func TestUnknownEventsAreForwarded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, []byte(`{"event":"job.invented-tomorrow","x":1}`), "sign", "d1").wantReceived(t, "d1", false)
 	if m := h.sink.Messages(); len(m) != 1 || m[0].Event != "job.invented-tomorrow" {
@@ -387,6 +378,7 @@ func TestUnknownEventsAreForwarded(t *testing.T) {
 }
 
 func TestAnyConfiguredSecretVerifies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.Secrets = []string{"old-secret-00000000", secret} })
 	h.post(t, sample, bridge.Sign("old-secret-00000000", sample), "d-old").wantReceived(t, "d-old", false)
 	h.post(t, sample, bridge.Sign(secret, sample), "d-new").wantReceived(t, "d-new", false)
@@ -394,6 +386,7 @@ func TestAnyConfiguredSecretVerifies(t *testing.T) {
 }
 
 func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", true)
@@ -413,6 +406,7 @@ func TestDuplicateAfterConfirmIsNotRepublished(t *testing.T) {
 
 // A wrong path or method gets JSON like every other answer.
 func TestWrongPathOrMethodAnswersJSON(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	for _, c := range []struct {
 		method, path string
@@ -466,6 +460,7 @@ func (p *panicSink) Publish(ctx context.Context, msg sinks.Message) error {
 // A panic during a publish ends its flight: the request and every request that
 // joined it get an answer, and a later request for that id publishes again.
 func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
+	t.Parallel()
 	sink := &panicSink{Memory: sinktest.NewMemory(), release: make(chan struct{}), entered: make(chan struct{})}
 	h := newHarness(t, func(c *bridge.Config) { c.Sink = sink })
 	h.sink = sink.Memory
@@ -474,9 +469,9 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 	<-sink.entered
 	joined := make(chan reply, 1)
 	go func() { joined <- h.post(t, sample, "sign", "p1") }()
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 5*time.Second, func() bool {
 		return strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, "audiospliter_bridge_duplicates_total 1")
-	})
+	}, "the second request did not join the first")
 	close(sink.release)
 	for _, c := range []chan reply{first, joined} {
 		select {
@@ -506,6 +501,7 @@ func TestPanicDuringPublishReleasesTheDeliveryID(t *testing.T) {
 }
 
 func TestDedupDisabledRepublishes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.DedupTTL = 0 })
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
 	h.post(t, sample, "sign", "d1").wantReceived(t, "d1", false)
@@ -516,6 +512,7 @@ func TestDedupDisabledRepublishes(t *testing.T) {
 
 // A failed publish is not remembered: the sender's retry publishes again.
 func TestFailedPublishIsNotRemembered(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 200 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { return errors.New("broker away") })
 	r := h.post(t, sample, "sign", "d1")
@@ -528,6 +525,7 @@ func TestFailedPublishIsNotRemembered(t *testing.T) {
 }
 
 func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
+	t.Parallel()
 	for _, outcome := range []struct {
 		name   string
 		err    error
@@ -549,10 +547,10 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 			}
 			// Let every request arrive and join the first one's flight: each joiner
 			// counts as a duplicate before it waits.
-			waitFor(t, func() bool {
+			testkit.Eventually(t, 5*time.Second, func() bool {
 				return entered.Load() == 1 &&
 					strings.Contains(h.do(t, http.MethodGet, "/metrics", nil, nil).raw, fmt.Sprintf("audiospliter_bridge_duplicates_total %d", n-1))
-			})
+			}, "the %d requests did not all join the one publish", n)
 			close(release)
 			for range n {
 				r := <-replies
@@ -568,6 +566,7 @@ func TestConcurrentSameDeliveryPublishesOnce(t *testing.T) {
 }
 
 func TestTooManyInFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.MaxInFlight = 2 })
 	release := make(chan struct{})
 	var entered atomic.Int32
@@ -576,7 +575,7 @@ func TestTooManyInFlight(t *testing.T) {
 	for i := range 2 {
 		go func() { done <- h.post(t, sample, "sign", fmt.Sprintf("held-%d", i)) }()
 	}
-	waitFor(t, func() bool { return entered.Load() == 2 })
+	testkit.Eventually(t, 5*time.Second, func() bool { return entered.Load() == 2 }, "two publishes did not enter the sink")
 	r := h.post(t, sample, "sign", "third")
 	r.wantError(t, 503)
 	if r.header.Get("Retry-After") == "" {
@@ -595,6 +594,7 @@ func TestTooManyInFlight(t *testing.T) {
 }
 
 func TestBrokerThatNeverConfirms(t *testing.T) {
+	// Not in parallel: it times the answer against the publish timeout.
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 300 * time.Millisecond })
 	h.sink.FailWith(func(sinks.Message) error { select {} })
 	start := time.Now()
@@ -610,6 +610,7 @@ func TestBrokerThatNeverConfirms(t *testing.T) {
 }
 
 func TestRetryableErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	var n atomic.Int32
 	h.sink.FailWith(func(sinks.Message) error {
@@ -629,6 +630,7 @@ func TestRetryableErrorsAreRetried(t *testing.T) {
 }
 
 func TestSinkErrorsMapToStatus(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		err    error
 		status int
@@ -661,6 +663,7 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 }
 
 func TestHealthReadyMetrics(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	h := newHarness(t, func(c *bridge.Config) { c.Clock = clk })
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
@@ -697,6 +700,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 // Nothing a request carries that is secret, and no body, reaches the logs or any
 // answer: the secret, the signature, the payload.
 func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = 100 * time.Millisecond })
 	marker := "payload-marker-5f1e"
 	body := []byte(`{"event":"job.completed","jobId":"j","note":"` + marker + `"}`)
@@ -732,19 +736,6 @@ func TestNoSecretOrBodyInLogsOrAnswers(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not met in 5s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
 func grep(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -759,7 +750,7 @@ func grep(s, sub string) string {
 // keep-alive connections of the lean load client, in front of the in-memory sink
 // (no broker).
 func BenchmarkHandlerHTTP(b *testing.B) {
-	sinktest.BenchBridgeHTTP(b, sinktest.NewMemory(), sample, 64)
+	bridgetest.BenchHTTP(b, sinktest.NewMemory(), sample, 64)
 }
 
 // BenchmarkHandler is the handler alone, no network: verify, parse, dedup check,
@@ -795,6 +786,7 @@ func BenchmarkHandler(b *testing.B) {
 // A flood of large bodies with bad signatures does no work beyond reading a bounded
 // body: nothing reaches the sink, and memory stays bounded by the bodies in flight.
 func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
+	// Not in parallel: it measures the heap, which other tests would grow.
 	h := newHarness(t, func(c *bridge.Config) { c.MaxBodyBytes = 1 << 20 })
 	body := bytes.Repeat([]byte("x"), 1<<20)
 	var peak atomic.Uint64
@@ -845,6 +837,7 @@ func TestFloodOfInvalidSignaturesStaysBounded(t *testing.T) {
 // Secrets swap at once while requests are verified: the next request after
 // SetSecrets sees the new set, and a refused set leaves the old one in place.
 func TestSetSecretsSwapsWhileServing(t *testing.T) {
+	t.Parallel()
 	sink := sinktest.NewMemory()
 	br, err := bridge.New(bridge.Config{Secrets: []string{"old-secret-0000000000"}, Sink: sink, DedupTTL: 0})
 	if err != nil {
@@ -852,7 +845,7 @@ func TestSetSecretsSwapsWhileServing(t *testing.T) {
 	}
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	h := &harness{srv: srv, sink: sink, logs: &syncBuffer{}}
+	h := &harness{srv: srv, sink: sink, logs: &testkit.LockedBuffer{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 4 { // verifications racing the swaps

@@ -14,6 +14,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -50,7 +51,7 @@ func TestReadyzFloodAsksOncePerSecond(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sink := &askedSink{Memory: sinktest.NewMemory()}
 	sink.set(fmt.Errorf("rabbitmq: %w: %s", sinks.ErrUnavailable, brokerDetail))
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	b, err := bridge.New(bridge.Config{
 		Secrets: []string{secret}, Sink: sink, Clock: clk,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),

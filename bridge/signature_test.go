@@ -12,6 +12,7 @@ import (
 
 // The vectors were computed independently of this code (see testdata/README).
 func TestVerifierVectors(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("testdata/signatures.json")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +45,7 @@ func TestVerifierVectors(t *testing.T) {
 }
 
 func TestVerifierRejectsMalformedHeaders(t *testing.T) {
+	t.Parallel()
 	v := bridge.NewVerifier([]string{"whsec-test-0123456789abcdef"})
 	body := []byte(`{"event":"job.completed"}`)
 	good := bridge.Sign("whsec-test-0123456789abcdef", body)

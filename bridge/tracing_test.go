@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -105,6 +105,7 @@ func header(msg sinks.Message, name string) string {
 // span under it with the messaging conventions, and the message's traceparent names
 // that producer span, so a consumer continues the same trace.
 func TestTraceOfOneWebhook(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarness(t)
 	h.post(t, sample, "sign", "trace-1").wantReceived(t, "trace-1", false)
 
@@ -164,6 +165,7 @@ func TestTraceOfOneWebhook(t *testing.T) {
 // For SQS the producer span's context also goes in X-Ray form, for the
 // AWSTraceHeader system attribute.
 func TestTraceXRayHeaderForSQS(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarnessFor(t, true)
 	h.post(t, sample, "sign", "trace-sqs").wantReceived(t, "trace-sqs", false)
 	_, producers := byKind(t, rec)
@@ -179,6 +181,7 @@ func TestTraceXRayHeaderForSQS(t *testing.T) {
 
 // A caller that sends traceparent owns the trace: the bridge's spans join it.
 func TestTraceContinuesTheCallersTrace(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarness(t)
 	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	hdr := http.Header{}
@@ -207,6 +210,7 @@ func TestTraceContinuesTheCallersTrace(t *testing.T) {
 // Each attempt is its own producer span: a failed one is an error, the retry that
 // succeeds is attempt 2, and the message names the attempt that was confirmed.
 func TestTraceShowsRetries(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarness(t)
 	failed := false
 	h.sink.FailWith(func(sinks.Message) error {
@@ -241,6 +245,7 @@ func TestTraceShowsRetries(t *testing.T) {
 
 // A publish that fails for good makes the server span an error with the status.
 func TestTraceOfAFailedPublish(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarness(t)
 	h.sink.FailWith(func(sinks.Message) error { return sinks.Permanent(errors.New("refused")) })
 	h.post(t, sample, "sign", "trace-4").wantError(t, http.StatusBadGateway)
@@ -259,6 +264,7 @@ func TestTraceOfAFailedPublish(t *testing.T) {
 // Without a tracer provider nothing of tracing shows: no trace headers on the
 // message, no trace ids in the log, and the caller's traceparent is not passed on.
 func TestTracingOffAddsNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	hdr := http.Header{}
 	hdr.Set(bridge.SignatureHeader, bridge.Sign(secret, sample))
@@ -277,6 +283,7 @@ func TestTracingOffAddsNothing(t *testing.T) {
 // The publish latency histogram carries the trace id as an exemplar in the
 // OpenMetrics exposition, which is what Prometheus asks for.
 func TestPublishLatencyExemplar(t *testing.T) {
+	t.Parallel()
 	h, rec := tracedHarness(t)
 	h.post(t, sample, "sign", "trace-6").wantReceived(t, "trace-6", false)
 	server, _ := byKind(t, rec)

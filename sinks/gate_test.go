@@ -4,10 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
 func TestGateShutWaitsForPublishesInFlight(t *testing.T) {
+	t.Parallel()
 	var g sinks.Gate
 	if !g.Enter() {
 		t.Fatal("a new gate refused a publish")
@@ -19,9 +21,7 @@ func TestGateShutWaitsForPublishesInFlight(t *testing.T) {
 		t.Fatal("Shut returned while a publish was in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	for !g.IsShut() {
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, g.IsShut, "the gate did not shut")
 	if g.Enter() {
 		t.Fatal("a shut gate admitted a publish")
 	}

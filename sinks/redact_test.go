@@ -10,6 +10,7 @@ import (
 )
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"amqp://guest:s3cret@localhost:5672/", "amqp://guest:xxxxx@localhost:5672/"},
 		{"amqps://bridge@rabbit:5671/vh", "amqps://xxxxx@rabbit:5671/vh"},

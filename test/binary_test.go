@@ -1,8 +1,9 @@
 // Package test holds the tests of the whole binary and of the whole repository: the
 // bridge built from cmd/bridge and run as a child process configured only through
 // its environment (cmd.Env) and signals, as an operator runs it; its exit statuses,
-// -h, `bridge healthcheck`; the docs' links and the consumer examples. Tests of the
-// bridge's behaviour that need no environment run app.Run in internal/app.
+// -h, `bridge healthcheck`; the docs' links and the consumer examples. The whole
+// bridge in front of each broker under faults is tested in test/faults; the
+// bridge's behaviour that needs no environment, with app.Run in internal/app.
 package test
 
 import (
@@ -15,13 +16,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 )
 
 // repoRoot is the repository, seen from this package's directory (go test runs there).
@@ -50,6 +52,8 @@ func TestMain(m *testing.M) {
 	} else {
 		code = m.Run()
 	}
+	rabbittest.Stop()    // the private node, if a fault case started it
+	sqstest.StopShared() // the shared local SQS server, if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -90,7 +94,7 @@ func baseEnv(t *testing.T, env map[string]string) map[string]string {
 	all := map[string]string{
 		"BRIDGE_WEBHOOK_SECRET":       testSecret,
 		"BRIDGE_LISTEN_ADDR":          "127.0.0.1:0",
-		"BRIDGE_NATS_EMBEDDED_LISTEN": sinktest.FreeAddr(t),
+		"BRIDGE_NATS_EMBEDDED_LISTEN": testkit.FreeAddr(t),
 		"BRIDGE_DATA_DIR":             t.TempDir(),
 		"BRIDGE_LOG_LEVEL":            "info",
 	}
@@ -104,7 +108,7 @@ func baseEnv(t *testing.T, env map[string]string) map[string]string {
 type child struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	exited chan struct{} // closed once the process has exited
 }
 
@@ -113,7 +117,7 @@ type child struct {
 func startBridge(t *testing.T, env map[string]string) *child {
 	t.Helper()
 	cmd := command(baseEnv(t, env))
-	c := &child{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &child{cmd: cmd, stderr: &testkit.LockedBuffer{}, exited: make(chan struct{})}
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +183,7 @@ func (c *child) post(t *testing.T, body []byte, delivery string) apptest.Reply {
 func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	cmd := command(env, args...)
-	var out, errOut lockedBuffer
+	var out, errOut testkit.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
@@ -239,23 +243,6 @@ func logLines(t *testing.T, logs string) []map[string]any {
 		lines = append(lines, m)
 	}
 	return lines
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // status reads a field of /proc/<pid>/status in bytes (VmRSS, VmHWM).

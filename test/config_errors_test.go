@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // Bad configuration stops the process at start with status 2 and one line naming
@@ -21,7 +21,7 @@ func TestBadConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { taken.Close() })
-	closed := sinktest.FreeAddr(t)
+	closed := testkit.FreeAddr(t)
 	secretsFile, commentsFile := filepath.Join(t.TempDir(), "secrets"), filepath.Join(t.TempDir(), "comments")
 	if err := os.WriteFile(secretsFile, []byte(testSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestBadConfiguration(t *testing.T) {
 
 func TestNATSEmbeddedBadConfiguration(t *testing.T) {
 	t.Parallel()
-	_, port, _ := net.SplitHostPort(sinktest.FreeAddr(t))
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	for _, c := range []struct {
 		name     string
 		env      map[string]string
@@ -135,7 +135,7 @@ func TestNATSEmbeddedPortTakenNamesBothWaysOut(t *testing.T) {
 // its defaults (the embedded NATS server), and no line names them.
 func TestNoUnprefixedFallback(t *testing.T) {
 	t.Parallel()
-	closed := sinktest.FreeAddr(t)
+	closed := testkit.FreeAddr(t)
 	b := startBridge(t, map[string]string{
 		"URL":           "nats://" + closed,
 		"NATS_URL":      "nats://" + closed,

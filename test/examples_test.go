@@ -19,9 +19,9 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // awsEnv are the AWS settings of the local SQS server (sqstest.Env's values), for
@@ -69,7 +69,7 @@ func example(t *testing.T, lang, broker string, env []string, args ...string) st
 
 func TestConsumerExamplesNATS(t *testing.T) {
 	t.Parallel()
-	natsAddr := sinktest.FreeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr})
 	for _, id := range []string{"ex-nats-1", "ex-nats-2"} {
 		if r := b.post(t, sample, id); r.Status != 200 {
@@ -163,8 +163,8 @@ func TestConsumerExampleNATSWithTLSAndCreds(t *testing.T) {
 	if r := b.post(t, sample, "ex-nats-tls-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	example(t, "go", "nats", nil, "-url", s.ts.URL(), "-ca", s.ca.File,
-		"-cert", s.client.CertFile, "-key", s.client.KeyFile, "-creds", s.consumer, "-consumer", "ex-go-tls")
+	example(t, "go", "nats", nil, "-url", s.Server.URL(), "-ca", s.CA.File,
+		"-cert", s.Client.CertFile, "-key", s.Client.KeyFile, "-creds", s.Consumer, "-consumer", "ex-go-tls")
 }
 
 // postTraced posts the sample with a caller's traceparent.
@@ -200,7 +200,7 @@ func TestConsumerExamplesContinueTheTrace(t *testing.T) {
 	const want = "trace id: 4bf92f3577b34da6a3ce929d0e0e4736 (continued from the bridge)"
 	t.Run("nats", func(t *testing.T) {
 		t.Parallel()
-		natsAddr := sinktest.FreeAddr(t)
+		natsAddr := testkit.FreeAddr(t)
 		b := startBridge(t, tracingEnv(t, map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr}))
 		if r := b.postTraced(t, "ex-otel-nats"); r.Status != 200 {
 			t.Fatalf("POST = %d %s", r.Status, r.Body)

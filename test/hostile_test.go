@@ -89,7 +89,7 @@ func TestHostileClientsCostWhatTheySend(t *testing.T) {
 			t.Fatalf("warm-up request: %d", st)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the measurement's pace: the warm-up's garbage settles before the baseline
 	rssBefore := c.status(t, "VmRSS")
 	c.resetPeak(t)
 

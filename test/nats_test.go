@@ -6,10 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // The bridge on production-like NATS servers, configured only through its
@@ -17,35 +15,29 @@ import (
 // and the start-up error of each setting.
 
 // securedNATS is a NATS server with TLS that verifies client certificates and
-// operator/account JWT authentication, and the files an operator hands the bridge.
+// operator/account JWT authentication, the files an operator hands the bridge, and
+// a CA and a user that must not get in.
 type securedNATS struct {
-	ts                       *natstest.Server
-	ca, other                *certs.CA
-	client                   certs.Pair
-	auth                     *natstest.Auth
-	creds, revoked, consumer string
+	*natstest.Secured
+	other   *certs.CA
+	revoked string
 }
 
 func startSecuredNATS(t *testing.T) *securedNATS {
 	t.Helper()
-	s := &securedNATS{ca: certs.NewCA(t, "nats CA"), other: certs.NewCA(t, "other CA"), auth: natstest.NewAuth(t)}
-	srv := s.ca.Server(t)
-	s.client = s.ca.Client(t, "bridge")
-	s.creds = s.auth.Creds(t, "bridge")
-	s.consumer = s.auth.Creds(t, "consumer")
-	s.revoked = s.auth.RevokedCreds(t, "revoked")
-	s.ts = natstest.StartSecure(t, natstest.Secure{Cert: &srv, ClientCA: s.ca, Auth: s.auth,
-		Client: []nats.Option{nats.RootCAs(s.ca.File), nats.ClientCert(s.client.CertFile, s.client.KeyFile), nats.UserCredentials(s.consumer)}})
+	s := &securedNATS{Secured: natstest.StartSecured(t), other: certs.NewCA(t, "other CA")}
+	s.revoked = s.Auth.RevokedCreds(t, "revoked")
+	s.Server.Restart(t) // the revocation is part of the account JWT the server loads
 	return s
 }
 
 func (s *securedNATS) env() map[string]string {
 	return map[string]string{
-		"BRIDGE_NATS_URL":           s.ts.URL(),
-		"BRIDGE_NATS_TLS_CA_FILE":   s.ca.File,
-		"BRIDGE_NATS_TLS_CERT_FILE": s.client.CertFile,
-		"BRIDGE_NATS_TLS_KEY_FILE":  s.client.KeyFile,
-		"BRIDGE_NATS_CREDS_FILE":    s.creds,
+		"BRIDGE_NATS_URL":           s.Server.URL(),
+		"BRIDGE_NATS_TLS_CA_FILE":   s.CA.File,
+		"BRIDGE_NATS_TLS_CERT_FILE": s.Client.CertFile,
+		"BRIDGE_NATS_TLS_KEY_FILE":  s.Client.KeyFile,
+		"BRIDGE_NATS_CREDS_FILE":    s.Creds,
 	}
 }
 
@@ -58,7 +50,7 @@ func TestNATSTLSCreds(t *testing.T) {
 	if r := b.post(t, sample, "tls-creds-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
-	msgs := natstest.ReadStream(t, s.ts.URL(), "AUDIOSPLITER", 1, s.ts.ClientOptions()...)
+	msgs := natstest.ReadStream(t, s.Server.URL(), "AUDIOSPLITER", 1, s.Server.ClientOptions()...)
 	if len(msgs) != 1 || msgs[0].Header.Get("Nats-Msg-Id") != "tls-creds-1" {
 		t.Fatalf("stream holds %d messages", len(msgs))
 	}
@@ -67,7 +59,7 @@ func TestNATSTLSCreds(t *testing.T) {
 	if !strings.Contains(logs, `"auth":"creds"`) || !strings.Contains(logs, `"tls":true`) {
 		t.Errorf("the start-up log does not say how the bridge connected:\n%s", logs)
 	}
-	assertNoFileSecrets(t, logs, s.creds)
+	assertNoFileSecrets(t, logs, s.Creds)
 }
 
 // BRIDGE_NATS_URL_FILE carries a URL with a token; the token stays out of the log.
@@ -113,7 +105,7 @@ func TestNATSProductionBadConfiguration(t *testing.T) {
 		return env
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
-	noJS := s.auth.NoJetStreamCreds(t, "nojs")
+	noJS := s.Auth.NoJetStreamCreds(t, "nojs")
 	for _, c := range []struct {
 		name     string
 		env      map[string]string
@@ -130,8 +122,8 @@ func TestNATSProductionBadConfiguration(t *testing.T) {
 		{"an account without JetStream", with("BRIDGE_NATS_CREDS_FILE", noJS), "BRIDGE_NATS_CREDS_FILE", "has no JetStream"},
 		{"nkey refused", with("BRIDGE_NATS_CREDS_FILE", "", "BRIDGE_NATS_NKEY_FILE", seed), "BRIDGE_NATS_NKEY_FILE", ""},
 		{"url file missing", with("BRIDGE_NATS_URL", "", "BRIDGE_NATS_URL_FILE", missing), "BRIDGE_NATS_URL_FILE", ""},
-		{"url and url file", with("BRIDGE_NATS_URL_FILE", s.creds), "BRIDGE_NATS_URL_FILE", ""},
-		{"creds with the embedded server", map[string]string{"BRIDGE_NATS_CREDS_FILE": s.creds}, "BRIDGE_NATS_CREDS_FILE", ""},
+		{"url and url file", with("BRIDGE_NATS_URL_FILE", s.Creds), "BRIDGE_NATS_URL_FILE", ""},
+		{"creds with the embedded server", map[string]string{"BRIDGE_NATS_CREDS_FILE": s.Creds}, "BRIDGE_NATS_CREDS_FILE", ""},
 		{"replicas zero", with("BRIDGE_NATS_REPLICAS", "0"), "BRIDGE_NATS_REPLICAS", ""},
 		// Named before any server is asked: one server would refuse 7 as it refuses 3.
 		{"more replicas than JetStream allows", with("BRIDGE_NATS_REPLICAS", "7", "BRIDGE_NATS_URL", "nats://127.0.0.1:1"), "BRIDGE_NATS_REPLICAS", ""},
@@ -146,7 +138,7 @@ func TestNATSProductionBadConfiguration(t *testing.T) {
 			if !strings.Contains(msg, c.says) {
 				t.Errorf("error %q does not say %q", msg, c.says)
 			}
-			assertNoFileSecrets(t, msg, s.creds, s.revoked, seed, noJS)
+			assertNoFileSecrets(t, msg, s.Creds, s.revoked, seed, noJS)
 		})
 	}
 }

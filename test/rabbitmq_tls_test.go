@@ -9,8 +9,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // The bridge against a RabbitMQ node with a TLS listener, configured only through its

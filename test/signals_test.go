@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // `bridge healthcheck` asks the bridge of BRIDGE_LISTEN_ADDR's port: 0 while it is
@@ -73,13 +74,8 @@ func TestSecretFileSIGHUP(t *testing.T) {
 	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for apptest.PostSigned(t, b.addr, newSecret, sample, "c-1").Status != 200 {
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not bring in the new secret within 2 s:\n%s", b.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 2*time.Second, func() bool { return apptest.PostSigned(t, b.addr, newSecret, sample, "c-1").Status == 200 },
+		"SIGHUP did not bring in the new secret:\n%s", b.stderr)
 	if !strings.Contains(b.stderr.String(), "SIGHUP: checking BRIDGE_WEBHOOK_SECRET_FILE") {
 		t.Errorf("no log line for the SIGHUP:\n%s", b.stderr)
 	}
@@ -118,7 +114,7 @@ func TestStopWhileConnecting(t *testing.T) {
 	cmd := command(baseEnv(t, map[string]string{
 		"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:guest@" + ln.Addr().String() + "/",
 	}))
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,7 +129,7 @@ func TestStopWhileConnecting(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the bridge did not connect to the broker within 10 s:\n%s", stderr.String())
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the fault's timing: SIGTERM comes while the bridge waits on the broker
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 )

@@ -16,10 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // `sendhook check` against the real brokers: it must not take away what it checks
@@ -46,6 +47,7 @@ func ids(prefix string, n int) []string {
 // anything acknowledged is removed): both runs find everything, and the streams
 // and the consumer are left as they were.
 func TestCheckNATSReadsWithoutConsuming(t *testing.T) {
+	t.Parallel()
 	srv := natstest.Start(t)
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
@@ -98,6 +100,7 @@ func TestCheckNATSReadsWithoutConsuming(t *testing.T) {
 }
 
 func TestCheckRabbitMQRefusesWithoutDrain(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -148,12 +151,9 @@ func TestCheckRabbitMQRefusesWithoutDrain(t *testing.T) {
 
 func waitDepth(t *testing.T, depth func() int, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for depth() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue depth %d, want %d", depth(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var got int
+	if !testkit.Poll(10*time.Second, func() bool { got = depth(); return got == want }) {
+		t.Fatalf("queue depth %d after 10 s, want %d", got, want)
 	}
 }
 
@@ -161,6 +161,7 @@ func waitDepth(t *testing.T, depth func() int, want int) {
 // service, as the bridge; a message another consumer holds is reported as in
 // flight.
 func TestCheckSQSRefusesWithoutDrain(t *testing.T) {
+	// Not in parallel: sqstest.Env and the AWS variables it sets are the process environment.
 	sqstest.Env(t)
 	srv := sqstest.Start(t)
 	queueURL := srv.CreateQueue(t, false, nil)
@@ -223,6 +224,7 @@ func visible(t *testing.T, c *sqs.Client, queueURL string) int {
 }
 
 func TestCheckUsage(t *testing.T) {
+	t.Parallel()
 	acked := ackedFile(t, []string{"x"})
 	if code, _, errOut := sendhook(t, "check", "-acked", acked, "-sink", "kafka"); code != 2 || !strings.Contains(errOut, "kafka") {
 		t.Errorf("unknown sink: exit %d %q", code, errOut)
@@ -235,6 +237,7 @@ func TestCheckUsage(t *testing.T) {
 // check reads a stream on a production-like server: TLS that verifies clients and a
 // .creds user, given the same files as the bridge.
 func TestCheckNATSWithTLSAndCreds(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats CA")
 	srvCert, client := ca.Server(t), ca.Client(t, "sendhook")
 	auth := natstest.NewAuth(t)

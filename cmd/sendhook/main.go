@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
 )
 
 // sample is the seed payload of the contract.

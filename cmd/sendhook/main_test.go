@@ -42,6 +42,7 @@ func sendhookEnv(t *testing.T, env map[string]string, args ...string) (int, stri
 }
 
 func TestOneShot(t *testing.T) {
+	t.Parallel()
 	srv, sink := serve(t)
 	url := srv.URL + "/webhooks"
 	code, out, _ := sendhook(t, "-url", url, "-secret", secret, "-id", "one-1")
@@ -69,6 +70,7 @@ func TestOneShot(t *testing.T) {
 }
 
 func TestLoadWritesAcked(t *testing.T) {
+	t.Parallel()
 	srv, sink := serve(t)
 	acked := filepath.Join(t.TempDir(), "acked.txt")
 	code, out, errOut := sendhook(t, "-url", srv.URL+"/webhooks", "-secret", secret, "-n", "300", "-c", "8", "-acked", acked)
@@ -101,6 +103,7 @@ func TestLoadWritesAcked(t *testing.T) {
 }
 
 func TestLoadIsBoundedByDuration(t *testing.T) {
+	// Not in parallel: it times the load against its duration.
 	srv, _ := serve(t)
 	start := time.Now()
 	code, out, _ := sendhook(t, "-url", srv.URL+"/webhooks", "-secret", secret, "-duration", "300ms", "-c", "4")
@@ -110,6 +113,7 @@ func TestLoadIsBoundedByDuration(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	if code, _, errOut := sendhook(t); code != 2 || !strings.Contains(errOut, "no secret") {
 		t.Errorf("no secret: exit %d %q", code, errOut)
 	}
@@ -122,6 +126,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpListsSubcommandsAndExitsZero(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"-secret", "s", "-help"}} {
 		code, out, errOut := sendhook(t, args...)
 		if code != 0 || !strings.Contains(out, "sendhook check") || !strings.Contains(out, "-cacert") || errOut != "" {
@@ -140,6 +145,7 @@ func TestHelpListsSubcommandsAndExitsZero(t *testing.T) {
 // A bridge serving HTTPS with a certificate from a private CA: without -cacert
 // the certificate does not verify; with the CA's file, one send and a load work.
 func TestCACert(t *testing.T) {
+	t.Parallel()
 	sink := sinktest.NewMemory()
 	b, err := bridge.New(bridge.Config{Secrets: []string{secret}, DedupTTL: time.Minute, Sink: sink})
 	if err != nil {

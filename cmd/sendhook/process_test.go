@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,8 +14,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // The bridge as a separate process, killed or stopped mid-load: every delivery it
@@ -49,19 +48,17 @@ func bridgeBinary(t *testing.T) string {
 	return bridgeBin
 }
 
-func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
-
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *bytes.Buffer
+	stderr *testkit.LockedBuffer // written by the process while the test reads it
 	exited chan error
 }
 
 // startProc runs the bridge binary with env and waits for /readyz.
 func startProc(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &proc{addr: testkit.FreeAddr(t), stderr: &testkit.LockedBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bridgeBinary(t))
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BRIDGE_WEBHOOK_SECRET=" + secret, "BRIDGE_LISTEN_ADDR=" + p.addr}
 	for k, v := range env {
@@ -73,25 +70,21 @@ func startProc(t *testing.T, env map[string]string) *proc {
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited; p.exited <- nil })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
+	ready := func() bool {
 		select {
 		case err := <-p.exited:
 			t.Fatalf("bridge exited at start: %v\n%s", err, p.stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge not ready in 20s:\n%s", p.stderr)
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
 	}
+	testkit.Eventually(t, 20*time.Second, ready, "bridge not ready:\n%s", p.stderr)
+	return p
 }
 
 // loadUntil runs `sendhook -c 16 -duration 4s -acked file` against p and calls
@@ -104,7 +97,7 @@ func loadUntil(t *testing.T, p *proc, fault func()) string {
 		_, out, _ := sendhook(t, "-url", "http://"+p.addr+"/webhooks", "-secret", secret, "-c", "16", "-duration", "4s", "-acked", acked)
 		done <- out
 	}()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // load before the fault
 	fault()
 	out := <-done
 	t.Logf("load: %s", strings.ReplaceAll(out, "\n", "; "))
@@ -124,6 +117,7 @@ func checkNoLoss(t *testing.T, args ...string) {
 }
 
 func TestSIGKILLWithRabbitMQ(t *testing.T) {
+	// Not in parallel: it kills a bridge under load and times the run.
 	url := rabbittest.SharedURL(t)
 	exchange := fmt.Sprintf("kill-test.%d", time.Now().UnixNano())
 	queue := exchange + ".q"
@@ -147,7 +141,8 @@ func TestSIGKILLWithRabbitMQ(t *testing.T) {
 // SIGKILL takes the embedded NATS server down with the bridge; started again on
 // the same data directory, the stream still holds every delivery answered 200.
 func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
-	natsAddr := freeAddr(t)
+	// Not in parallel: it kills a bridge under load and times the run.
+	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir()}
 	p := startProc(t, env)
 	acked := loadUntil(t, p, func() { _ = p.cmd.Process.Signal(syscall.SIGKILL) })
@@ -158,7 +153,8 @@ func TestSIGKILLWithEmbeddedNATS(t *testing.T) {
 // SIGTERM mid-load: the bridge stops accepting, answers what is in flight, closes
 // the sink and exits 0; nothing it answered 200 is missing.
 func TestSIGTERMDrains(t *testing.T) {
-	natsAddr := freeAddr(t)
+	// Not in parallel: it times the drain against the shutdown timeout.
+	natsAddr := testkit.FreeAddr(t)
 	env := map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": natsAddr, "BRIDGE_DATA_DIR": t.TempDir(), "BRIDGE_SHUTDOWN_TIMEOUT": "10s"}
 	p := startProc(t, env)
 	var exitErr error

@@ -24,7 +24,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	taken   int         // slots held, by holders in line, served, or given to a newcomer
-	line    list.List   // of *Slot not being served, turn started earliest first
+	line    line        // the holders not being served, turn started earliest first
 	waiting list.List   // of *waiter, in order of arrival
 	timer   clock.Timer // nil or armed at timerAt, while newcomers wait
 	timerAt time.Time
@@ -38,11 +38,12 @@ func NewPool(n int, clk clock.Clock) *Pool {
 
 // Slot is one holder's place in a pool.
 type Slot struct {
-	p     *Pool
-	evict func()
-	turn  time.Time     // when its current turn began; guarded by p.mu
-	elem  *list.Element // in p.line; nil while served or once ended
-	state state         // guarded by p.mu
+	p          *Pool
+	evict      func()
+	turn       time.Time // when its current turn began; guarded by p.mu
+	prev, next *Slot     // in p.line while linked: a holder carries its own links, so
+	linked     bool      // a request's turns in line cost no allocation
+	state      state     // guarded by p.mu
 }
 
 type state uint8
@@ -104,24 +105,31 @@ func (p *Pool) Acquire(ctx context.Context, evict func()) (*Slot, error) {
 // is Grace old (it is taken, as Acquire would), without waiting: otherwise it
 // returns nil. A newcomer does not pass others already waiting.
 func (p *Pool) TryAcquire(evict func()) *Slot {
-	w := &waiter{s: &Slot{p: p, evict: evict}, ready: make(chan struct{})}
+	s := &Slot{p: p, evict: evict}
 	p.mu.Lock()
 	if p.waiting.Len() > 0 {
 		p.mu.Unlock()
 		return nil
 	}
-	w.elem = p.waiting.PushBack(w)
-	admitted := p.admit()
-	if w.elem != nil {
-		p.waiting.Remove(w.elem)
-		w.elem = nil
-		p.schedule(p.clk.Now())
+	now := p.clk.Now()
+	var victim *Slot
+	if p.taken < p.n {
+		p.taken++
+	} else if front := p.line.front(); front != nil && !now.Before(front.turn.Add(Grace)) {
+		victim = front
+		p.line.remove(front)
+		victim.state = evicted
+	} else {
 		p.mu.Unlock()
 		return nil
 	}
+	s.turn = now
+	p.line.pushBack(s)
 	p.mu.Unlock()
-	wake(admitted)
-	return w.s
+	if victim != nil {
+		victim.evict()
+	}
+	return s
 }
 
 // admit gives slots to the waiting newcomers in order while one is free or the
@@ -133,17 +141,17 @@ func (p *Pool) admit() (admitted []*waiter) {
 		w := e.Value.(*waiter)
 		if p.taken < p.n {
 			p.taken++
-		} else if front := p.line.Front(); front != nil && !now.Before(front.Value.(*Slot).turn.Add(Grace)) {
-			w.victim = front.Value.(*Slot)
-			p.line.Remove(front)
-			w.victim.elem, w.victim.state = nil, evicted
+		} else if front := p.line.front(); front != nil && !now.Before(front.turn.Add(Grace)) {
+			w.victim = front
+			p.line.remove(front)
+			w.victim.state = evicted
 		} else {
 			break
 		}
 		p.waiting.Remove(e)
 		w.elem = nil
 		w.s.turn = now
-		w.s.elem = p.line.PushBack(w.s)
+		p.line.pushBack(w.s)
 		admitted = append(admitted, w)
 	}
 	p.schedule(now)
@@ -164,7 +172,7 @@ func wake(admitted []*waiter) {
 // the instant the front turns Grace old. A timer armed earlier is left: when it
 // fires, admit looks at the front of then and arms again.
 func (p *Pool) schedule(now time.Time) {
-	front := p.line.Front()
+	front := p.line.front()
 	if p.waiting.Len() == 0 || front == nil {
 		if p.timer != nil {
 			p.timer.Stop()
@@ -172,7 +180,7 @@ func (p *Pool) schedule(now time.Time) {
 		}
 		return
 	}
-	at := front.Value.(*Slot).turn.Add(Grace)
+	at := front.turn.Add(Grace)
 	if p.timer != nil && !p.timerAt.After(at) {
 		return
 	}
@@ -202,7 +210,8 @@ func (s *Slot) Mark() {
 	p.mu.Lock()
 	if s.state == inLine {
 		s.turn = p.clk.Now()
-		p.line.MoveToBack(s.elem)
+		p.line.remove(s)
+		p.line.pushBack(s)
 	}
 	p.mu.Unlock()
 }
@@ -213,8 +222,8 @@ func (s *Slot) Serve() {
 	p := s.p
 	p.mu.Lock()
 	if s.state == inLine {
-		p.line.Remove(s.elem)
-		s.elem, s.state = nil, served
+		p.line.remove(s)
+		s.state = served
 	}
 	p.mu.Unlock()
 }
@@ -226,7 +235,7 @@ func (s *Slot) Done() {
 	if s.state == served {
 		now := p.clk.Now()
 		s.turn, s.state = now, inLine
-		s.elem = p.line.PushBack(s)
+		p.line.pushBack(s)
 		p.schedule(now)
 	}
 	p.mu.Unlock()
@@ -246,9 +255,8 @@ func (s *Slot) Release() bool {
 		p.mu.Unlock()
 		return false
 	}
-	if s.elem != nil {
-		p.line.Remove(s.elem)
-		s.elem = nil
+	if s.linked {
+		p.line.remove(s)
 	}
 	s.state = released
 	p.taken--
@@ -263,4 +271,33 @@ func (p *Pool) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.taken
+}
+
+// line is a doubly linked list of holders through their own links.
+type line struct{ head, tail *Slot }
+
+func (l *line) front() *Slot { return l.head }
+
+func (l *line) pushBack(s *Slot) {
+	s.prev, s.next, s.linked = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+}
+
+func (l *line) remove(s *Slot) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next, s.linked = nil, nil, false
 }

@@ -92,7 +92,10 @@ func Run(ctx context.Context, opts Options) error {
 	defer ln.Close()
 
 	sinkMetrics := sinks.NewMetrics(cfg.Sink)
-	sink, err := openSink(ctx, cfg, log, sinkMetrics)
+	sink, err := opts.Sink, error(nil)
+	if sink == nil {
+		sink, err = openSink(ctx, cfg, log, sinkMetrics)
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped while connecting: a stop that was asked for, not a mistake to fix.
 		log.Info("stopped while connecting to the broker", "err", err)

@@ -11,8 +11,8 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // docs/contract.md: a request is answered within BRIDGE_PUBLISH_TIMEOUT of its body being
@@ -23,7 +23,7 @@ import (
 func TestSlowUploadAndSlowConfirmStillAnswered(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t)
-	proxy := sinktest.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ns.Port))
+	proxy := testkit.StartProxy(t, fmt.Sprintf("127.0.0.1:%d", ns.Port))
 	b := startBridge(t, func(c *config.Config) {
 		c.Nats.URL = "nats://" + proxy.Addr()
 		c.PublishTimeout = 3 * time.Second
@@ -48,7 +48,7 @@ func TestSlowUploadAndSlowConfirmStillAnswered(t *testing.T) {
 		if i == pieces-1 {
 			end = len(sample)
 		}
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond) // the slow sender's pace
 		if _, err := c.Write(sample[i*step : end]); err != nil {
 			t.Fatal(err)
 		}

@@ -1,20 +1,18 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // The tests here run the bridge as app.Run with a Config literal and Options: no
@@ -26,23 +24,6 @@ const testSecret = apptest.Secret
 
 var sample = apptest.Sample()
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testConfig is the configuration of a test's bridge: the test secret, a free port,
 // debug logs, an embedded NATS server on a free port with a private data directory,
 // then edit's changes; validated.
@@ -52,7 +33,7 @@ func testConfig(t *testing.T, edit func(*config.Config)) *config.Config {
 	c.WebhookSecret = testSecret
 	c.ListenAddr = "127.0.0.1:0"
 	c.LogLevel = "debug"
-	c.Nats.EmbeddedListen = freeAddr(t)
+	c.Nats.EmbeddedListen = testkit.FreeAddr(t)
 	c.DataDir = t.TempDir()
 	if edit != nil {
 		edit(c)
@@ -66,7 +47,7 @@ func testConfig(t *testing.T, edit func(*config.Config)) *config.Config {
 // running is a bridge started with app.Run.
 type running struct {
 	addr   string
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 	cancel context.CancelFunc // what SIGTERM does
 	exit   chan error
 }
@@ -77,7 +58,7 @@ func startBridge(t *testing.T, edit func(*config.Config), opts ...func(*app.Opti
 	t.Helper()
 	cfg := testConfig(t, edit)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stderr: &lockedBuffer{}, cancel: cancel, exit: make(chan error, 1)}
+	r := &running{stderr: &testkit.LockedBuffer{}, cancel: cancel, exit: make(chan error, 1)}
 	addrs := make(chan string, 1)
 	o := app.Options{
 		Config:   cfg,
@@ -103,7 +84,7 @@ func startBridge(t *testing.T, edit func(*config.Config), opts ...func(*app.Opti
 // returned at start, failing t unless it is a *config.Error.
 func startFails(t *testing.T, edit func(*config.Config), opts ...func(*app.Options)) *config.Error {
 	t.Helper()
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	o := app.Options{
 		Config:   testConfig(t, edit),
 		Logger:   slog.New(slog.NewJSONHandler(&stderr, nil)),
@@ -163,8 +144,6 @@ func (r *running) healthcheck(useTLS bool) error {
 	return app.CheckReady(context.Background(), r.port(), useTLS)
 }
 
-func freeAddr(t *testing.T) string { return sinktest.FreeAddr(t) }
-
 // webhookLine returns the last "webhook" log line of delivery id, decoded.
 func webhookLine(t *testing.T, logs, id string) map[string]any {
 	t.Helper()
@@ -183,15 +162,8 @@ func webhookLine(t *testing.T, logs, id string) map[string]any {
 
 func waitStatus(t *testing.T, b *running, path string, status int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := b.get(t, path)
-		if r.Status == status {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s stayed %d %s, want %d", path, r.Status, r.Body, status)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var r apptest.Reply
+	if !testkit.Poll(15*time.Second, func() bool { r = b.get(t, path); return r.Status == status }) {
+		t.Fatalf("%s stayed %d %s for 15 s, want %d", path, r.Status, r.Body, status)
 	}
 }

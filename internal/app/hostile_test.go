@@ -99,7 +99,7 @@ func TestConnectionsAreBounded(t *testing.T) {
 	for _, c := range held {
 		_, _ = c.Write([]byte("POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"))
 	}
-	time.Sleep(100 * time.Millisecond)    // let the bridge read the headers: the connections turn busy
+	time.Sleep(100 * time.Millisecond)    // the clients' pace: the bridge reads the headers first (nothing shows it while every slot is held)
 	third, err := net.Dial("tcp", b.addr) // the kernel accepts; the bridge does not yet
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func silent(t *testing.T, addr string, n int) []net.Conn {
 		t.Cleanup(func() { c.Close() })
 		conns = append(conns, c)
 	}
-	time.Sleep(100 * time.Millisecond) // accepted by the server
+	time.Sleep(100 * time.Millisecond) // the clients' pace: accepted by the server first (nothing shows it while every slot is held)
 	return conns
 }
 
@@ -264,6 +264,7 @@ func TestRequestArrivingWithinGraceKeepsItsSlot(t *testing.T) {
 		stalled[i] = c
 	}
 	sending.Close() // frees its slot; the two stalled ones hold both
+	// The fault: silent mid-headers for over a second.
 	time.Sleep(admit.Grace + 500*time.Millisecond)
 	start := time.Now()
 	if err := b.healthcheck(false); err != nil {
@@ -295,9 +296,9 @@ func TestTricklingHeadersCannotHoldEverySlot(t *testing.T) {
 		wg.Go(func() { trickle(c, "GET /healthz HTTP/1.1\r\nX-Slow: ", "x", 300*time.Millisecond, stop) })
 		// The server must read the first one's bytes first: the one whose request
 		// began arriving the earliest makes room.
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the clients' pace
 	}
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // the fault: trickling for most of a second
 	start := time.Now()
 	if err := b.healthcheck(false); err != nil {
 		t.Fatalf("healthcheck with every slot held by trickled headers failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
@@ -326,9 +327,9 @@ func TestTricklerMakesRoomBeforeAKeepAliveSender(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { trickle(trickler, "GET /healthz HTTP/1.1\r\n", "X-Slow: x\r\n", 200*time.Millisecond, stop) })
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond) // the fault: the trickler's request arriving for over a second
 	wg.Go(func() { trickle(keepAlive, "GET /healthz HTTP/1.1\r\n", "X-Slow: x\r\n", 200*time.Millisecond, stop) })
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the clients' pace: the keep-alive sender's request under way
 
 	if err := b.healthcheck(false); err != nil {
 		t.Fatalf("healthcheck with every slot held by arriving requests: %v", err)
@@ -361,14 +362,14 @@ func TestShutdownWithEverySlotTaken(t *testing.T) {
 				for _, c := range held {
 					_, _ = c.Write([]byte("POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"))
 				}
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // the clients' pace: the bridge reads the headers first
 				waiting, err := net.Dial("tcp", b.addr)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer waiting.Close()
 				_, _ = waiting.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // the clients' pace: the third connection waits in the accept queue
 			}
 			start := time.Now()
 			b.cancel()

@@ -9,7 +9,8 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // With a token the whole bridge works, consumers need the token, and the token
@@ -17,7 +18,7 @@ import (
 func TestNATSEmbeddedToken(t *testing.T) {
 	t.Parallel()
 	const token = "tok-3b1d8e5f0a"
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen, c.Nats.EmbeddedToken = natsAddr, token })
 	if r := b.post(t, sample, "tok-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
@@ -41,7 +42,7 @@ func TestNATSEmbeddedToken(t *testing.T) {
 // signature, and still the published schema.
 func TestForwardSignatureOff(t *testing.T) {
 	t.Parallel()
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen, c.ForwardSignature = natsAddr, false })
 	if r := b.post(t, sample, "no-sig-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
@@ -70,7 +71,7 @@ func TestNATSEmbeddedTLS(t *testing.T) {
 	const token = "tok-tls-8c2e4a"
 	ca := certs.NewCA(t, "bridge test CA")
 	pair := ca.Server(t)
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) {
 		c.Nats.EmbeddedListen, c.Nats.EmbeddedToken = natsAddr, token
 		c.Nats.EmbeddedTLSCertFile, c.Nats.EmbeddedTLSKeyFile = pair.CertFile, pair.KeyFile

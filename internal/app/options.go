@@ -7,6 +7,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
 // Options is everything Run needs. Only Config is required.
@@ -29,6 +30,9 @@ type Options struct {
 	Limits Limits
 	// OnListen, when set, is called with the bound address once the bridge serves.
 	OnListen func(addr string)
+	// Sink, when set, is published to instead of the broker Config names (tests:
+	// the in-memory sink); Run closes it.
+	Sink sinks.Sink
 	// Clock times the admission of connections and body reads (internal/admit);
 	// nil: the real clock. Tests pass a fake one to decide when a turn is over.
 	Clock clock.Clock

@@ -10,11 +10,11 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/loadgen"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 // bodyOfSize is a valid webhook body of exactly size bytes.
@@ -56,7 +56,7 @@ func postAll(url string, body []byte, prefix string, n int) ([]int, []time.Durat
 func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	exchange, queue := apptest.RabbitNames(t, url)
-	proxy := sinktest.StartProxy(t, "127.0.0.1:5672")
+	proxy := testkit.StartProxy(t, "127.0.0.1:5672")
 	const publishTimeout, shutdownTimeout = 3 * time.Second, time.Second
 	b := startBridge(t, func(c *config.Config) {
 		c.Sink, c.Rabbitmq.URL = "rabbitmq", "amqp://guest:guest@"+proxy.Addr()+"/"
@@ -108,18 +108,16 @@ func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 		statuses, slowest.Round(time.Millisecond), publishTimeout, reading.Round(time.Millisecond))
 
 	proxy.SetStalled(false)
-	deadline := time.Now().Add(30 * time.Second)
-	for n := 0; ; n++ {
+	n := 0
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		n++
 		id := fmt.Sprintf("stall-after-%d", n)
-		if r := b.post(t, body, id); r.Status == 200 {
-			acked = append(acked, id)
-			break
+		if r := b.post(t, body, id); r.Status != 200 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 200 within 30 s after the stall cleared:\n%s", b.stderr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		acked = append(acked, id)
+		return true
+	}, "no 200 after the stall cleared:\n%s", b.stderr)
 	statuses, _ = postAll(base, body, "stall-resumed", 4)
 	for i, st := range statuses {
 		if st != 200 {
@@ -134,7 +132,7 @@ func TestStalledRabbitMQBridgeAnswersInTime(t *testing.T) {
 	proxy.SetStalled(true)
 	answered := make(chan struct{})
 	go func() { postAll(base, body, "stall-term", 8); close(answered) }()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the senders' requests under way
 	start := time.Now()
 	b.cancel()
 	select {
@@ -164,29 +162,27 @@ func assertOnQueue(t *testing.T, url, queue string, ids []string) {
 		t.Fatal(err)
 	}
 	on := map[string]bool{}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d, ok, err := ch.Get(queue, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
+	missing := 0
+	if !testkit.Poll(10*time.Second, func() bool {
+		for {
+			d, ok, err := ch.Get(queue, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
 			on[d.MessageId] = true
-			continue
 		}
-		missing := 0
+		missing = 0
 		for _, id := range ids {
 			if !on[id] {
 				missing++
 			}
 		}
-		if missing == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d deliveries answered 200 are not on the queue (it holds %d)", missing, len(ids), len(on))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return missing == 0
+	}) {
+		t.Fatalf("%d of %d deliveries answered 200 are not on the queue (it holds %d)", missing, len(ids), len(on))
 	}
 }
 

@@ -13,24 +13,13 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // postSigned posts the sample signed with secret and returns the status.
 func (r *running) postSigned(t *testing.T, secret, delivery string) int {
 	t.Helper()
 	return apptest.PostSigned(t, r.addr, secret, sample, delivery).Status
-}
-
-// eventually polls cond for up to d.
-func eventually(d time.Duration, cond func() bool) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < d {
-		if cond() {
-			return time.Since(start), true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return time.Since(start), false
 }
 
 // writeAtomic replaces path's content the way an editor or a config tool does.
@@ -90,11 +79,10 @@ func TestSecretFileRotation(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
 		t.Fatal(err)
 	}
-	took, ok := eventually(10*time.Second, func() bool { return b.postSigned(t, secretB, "b-probe") == 200 })
-	if !ok {
-		t.Fatal("the new secret was not accepted within 10 s of the symlink swap")
-	}
-	t.Logf("symlink swap noticed after %s", took)
+	swapped := time.Now()
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.postSigned(t, secretB, "b-probe") == 200 },
+		"the new secret was not accepted after the symlink swap")
+	t.Logf("symlink swap noticed after %s", time.Since(swapped))
 	if st := b.postSigned(t, secretA, "a-3"); st != 200 {
 		t.Errorf("the secret kept in the new file: %d", st)
 	}
@@ -103,31 +91,24 @@ func TestSecretFileRotation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "..v2", "secret"), []byte(secretB+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := eventually(10*time.Second, func() bool { return b.postSigned(t, secretA, "a-probe") == 401 }); !ok {
-		t.Fatal("the retired secret was still accepted 10 s after the file changed")
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.postSigned(t, secretA, "a-probe") == 401 },
+		"the retired secret was still accepted after the file changed")
 	if st := b.postSigned(t, secretB, "b-2"); st != 200 {
 		t.Errorf("the remaining secret: %d", st)
 	}
 
 	// A file with no secret, then no file: the last good set stays, errors are logged.
 	writeAtomic(t, filepath.Join(dir, "..v2", "secret"), "# nothing here\n\n")
-	if _, ok := eventually(10*time.Second, func() bool {
-		return strings.Contains(b.stderr.String(), "holds no secret")
-	}); !ok {
-		t.Fatalf("no error logged for a file without secrets:\n%s", b.stderr)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(b.stderr.String(), "holds no secret") },
+		"no error logged for a file without secrets:\n%s", b.stderr)
 	if st := b.postSigned(t, secretB, "b-3"); st != 200 {
 		t.Errorf("after an empty file the previous secret got %d, want 200", st)
 	}
 	if err := os.Remove(filepath.Join(dir, "..v2", "secret")); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := eventually(10*time.Second, func() bool {
-		return strings.Contains(b.stderr.String(), "no such file")
-	}); !ok {
-		t.Fatalf("no error logged for a missing file:\n%s", b.stderr)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(b.stderr.String(), "no such file") },
+		"no error logged for a missing file:\n%s", b.stderr)
 	if st := b.postSigned(t, secretB, "b-4"); st != 200 {
 		t.Errorf("after the file vanished the previous secret got %d, want 200", st)
 	}
@@ -156,14 +137,13 @@ func TestSecretFileReloadRequest(t *testing.T) {
 		t.Fatalf("%d", st)
 	}
 	writeAtomic(t, path, secretC+"\n")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // time for a poll to pick the file up, which must not happen
 	if st := b.postSigned(t, secretC, "c-early"); st != 401 {
 		t.Fatalf("the new secret worked before the reload request with an hour-long poll: %d (the test would prove nothing)", st)
 	}
 	reload <- struct{}{}
-	if _, ok := eventually(2*time.Second, func() bool { return b.postSigned(t, secretC, "c-1") == 200 }); !ok {
-		t.Fatal("the reload request did not bring in the new secret within 2 s")
-	}
+	testkit.Eventually(t, 2*time.Second, func() bool { return b.postSigned(t, secretC, "c-1") == 200 },
+		"the reload request did not bring in the new secret")
 	if st := b.postSigned(t, secretB, "b-2"); st != 401 {
 		t.Errorf("the replaced secret: %d, want 401", st)
 	}
@@ -204,20 +184,16 @@ func TestCertificateRotation(t *testing.T) {
 	if err := os.Rename(certFile+".new", certFile); err != nil {
 		t.Fatal(err)
 	}
-	took, ok := eventually(10*time.Second, func() bool { return !bytes.Equal(served(), rawA) })
-	if !ok {
-		t.Fatal("a new handshake still got the old certificate 10 s after the files changed")
-	}
-	t.Logf("new certificate served after %s", took)
+	changed := time.Now()
+	testkit.Eventually(t, 10*time.Second, func() bool { return !bytes.Equal(served(), rawA) },
+		"a new handshake still got the old certificate after the files changed")
+	t.Logf("new certificate served after %s", time.Since(changed))
 	rawB := served()
 
 	// A key that does not match: the bridge keeps serving B.
 	copyFile(t, keyA, keyFile)
-	if _, ok := eventually(10*time.Second, func() bool {
-		return strings.Contains(b.stderr.String(), "keeping the previous certificate")
-	}); !ok {
-		t.Fatalf("no error logged for a mismatched pair:\n%s", b.stderr)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(b.stderr.String(), "keeping the previous certificate") },
+		"no error logged for a mismatched pair:\n%s", b.stderr)
 	if !bytes.Equal(served(), rawB) {
 		t.Error("a broken pair replaced the last good certificate")
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/internal/app"
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -110,9 +111,9 @@ func kvs(list []*commonpb.KeyValue) map[string]string {
 // trace waits for the server span of delivery and its producer spans.
 func (r *otlpReceiver) trace(t *testing.T, delivery string) (server gotSpan, producers []gotSpan) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testkit.Eventually(t, 15*time.Second, func() bool {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		var found bool
 		producers = nil
 		for _, s := range r.spans {
@@ -125,15 +126,9 @@ func (r *otlpReceiver) trace(t *testing.T, delivery string) (server gotSpan, pro
 				producers = append(producers, s)
 			}
 		}
-		r.mu.Unlock()
-		if found && len(producers) > 0 {
-			return server, producers
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no server span with its producer span for %s within 15s", delivery)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return found && len(producers) > 0
+	}, "no server span with its producer span for %s", delivery)
+	return server, producers
 }
 
 // traced turns tracing on, pointed at the receiver through the standard variables
@@ -201,7 +196,7 @@ func checkTrace(t *testing.T, r *otlpReceiver, delivery, system, destination, tr
 func TestTraceEndToEndNATS(t *testing.T) {
 	t.Parallel()
 	rec := startReceiver(t)
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	b := startBridge(t, func(c *config.Config) { c.Nats.EmbeddedListen = natsAddr }, traced(rec, nil))
 	if r := b.post(t, sample, "otel-nats-1"); r.Status != 200 {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)

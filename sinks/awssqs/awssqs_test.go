@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
@@ -19,6 +18,8 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
+// The tests here do not run in parallel: sqstest.Env sets the process's AWS
+// variables (t.Setenv), which the SDK reads, and awsconfig_test.go varies them.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	sqstest.StopShared()
@@ -38,21 +39,6 @@ func openSink(t testing.TB, srv *sqstest.Server, queueURL string, edit func(*aws
 	return s
 }
 
-func received(ms []types.Message) []sinktest.Received {
-	out := make([]sinktest.Received, 0, len(ms))
-	for _, m := range ms {
-		r := sinktest.Received{Body: []byte(aws.ToString(m.Body)), Headers: map[string]string{}}
-		for k, v := range m.MessageAttributes {
-			r.Headers[k] = aws.ToString(v.StringValue)
-		}
-		// SQS makes its own MessageId; the delivery id travels as ce-id and
-		// audiospliter-delivery (and as MessageDeduplicationId on FIFO queues).
-		r.ID = r.Headers[sinks.HeaderDelivery]
-		out = append(out, r)
-	}
-	return out
-}
-
 func harness(fifo bool) sinktest.Harness {
 	return sinktest.Harness{
 		Open: func(t *testing.T) sinktest.Env {
@@ -62,7 +48,7 @@ func harness(fifo bool) sinktest.Harness {
 			r := &sqstest.Reader{Server: srv, URL: url}
 			return sinktest.Env{
 				Sink: openSink(t, srv, url, nil),
-				Read: func(t *testing.T, n int) []sinktest.Received { return received(r.Read(t, n)) },
+				Read: func(t *testing.T, n int) []sinktest.Received { return sqstest.Received(r.Read(t, n)) },
 			}
 		},
 		Dedup: fifo,
@@ -101,7 +87,7 @@ func TestMessageFormat(t *testing.T) {
 				t.Fatalf("read %d messages", len(got))
 			}
 			byID := map[string]types.Message{}
-			for i, r := range received(got) {
+			for i, r := range sqstest.Received(got) {
 				byID[r.ID] = got[i]
 			}
 			for _, m := range []sinks.Message{withJob, noJob} {
@@ -109,7 +95,7 @@ func TestMessageFormat(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s not on the queue", m.ID)
 				}
-				sinktest.AssertCarries(t, received([]types.Message{msg})[0], m)
+				sinktest.AssertCarries(t, sqstest.Received([]types.Message{msg})[0], m)
 				if n := len(msg.MessageAttributes); n != len(m.Headers) {
 					t.Errorf("%s: %d attributes, want %d", m.ID, n, len(m.Headers))
 				}
@@ -164,7 +150,7 @@ func TestConcurrentPublishesAreBatched(t *testing.T) {
 	if calls >= n {
 		t.Errorf("%d API calls for %d concurrent publishes, want fewer", calls, n)
 	}
-	got := received((&sqstest.Reader{Server: srv, URL: url}).Read(t, n))
+	got := sqstest.Received((&sqstest.Reader{Server: srv, URL: url}).Read(t, n))
 	ids := map[string]bool{}
 	for _, r := range got {
 		ids[r.ID] = true

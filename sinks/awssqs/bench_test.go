@@ -3,6 +3,7 @@ package awssqs_test
 import (
 	"testing"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -37,7 +38,7 @@ func benchSQSBridge(b *testing.B, edit func(*awssqs.Config)) {
 	s := openSink(b, srv, url, edit)
 	defer s.Close()
 	b.Cleanup(func() { srv.DeleteQueue(b, url) })
-	sinktest.BenchBridgeHTTP(b, s, sinktest.NewMessage("bench").Body, 64)
+	bridgetest.BenchHTTP(b, s, sinktest.NewMessage("bench").Body, 64)
 }
 
 func BenchmarkSQSBridgeSendMessageEach(b *testing.B) {

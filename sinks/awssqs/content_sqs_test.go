@@ -1,37 +1,21 @@
 package awssqs_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
-
-// Bodies SQS cannot carry as they are: each must fail alone, before any call, and
-// never take the messages batched with it down (before, the SDK replaced the
-// invalid bytes, SQS stored a different body, the SDK's MD5 check failed the whole
-// SendMessageBatch and batch-mates that SQS already held were sent again).
-var badBodies = map[string][]byte{
-	"invalid UTF-8":     []byte("{\"event\":\"job.completed\",\"note\":\"caf\xe9\"}"),
-	"U+FFFF":            []byte("{\"event\":\"job.completed\",\"note\":\"\uffff\"}"),
-	"control character": []byte("{\"event\":\"job.completed\"}\x01"),
-}
 
 // countOnQueue returns how many times each delivery id is on the queue.
 func countOnQueue(ms []types.Message) map[string]int {
@@ -43,6 +27,7 @@ func countOnQueue(ms []types.Message) map[string]int {
 }
 
 func TestBadBodyFailsAloneInConcurrentBatches(t *testing.T) {
+	badBodies := sqstest.BadBodies()
 	sqstest.Env(t)
 	srv := sqstest.Shared(t)
 	url := srv.CreateQueue(t, false, nil)
@@ -114,95 +99,6 @@ func TestBadBodyFailsAloneInConcurrentBatches(t *testing.T) {
 	for id, n := range got {
 		if !good[id] {
 			t.Errorf("%s (%d times) on the queue: a refused message was stored", id, n)
-		}
-	}
-}
-
-// countingSink counts the publish attempts the bridge makes for each delivery.
-type countingSink struct {
-	sinks.Sink
-	mu       sync.Mutex
-	attempts map[string]int
-}
-
-func (c *countingSink) Publish(ctx context.Context, m sinks.Message) error {
-	c.mu.Lock()
-	c.attempts[m.ID]++
-	c.mu.Unlock()
-	return c.Sink.Publish(ctx, m)
-}
-
-// The same through the bridge, as a sender sees it: signed POSTs, some with a body
-// SQS cannot carry, sent at once. The others are answered 200 on their first
-// attempt, each is on the queue once, and the bad ones are answered 400.
-func TestBadBodiesThroughTheBridge(t *testing.T) {
-	sqstest.Env(t)
-	srv := sqstest.Shared(t)
-	url := srv.CreateQueue(t, false, nil)
-	s := openSink(t, srv, url, func(c *awssqs.Config) { c.Linger = 50 * time.Millisecond })
-	defer s.Close()
-	sink := &countingSink{Sink: s, attempts: map[string]int{}}
-	const secret = "whsec-sqs-content-test-0123456789"
-	b, err := bridge.New(bridge.Config{Secrets: []string{secret}, PublishTimeout: 5 * time.Second, DedupTTL: time.Minute,
-		CETypePrefix: bridge.DefaultCETypePrefix, Sink: sink, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := httptest.NewServer(b)
-	defer web.Close()
-
-	var names []string
-	for name := range badBodies {
-		names = append(names, name)
-	}
-	const n = 60
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	var fails atomic.Int64
-	for i := range n {
-		wg.Go(func() {
-			body := []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_%d","data":{"segments":[]}}`, i))
-			if i%10 == 7 {
-				body = badBodies[names[(i/10)%len(names)]]
-			}
-			r, err := loadgen.Send(t.Context(), loadgen.Target{URL: web.URL + "/webhooks", Secret: secret, Body: body}, fmt.Sprintf("http-%02d", i))
-			if err != nil {
-				fails.Add(1)
-				return
-			}
-			statuses[i] = r.Status
-		})
-	}
-	wg.Wait()
-	if fails.Load() > 0 {
-		t.Fatalf("%d requests got no answer", fails.Load())
-	}
-	want := 0
-	for i, st := range statuses {
-		id := fmt.Sprintf("http-%02d", i)
-		if i%10 == 7 {
-			if st != 400 {
-				t.Errorf("%s (a body SQS cannot carry) answered %d, want 400", id, st)
-			}
-			continue
-		}
-		want++
-		if st != 200 {
-			t.Errorf("%s answered %d, want 200", id, st)
-		}
-		if a := sink.attempts[id]; a != 1 {
-			t.Errorf("%s took %d publish attempts, want 1: it was sent again", id, a)
-		}
-	}
-	got := countOnQueue((&sqstest.Reader{Server: srv, URL: url}).Read(t, want))
-	for i := range n {
-		id := fmt.Sprintf("http-%02d", i)
-		if i%10 == 7 {
-			if got[id] != 0 {
-				t.Errorf("%s refused but on the queue %d times", id, got[id])
-			}
-		} else if got[id] != 1 {
-			t.Errorf("%s on the queue %d times, want exactly once", id, got[id])
 		}
 	}
 }

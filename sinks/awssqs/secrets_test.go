@@ -4,31 +4,14 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // An endpoint or queue URL with credentials in it that does not parse, or that
 // nobody answers at, is a start-up error naming the setting; neither it nor the log
@@ -50,7 +33,7 @@ func TestURLSecretsNeverShown(t *testing.T) {
 		{"nobody listens", "http://user:s3cretPW@127.0.0.1:1", "http://user:s3cretPW@127.0.0.1:1/000000000000/q", "Endpoint"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.LockedBuffer
 			_, err := awssqs.New(t.Context(), awssqs.Config{
 				Endpoint: c.endpoint, QueueURL: c.queue, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			})

@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -85,7 +87,7 @@ func BenchmarkNATSBridgeHTTP(b *testing.B) { each(b, benchBridgeHTTP) }
 
 func benchBridgeHTTP(b *testing.B, concurrency int) {
 	sink, _ := newBenchSink(b)
-	sinktest.BenchBridgeHTTP(b, sink, benchBody, concurrency)
+	bridgetest.BenchHTTP(b, sink, benchBody, concurrency)
 }
 
 // BenchmarkNATSEmbeddedSync prices the embedded server's durability setting: the sink
@@ -102,7 +104,7 @@ func BenchmarkNATSEmbeddedSync(b *testing.B) {
 		b.Run("sync="+sync.name, func(b *testing.B) {
 			each(b, func(b *testing.B, c int) {
 				s, err := natsjs.New(b.Context(), natsjs.Config{
-					EmbeddedListen: sinktest.FreeAddr(b), DataDir: b.TempDir(), EmbeddedSyncInterval: sync.interval,
+					EmbeddedListen: testkit.FreeAddr(b), DataDir: b.TempDir(), EmbeddedSyncInterval: sync.interval,
 				})
 				if err != nil {
 					b.Fatal(err)

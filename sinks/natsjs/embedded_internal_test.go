@@ -4,12 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // The embedded JetStream fsyncs each message before its PubAck unless told to sync
 // periodically; the server's own default (every two minutes) is never left in place.
 func TestEmbeddedSync(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		interval   time.Duration
 		wantAlways bool
@@ -17,7 +18,7 @@ func TestEmbeddedSync(t *testing.T) {
 		{0, true},
 		{time.Second, false},
 	} {
-		s, err := New(t.Context(), Config{EmbeddedListen: sinktest.FreeAddr(t), DataDir: t.TempDir(), EmbeddedSyncInterval: c.interval})
+		s, err := New(t.Context(), Config{EmbeddedListen: testkit.FreeAddr(t), DataDir: t.TempDir(), EmbeddedSyncInterval: c.interval})
 		if err != nil {
 			t.Fatal(err)
 		}

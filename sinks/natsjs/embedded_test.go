@@ -12,16 +12,18 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // An embedded server reachable beyond loopback without a token would let anyone
 // purge the stream: the sink refuses to start, before it binds anything.
 func TestEmbeddedBeyondLoopbackNeedsToken(t *testing.T) {
-	_, port, _ := net.SplitHostPort(sinktest.FreeAddr(t))
+	t.Parallel()
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	for _, listen := range []string{"0.0.0.0:" + port, ":" + port, "[::]:" + port, "192.0.2.10:" + port, "nats.example.com:" + port} {
 		_, err := natsjs.New(t.Context(), natsjs.Config{EmbeddedListen: listen, DataDir: t.TempDir()})
 		var ce *sinks.ConfigError
@@ -47,10 +49,11 @@ func TestEmbeddedBeyondLoopbackNeedsToken(t *testing.T) {
 // With a token, a client that does not present it is refused, one that does reads
 // the stream, and the bridge's own in-process client publishes.
 func TestEmbeddedTokenRefusesClientsWithout(t *testing.T) {
+	t.Parallel()
 	const token = "embedded-token-7f3a9c"
 	for _, host := range []string{"127.0.0.1", "0.0.0.0"} {
 		t.Run(host, func(t *testing.T) {
-			_, port, _ := net.SplitHostPort(sinktest.FreeAddr(t))
+			_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 			s, err := natsjs.New(t.Context(), natsjs.Config{EmbeddedListen: host + ":" + port, EmbeddedToken: token, DataDir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +90,7 @@ func TestEmbeddedTLS(t *testing.T) {
 	const token = "embedded-token-tls-5e1b"
 	ca := certs.NewCA(t, "embedded test CA")
 	pair := ca.Server(t)
-	_, port, _ := net.SplitHostPort(sinktest.FreeAddr(t))
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	s, err := natsjs.New(t.Context(), natsjs.Config{
 		EmbeddedListen: "0.0.0.0:" + port, EmbeddedToken: token, DataDir: t.TempDir(),
 		EmbeddedTLSCertFile: pair.CertFile, EmbeddedTLSKeyFile: pair.KeyFile,
@@ -152,7 +155,7 @@ func TestEmbeddedTLSFilesRefused(t *testing.T) {
 		{"missing file", pair.CertFile + ".missing", pair.KeyFile},
 	} {
 		_, err := natsjs.New(t.Context(), natsjs.Config{
-			EmbeddedListen: sinktest.FreeAddr(t), DataDir: t.TempDir(), EmbeddedTLSCertFile: c.cert, EmbeddedTLSKeyFile: c.key,
+			EmbeddedListen: testkit.FreeAddr(t), DataDir: t.TempDir(), EmbeddedTLSCertFile: c.cert, EmbeddedTLSKeyFile: c.key,
 		})
 		var ce *sinks.ConfigError
 		if !errors.As(err, &ce) || ce.Field != "EmbeddedTLSCertFile" {

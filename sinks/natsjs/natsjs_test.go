@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
@@ -67,6 +68,7 @@ func readStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	sinktest.Run(t, sinktest.Harness{
 		Open: func(t *testing.T) sinktest.Env {
@@ -81,6 +83,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestSubjectAndHeaders(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -100,6 +103,7 @@ func TestSubjectAndHeaders(t *testing.T) {
 }
 
 func TestInvalidSubjectIsPermanent(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -118,6 +122,7 @@ func TestInvalidSubjectIsPermanent(t *testing.T) {
 }
 
 func TestTooLargeIsPermanent(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t) // default max_payload: 1 MiB
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -130,6 +135,7 @@ func TestTooLargeIsPermanent(t *testing.T) {
 }
 
 func TestUnreachableAtStart(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +150,7 @@ func TestUnreachableAtStart(t *testing.T) {
 }
 
 func TestStreamNotCapturingPrefix(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	nc, err := nats.Connect(ts.URL())
 	if err != nil {
@@ -162,8 +169,9 @@ func TestStreamNotCapturingPrefix(t *testing.T) {
 }
 
 func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	cfg := natsjs.Config{EmbeddedListen: sinktest.FreeAddr(t), DataDir: dir}
+	cfg := natsjs.Config{EmbeddedListen: testkit.FreeAddr(t), DataDir: dir}
 	s, err := natsjs.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +199,7 @@ func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {
 }
 
 func TestEmbeddedPortTaken(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +213,7 @@ func TestEmbeddedPortTaken(t *testing.T) {
 }
 
 func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -240,6 +250,7 @@ func TestStreamDeletedAtRuntimeIsCreatedAgain(t *testing.T) {
 // A stream at its limits (here: made by an operator with DiscardNew and MaxMsgs)
 // refuses the message; that must never count as confirmed.
 func TestStreamAtItsLimitsIsNotConfirmed(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	nc, err := nats.Connect(ts.URL())
 	if err != nil {
@@ -283,6 +294,7 @@ func streamOf(t *testing.T, env sinktest.Env) string {
 // A server named rather than numbered: the sink's dialer resolves the name itself
 // (nats.go leaves that to a custom dialer) and a publish goes through.
 func TestServerByName(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	_, port, err := net.SplitHostPort(strings.TrimPrefix(ts.URL(), "nats://"))
 	if err != nil {

@@ -1,35 +1,16 @@
 package natsjs_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
-
-// syncBuffer is a log destination a test reads while the sink may still write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A URL that does not parse, or a server that cannot be reached, is a start-up
 // error naming the URL; neither it nor the log shows a password or token, whatever
@@ -48,7 +29,7 @@ func TestURLSecretsNeverShown(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			url := c.url
-			var logs syncBuffer
+			var logs testkit.LockedBuffer
 			_, err := natsjs.New(t.Context(), natsjs.Config{
 				URL: url, ConnectTimeout: time.Second, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			})

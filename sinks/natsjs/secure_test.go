@@ -2,54 +2,35 @@ package natsjs_test
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
 
 // secureEnv is a production-like server: TLS that verifies client certificates, and
 // operator/account JWT authentication with a memory resolver.
-type secureEnv struct {
-	ca     *certs.CA
-	client certs.Pair
-	auth   *natstest.Auth
-	creds  string
-	ts     *testServer
-}
+type secureEnv struct{ *natstest.Secured }
 
-func startSecure(t testing.TB) *secureEnv {
-	t.Helper()
-	e := &secureEnv{ca: certs.NewCA(t, "nats test CA"), auth: natstest.NewAuth(t)}
-	srv := e.ca.Server(t)
-	e.client = e.ca.Client(t, "audiospliter-bridge")
-	e.creds = e.auth.Creds(t, "bridge")
-	consumer := e.auth.Creds(t, "consumer")
-	e.ts = natstest.StartSecure(t, natstest.Secure{
-		Cert: &srv, ClientCA: e.ca, Auth: e.auth,
-		Client: []nats.Option{nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile), nats.UserCredentials(consumer)},
-	})
-	return e
-}
+func startSecure(t testing.TB) *secureEnv { return &secureEnv{natstest.StartSecured(t)} }
 
 // sinkConfig is what an operator would give the bridge for this server.
 func (e *secureEnv) sinkConfig() natsjs.Config {
 	return natsjs.Config{
-		URL: e.ts.URL(), TLSCAFile: e.ca.File, TLSCertFile: e.client.CertFile, TLSKeyFile: e.client.KeyFile,
-		CredsFile: e.creds, ConnectTimeout: 3 * time.Second,
+		URL: e.Server.URL(), TLSCAFile: e.CA.File, TLSCertFile: e.Client.CertFile, TLSKeyFile: e.Client.KeyFile,
+		CredsFile: e.Creds, ConnectTimeout: 3 * time.Second,
 	}
 }
 
@@ -57,14 +38,15 @@ func (e *secureEnv) sinkConfig() natsjs.Config {
 // user; its broker-restart case shows that reconnecting handshakes and
 // authenticates again.
 func TestSecureConformanceTLSCreds(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
 	sinktest.Run(t, sinktest.Harness{
 		Open: func(t *testing.T) sinktest.Env {
 			if t.Name() == "TestSecureConformanceTLSCreds/BrokerRestart" {
 				own := startSecure(t)
-				return openEnvWith(t, own.ts, own.sinkConfig())
+				return openEnvWith(t, own.Server, own.sinkConfig())
 			}
-			return openEnvWith(t, e.ts, e.sinkConfig())
+			return openEnvWith(t, e.Server, e.sinkConfig())
 		},
 		Dedup: true,
 	})
@@ -73,8 +55,9 @@ func TestSecureConformanceTLSCreds(t *testing.T) {
 // A consumer reading the secured stream sees the bridge's connection under its
 // name, and a plain-text or unauthenticated client is refused.
 func TestSecureServerRefusesOthers(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
-	env := openEnvWith(t, e.ts, e.sinkConfig())
+	env := openEnvWith(t, e.Server, e.sinkConfig())
 	defer env.Sink.Close()
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("secure-1")); err != nil {
 		t.Fatal(err)
@@ -82,7 +65,7 @@ func TestSecureServerRefusesOthers(t *testing.T) {
 	if got := env.Read(t, 1); len(got) != 1 || got[0].ID != "secure-1" {
 		t.Fatalf("read back %v", got)
 	}
-	if nc, err := nats.Connect(e.ts.URL(), nats.RootCAs(e.ca.File), nats.ClientCert(e.client.CertFile, e.client.KeyFile)); err == nil {
+	if nc, err := nats.Connect(e.Server.URL(), nats.RootCAs(e.CA.File), nats.ClientCert(e.Client.CertFile, e.Client.KeyFile)); err == nil {
 		nc.Close()
 		t.Fatal("a client without credentials was let in")
 	}
@@ -98,7 +81,7 @@ func TestSecureServerRefusesOthers(t *testing.T) {
 
 func connz(t *testing.T, e *secureEnv) []struct{ Name string } {
 	t.Helper()
-	cz, err := e.ts.Server().Connz(nil)
+	cz, err := e.Server.Server().Connz(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +94,7 @@ func connz(t *testing.T, e *secureEnv) []struct{ Name string } {
 
 // An NKey user (no JWT) over TLS.
 func TestSecureNkey(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats test CA")
 	srv := ca.Server(t)
 	seed, pub := natstest.NkeyUser(t)
@@ -133,19 +117,20 @@ func TestSecureNkey(t *testing.T) {
 // Every start-up failure names the field an operator must fix, and says nothing of
 // the secrets in the files.
 func TestSecureStartupErrors(t *testing.T) {
+	t.Parallel()
 	e := startSecure(t)
 	other := certs.NewCA(t, "another CA")
 	strangerCert := other.Client(t, "stranger")
-	revoked := e.auth.RevokedCreds(t, "revoked")
-	e.ts.Restart(t) // the revocation is part of the account JWT the server loads
-	foreign := e.auth.ForeignCreds(t, "foreign")
+	revoked := e.Auth.RevokedCreds(t, "revoked")
+	e.Server.Restart(t) // the revocation is part of the account JWT the server loads
+	foreign := e.Auth.ForeignCreds(t, "foreign")
 	seed, _ := natstest.NkeyUser(t)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage")
 	if err := os.WriteFile(garbage, []byte("not a creds file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unreadable := filepath.Join(dir, "unreadable.creds")
+	unreadable := filepath.Join(dir, "unreadable.Creds")
 	if err := os.WriteFile(unreadable, []byte("x"), 0o000); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +164,7 @@ func TestSecureStartupErrors(t *testing.T) {
 			field string
 		}{"creds file unreadable", func(c *natsjs.Config) { c.CredsFile = unreadable }, "CredsFile"})
 	}
-	secrets := fileSecrets(t, e.creds, revoked, foreign, seed)
+	secrets := fileSecrets(t, e.Creds, revoked, foreign, seed)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := e.sinkConfig()
@@ -227,40 +212,13 @@ func fileSecrets(t *testing.T, paths ...string) []string {
 	return out
 }
 
-// A server restart over TLS with .creds under a load of signed requests: the sink
-// reconnects (a new TLS handshake and authentication), and nothing answered 200 is
-// missing.
-func TestFaultServerRestartedTLS(t *testing.T) {
-	e := startSecure(t)
-	n := streamSeq.Add(1)
-	cfg := e.sinkConfig()
-	cfg.Stream, cfg.SubjectPrefix = fmt.Sprintf("FAULT%d", n), fmt.Sprintf("fault%d", n)
-	f := newFaultEnvWith(t, e.ts, cfg, 2*time.Second)
-	load := f.StartLoad("nats-tls-restart", 16, 50000)
-	time.Sleep(700 * time.Millisecond)
-	e.ts.Stop()
-	time.Sleep(300 * time.Millisecond)
-	if got := f.Ready(); got != 503 {
-		t.Errorf("/readyz with the server down = %d, want 503", got)
-	}
-	time.Sleep(700 * time.Millisecond)
-	if err := e.ts.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.WaitRecovered(t)
-	time.Sleep(500 * time.Millisecond)
-	r := f.check(t, load)
-	if r.Acked == 0 {
-		t.Fatal("nothing was confirmed")
-	}
-}
-
 // A token in the URL stays out of the log, also in the line written when the sink
 // reconnects after a server restart (nats.go's own redaction masks only passwords).
 func TestTokenURLNotLogged(t *testing.T) {
+	t.Parallel()
 	const token = "sink-token-c41f9a"
 	ts := natstest.StartSecure(t, natstest.Secure{Token: token})
-	var logs lockedLog
+	var logs testkit.LockedBuffer
 	s, err := natsjs.New(t.Context(), natsjs.Config{
 		URL: strings.Replace(ts.URL(), "://", "://"+token+"@", 1), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -269,33 +227,11 @@ func TestTokenURLNotLogged(t *testing.T) {
 	}
 	defer s.Close()
 	ts.Restart(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "nats reconnected") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect logged:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "nats reconnected") },
+		"no reconnect logged:\n%s", &logs)
 	if strings.Contains(logs.String(), token) {
 		t.Fatalf("the token reached the log:\n%s", logs.String())
 	}
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Certificates and .creds rotated in place are used from the next connection on,
@@ -303,6 +239,7 @@ func (l *lockedLog) String() string {
 // client CA and with the old user revoked, and the sink reconnects with the new
 // files (nats.go reads them on every connect).
 func TestRotatedFilesUsedOnReconnect(t *testing.T) {
+	t.Parallel()
 	caA, caB := certs.NewCA(t, "client CA A"), certs.NewCA(t, "client CA B")
 	srv := caA.Server(t)
 	clientA, clientB := caA.Client(t, "bridge"), caB.Client(t, "bridge")
@@ -311,7 +248,7 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 	consumer := auth.Creds(t, "consumer")
 
 	dir := t.TempDir()
-	certFile, keyFile, credsFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "bridge.creds")
+	certFile, keyFile, credsFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"), filepath.Join(dir, "bridge.Creds")
 	install := func(pair certs.Pair, creds string) {
 		t.Helper()
 		for dst, src := range map[string]string{certFile: pair.CertFile, keyFile: pair.KeyFile, credsFile: creds} {
@@ -338,12 +275,9 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 		Client: []nats.Option{nats.RootCAs(caA.File), nats.ClientCert(clientB.CertFile, clientB.KeyFile), nats.UserCredentials(consumer)}})
 	ts.Restart(t)
 	sink := env.Sink.(*natsjs.Sink)
-	deadline := time.Now().Add(15 * time.Second)
-	for sink.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sink did not reconnect with the rotated files: %v", sink.Ready(t.Context()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if !testkit.Poll(15*time.Second, func() bool { err = sink.Ready(t.Context()); return err == nil }) {
+		t.Fatalf("the sink did not reconnect with the rotated files: %v", err)
 	}
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-rotation")); err != nil {
 		t.Fatal(err)
@@ -357,12 +291,13 @@ func TestRotatedFilesUsedOnReconnect(t *testing.T) {
 // its new .creds file not there yet) make the sink unready, not closed for good:
 // once the file is replaced it reconnects without a restart.
 func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "nats CA")
 	srv := ca.Server(t)
 	auth := natstest.NewAuth(t)
 	oldCreds, newCreds := auth.Creds(t, "bridge-old"), auth.Creds(t, "bridge-new")
 	consumer := auth.Creds(t, "consumer")
-	credsFile := filepath.Join(t.TempDir(), "bridge.creds")
+	credsFile := filepath.Join(t.TempDir(), "bridge.Creds")
 	install := func(src string) {
 		t.Helper()
 		b, err := os.ReadFile(src)
@@ -376,7 +311,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	install(oldCreds)
 	ts := natstest.StartSecure(t, natstest.Secure{Cert: &srv, Auth: auth,
 		Client: []nats.Option{nats.RootCAs(ca.File), nats.UserCredentials(consumer)}})
-	var logs lockedLog
+	var logs testkit.LockedBuffer
 	env := openEnvWith(t, ts, natsjs.Config{TLSCAFile: ca.File, CredsFile: credsFile, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	defer env.Sink.Close()
 	sink := env.Sink.(*natsjs.Sink)
@@ -385,7 +320,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 	ts.Restart(t)
 	// Long enough for nats.go to be refused several times on the one server (it
 	// waits 250 ms plus up to 1 s of jitter between attempts over TLS).
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // the fault's length: refused again and again
 	if err := sink.Ready(t.Context()); err == nil {
 		t.Fatal("ready with the credentials refused")
 	}
@@ -393,12 +328,9 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 	install(newCreds)
-	deadline := time.Now().Add(10 * time.Second)
-	for sink.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after the .creds file was fixed: %v", sink.Ready(t.Context()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if !testkit.Poll(10*time.Second, func() bool { err = sink.Ready(t.Context()); return err == nil }) {
+		t.Fatalf("no recovery after the .creds file was fixed: %v", err)
 	}
 	if err := env.Sink.Publish(t.Context(), sinktest.NewMessage("after-fix")); err != nil {
 		t.Fatal(err)
@@ -408,6 +340,7 @@ func TestRefusedCredentialsLaterFixedRecovers(t *testing.T) {
 // A server without JetStream stops the bridge at start naming the URL: the stream's
 // settings are not what is wrong.
 func TestServerWithoutJetStream(t *testing.T) {
+	t.Parallel()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
@@ -39,13 +40,13 @@ func each(b *testing.B, bench func(b *testing.B, c int)) {
 	}
 }
 
-func benchTopology(b *testing.B, url string) topology {
+func benchTopology(b *testing.B, url string) rabbittest.Topology {
 	b.Helper()
-	top := newTopology(b, url)
+	top := rabbittest.NewTopology(b, url)
 	b.Cleanup(func() {
 		if conn, err := amqp.Dial(url); err == nil {
 			if ch, err := conn.Channel(); err == nil {
-				_, _ = ch.QueuePurge(top.queue, false)
+				_, _ = ch.QueuePurge(top.Queue, false)
 			}
 			conn.Close()
 		}
@@ -83,7 +84,7 @@ func benchDirect(b *testing.B, concurrency int) {
 	}
 	b.ReportAllocs()
 	sinktest.Parallel(b, concurrency, func(i int64) error {
-		dc, err := chans[i%4].PublishWithDeferredConfirm(top.exchange, "job.completed", true, false, amqp.Publishing{
+		dc, err := chans[i%4].PublishWithDeferredConfirm(top.Exchange, "job.completed", true, false, amqp.Publishing{
 			ContentType: "application/json", DeliveryMode: amqp.Persistent, Type: "job.completed",
 			AppId: "audiospliter-bridge", Timestamp: time.Now(), Headers: headers,
 			MessageId: fmt.Sprintf("direct-%d", i), Body: benchBody,
@@ -114,5 +115,5 @@ func benchBridgeHTTP(b *testing.B, concurrency int) {
 	url := rabbittest.SharedURL(b)
 	s := openSink(b, url, benchTopology(b, url), "classic")
 	defer s.Close()
-	sinktest.BenchBridgeHTTP(b, s, benchBody, concurrency)
+	bridgetest.BenchHTTP(b, s, benchBody, concurrency)
 }

@@ -56,8 +56,10 @@ func (s *Sink) dial(ctx context.Context, ep endpoint) (*amqp.Connection, error) 
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
 		if ct == nil {
 			var err error
-			w, err = s.dialTCP(ctx, addr)
-			return w, err
+			if w, err = s.dialTCP(ctx, addr); err != nil {
+				return nil, err
+			}
+			return stall.WriteBehind(w), nil
 		}
 		tlsAddr, tlsConfig = addr, ct.config.Clone()
 		if tlsConfig.ServerName == "" {
@@ -130,7 +132,7 @@ func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*t
 	if err != nil {
 		return nil, nil, err
 	}
-	c := tls.Client(w, config)
+	c := tls.Client(stall.WriteBehind(w), config)
 	if err := c.HandshakeContext(ctx); err != nil {
 		w.Close()
 		return nil, nil, err

@@ -3,6 +3,7 @@ package rabbitmq_test
 import (
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -137,7 +138,7 @@ func (f *freezer) clientToServer(client, server net.Conn, freeze bool, stop *ato
 // broker while reconnecting closes at once.
 func TestBrokerFrozenAfterHandshake(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	f := startFreezer(t, "127.0.0.1:5672")
 	sinkURL := "amqp://guest:guest@" + f.addr() + "/"
 	const connectTimeout = time.Second
@@ -147,7 +148,7 @@ func TestBrokerFrozenAfterHandshake(t *testing.T) {
 		defer f.frozen.Store(false)
 		start := time.Now()
 		_, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-			URL: sinkURL, Exchange: top.exchange, Queue: top.queue, ConnectTimeout: connectTimeout, Logger: sinktest.Logger(t),
+			URL: sinkURL, Exchange: top.Exchange, Queue: top.Queue, ConnectTimeout: connectTimeout, Logger: testkit.Logger(t),
 		})
 		took := time.Since(start)
 		t.Logf("start-up against a frozen broker: %v after %s", err, took.Round(time.Millisecond))
@@ -161,9 +162,9 @@ func TestBrokerFrozenAfterHandshake(t *testing.T) {
 	})
 
 	t.Run("close while reconnecting", func(t *testing.T) {
-		var logs logTap
+		var logs testkit.LockedBuffer
 		s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-			URL: sinkURL, Exchange: top.exchange, Queue: top.queue, ConnectTimeout: connectTimeout, Logger: logs.logger(),
+			URL: sinkURL, Exchange: top.Exchange, Queue: top.Queue, ConnectTimeout: connectTimeout, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -183,7 +184,7 @@ func TestBrokerFrozenAfterHandshake(t *testing.T) {
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
-			t.Fatalf("Close still waiting %s after it was called during a frozen reconnect; log:\n%s", time.Since(start).Round(time.Millisecond), logs.text())
+			t.Fatalf("Close still waiting %s after it was called during a frozen reconnect; log:\n%s", time.Since(start).Round(time.Millisecond), logs.String())
 		}
 		t.Logf("Close during a frozen reconnect took %s", time.Since(start).Round(time.Millisecond))
 	})

@@ -3,6 +3,7 @@ package rabbitmq_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -51,9 +53,9 @@ func frameMax(t *testing.T, url string) int {
 // up. The check is exact: a header frame of exactly frame_max goes through.
 func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
-	var logs logTap
-	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, Queue: top.queue, Logger: logs.logger()})
+	top := rabbittest.NewTopology(t, url)
+	var logs testkit.LockedBuffer
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.Exchange, Queue: top.Queue, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +100,8 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	if ok.Load() == 0 {
 		t.Error("no ordinary publish succeeded")
 	}
-	if strings.Contains(logs.text(), "connection lost") {
-		t.Errorf("the shared connection was lost:\n%s", logs.text())
+	if strings.Contains(logs.String(), "connection lost") {
+		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
 
 	// At the edge: a content header frame of exactly frame_max is carried.
@@ -120,9 +122,9 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	if err := s.Publish(t.Context(), sinktest.NewMessage("after-the-edge")); err != nil {
 		t.Fatalf("an ordinary publish after the edge: %v", err)
 	}
-	r := &queueReader{url: url, queue: top.queue}
+	r := &rabbittest.Reader{URL: url, Queue: top.Queue}
 	var found bool
-	for _, d := range r.read(t, int(ok.Load())+2) {
+	for _, d := range r.Read(t, int(ok.Load())+2) {
 		if d.MessageId == "edge" {
 			found = d.Headers[sinks.HeaderJobID] == edge.JobID
 		}
@@ -133,8 +135,8 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	if !found {
 		t.Error("the message at the edge of frame_max is not on the queue with its jobId")
 	}
-	if strings.Contains(logs.text(), "connection lost") {
-		t.Errorf("the shared connection was lost:\n%s", logs.text())
+	if strings.Contains(logs.String(), "connection lost") {
+		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
 }
 
@@ -142,9 +144,9 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 // amqp091-go after the publish's first frame is buffered, closing the connection.
 func TestShortStringPropertiesRefusedBeforeWriting(t *testing.T) {
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
-	var logs logTap
-	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, Queue: top.queue, Logger: logs.logger()})
+	top := rabbittest.NewTopology(t, url)
+	var logs testkit.LockedBuffer
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.Exchange, Queue: top.Queue, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +158,7 @@ func TestShortStringPropertiesRefusedBeforeWriting(t *testing.T) {
 	if err := s.Publish(t.Context(), sinktest.NewMessage("after-long-id")); err != nil {
 		t.Fatalf("the next publish: %v", err)
 	}
-	if strings.Contains(logs.text(), "connection lost") {
-		t.Errorf("the shared connection was lost:\n%s", logs.text())
+	if strings.Contains(logs.String(), "connection lost") {
+		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
-}
-
-func (l *logTap) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -16,6 +16,7 @@ func stuck(w *nackWatch) bool {
 }
 
 func TestNackWatch(t *testing.T) {
+	t.Parallel()
 	// Many nacks at once are a burst (a queue electing a leader), not a stuck session.
 	w := newNackWatch()
 	for range 100 {

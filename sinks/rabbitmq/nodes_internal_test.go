@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseNodes(t *testing.T) {
+	t.Parallel()
 	eps, err := parseNodes(" amqp://u:s3cret@n1:5672/vh , amqps://n2, amqps://b:s3cret@[::1]:5999/?heartbeat=5")
 	if err != nil {
 		t.Fatal(err)
@@ -25,6 +26,7 @@ func TestParseNodes(t *testing.T) {
 }
 
 func TestParseNodesRefuses(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		"",
 		"amqp://a:5672,,amqp://b:5672",
@@ -47,6 +49,7 @@ func TestParseNodesRefuses(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		n, last int
 		want    []int
@@ -66,6 +69,7 @@ func TestRotation(t *testing.T) {
 // When every node fails, the error names what the operator must fix: a certificate
 // refused by one node matters more than another node being down.
 func TestNodesError(t *testing.T) {
+	t.Parallel()
 	down := &sinks.ConfigError{Field: "URL", Err: errors.New("rabbitmq: connect to amqp://n1: connection refused")}
 	cert := &sinks.ConfigError{Field: "TLS.CAFile", Err: errors.New("rabbitmq: connect to amqps://n2: does not verify")}
 	var ce *sinks.ConfigError

@@ -21,9 +21,10 @@ import (
 // publishes in flight at the same time on the same connection must all be
 // confirmed, none nacked.
 func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
+	t.Parallel()
 	const limit = 65536
 	n := rabbittest.StartNode(t, rabbittest.Options{Conf: []string{fmt.Sprintf("max_message_size = %d", limit)}})
-	top := newTopology(t, n.URL)
+	top := rabbittest.NewTopology(t, n.URL)
 	s := openSink(t, n.URL, top, "classic")
 	defer s.Close()
 
@@ -50,7 +51,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the small publishers under way first
 	var big sync.WaitGroup
 	for i := range 6 {
 		big.Go(func() {
@@ -59,10 +60,10 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 				t.Errorf("publish of a body over max_message_size = %v, want ErrTooLarge", err)
 			}
 		})
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the big bodies' pace, among the small ones
 	}
 	big.Wait()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the small publishers go on after the big ones
 	stop()
 	wg.Wait()
 
@@ -83,7 +84,7 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 		t.Errorf("only %d small publishes in the test: nothing was in flight beside the big ones", len(small))
 	}
 	got := map[string]bool{}
-	for _, d := range (&queueReader{url: n.URL, queue: top.queue}).read(t, len(small)+1) {
+	for _, d := range (&rabbittest.Reader{URL: n.URL, Queue: top.Queue}).Read(t, len(small)+1) {
 		got[d.MessageId] = true
 	}
 	for _, id := range append(small, "at-limit") {
@@ -98,8 +99,9 @@ func TestOversizeBodyFailsAloneWithTooLarge(t *testing.T) {
 // again at once, as a channel of the pool does, rather than after the second of
 // nacks that makes the sink give up on a connection (nacks.go).
 func TestExchangeDeletedUnderANewSize(t *testing.T) {
+	// Not in parallel: it counts publish attempts 100 ms apart against a time bound.
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
 	if err := s.Publish(t.Context(), sinktest.NewMessage("small-first")); err != nil {
@@ -111,7 +113,7 @@ func TestExchangeDeletedUnderANewSize(t *testing.T) {
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if err := ch.ExchangeDelete(top.exchange, false, false); err != nil {
+	if err := ch.ExchangeDelete(top.Exchange, false, false); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -127,9 +129,9 @@ func TestExchangeDeletedUnderANewSize(t *testing.T) {
 		if errors.Is(err, sinks.ErrPermanent) || time.Now().After(deadline) {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the sender's retry pace: the attempts 100 ms apart are counted above
 	}
-	got := (&queueReader{url: url, queue: top.queue}).read(t, 2)
+	got := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, 2)
 	if len(got) != 2 {
 		t.Fatalf("queue holds %d messages, want 2", len(got))
 	}

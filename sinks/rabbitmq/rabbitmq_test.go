@@ -21,36 +21,10 @@ import (
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
-var names atomic.Int64
-
-// topology names one exchange and queue of a test, removed afterwards.
-type topology struct{ exchange, queue string }
-
-func newTopology(t testing.TB, url string) topology {
-	t.Helper()
-	n := names.Add(1)
-	top := topology{
-		exchange: fmt.Sprintf("bridgetest.%d.%d", time.Now().UnixNano(), n),
-		queue:    fmt.Sprintf("bridgetest.%d.%d.q", time.Now().UnixNano(), n),
-	}
-	t.Cleanup(func() {
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(top.queue, false, false, false)
-			_ = ch.ExchangeDelete(top.exchange, false, false)
-		}
-	})
-	return top
-}
-
-func openSink(t testing.TB, url string, top topology, queueType string) *rabbitmq.Sink {
+func openSink(t testing.TB, url string, top rabbittest.Topology, queueType string) *rabbitmq.Sink {
 	t.Helper()
 	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-		URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: queueType,
+		URL: url, Exchange: top.Exchange, Queue: top.Queue, QueueType: queueType,
 	})
 	if err != nil {
 		t.Fatalf("rabbitmq.New: %v", err)
@@ -58,67 +32,16 @@ func openSink(t testing.TB, url string, top topology, queueType string) *rabbitm
 	return s
 }
 
-// queueReader drains a queue with basic.get and remembers everything it took, so
-// repeated reads see every message once read.
-type queueReader struct {
-	url, queue string
-	mu         sync.Mutex
-	got        []amqp.Delivery
-}
-
-func (r *queueReader) read(t testing.TB, atLeast int) []amqp.Delivery {
-	t.Helper()
-	conn, err := amqp.Dial(r.url)
-	if err != nil {
-		t.Fatalf("reader connect: %v", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d, ok, err := ch.Get(r.queue, true)
-		if err != nil {
-			t.Fatalf("basic.get %s: %v", r.queue, err)
-		}
-		if ok {
-			r.got = append(r.got, d)
-			continue
-		}
-		if len(r.got) >= atLeast || time.Now().After(deadline) {
-			return append([]amqp.Delivery(nil), r.got...)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func received(ds []amqp.Delivery) []sinktest.Received {
-	out := make([]sinktest.Received, 0, len(ds))
-	for _, d := range ds {
-		r := sinktest.Received{ID: d.MessageId, Body: d.Body, Headers: map[string]string{}}
-		for k, v := range d.Headers {
-			if s, ok := v.(string); ok {
-				r.Headers[k] = s
-			}
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	shared := rabbittest.SharedURL(t)
 	open := func(t *testing.T, url string, restart func(t *testing.T)) sinktest.Env {
-		top := newTopology(t, url)
+		top := rabbittest.NewTopology(t, url)
 		s := openSink(t, url, top, "classic")
-		r := &queueReader{url: url, queue: top.queue}
+		r := &rabbittest.Reader{URL: url, Queue: top.Queue}
 		return sinktest.Env{
 			Sink:    s,
-			Read:    func(t *testing.T, n int) []sinktest.Received { return received(r.read(t, n)) },
+			Read:    func(t *testing.T, n int) []sinktest.Received { return rabbittest.Received(r.Read(t, n)) },
 			Restart: restart,
 		}
 	}
@@ -131,15 +54,16 @@ func TestConformance(t *testing.T) {
 			return open(t, shared, nil)
 		},
 		OpenUnroutable: func(t *testing.T) sinks.Sink {
-			return openSink(t, shared, topology{exchange: newTopology(t, shared).exchange}, "classic")
+			return openSink(t, shared, rabbittest.Topology{Exchange: rabbittest.NewTopology(t, shared).Exchange}, "classic")
 		},
 	})
 }
 
 // The message on the queue carries every property and header of docs/contract.md.
 func TestMessageProperties(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
 	msg := sinktest.NewMessage("props-1")
@@ -148,10 +72,10 @@ func TestMessageProperties(t *testing.T) {
 	if err := s.Publish(t.Context(), msg); err != nil {
 		t.Fatal(err)
 	}
-	d := (&queueReader{url: url, queue: top.queue}).read(t, 1)[0]
-	sinktest.AssertCarries(t, received([]amqp.Delivery{d})[0], msg)
+	d := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, 1)[0]
+	sinktest.AssertCarries(t, rabbittest.Received([]amqp.Delivery{d})[0], msg)
 	checks := []struct{ name, got, want string }{
-		{"exchange", d.Exchange, top.exchange},
+		{"exchange", d.Exchange, top.Exchange},
 		{"routing key", d.RoutingKey, "job.failed"},
 		{"message_id", d.MessageId, "props-1"},
 		{"type", d.Type, "job.failed"},
@@ -168,9 +92,10 @@ func TestMessageProperties(t *testing.T) {
 }
 
 func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
-	s := openSink(t, url, topology{exchange: top.exchange}, "classic") // no queue bound
+	top := rabbittest.NewTopology(t, url)
+	s := openSink(t, url, rabbittest.Topology{Exchange: top.Exchange}, "classic") // no queue bound
 	defer s.Close()
 	// Many at once on the same channels: each must see its own return.
 	var wg sync.WaitGroup
@@ -191,9 +116,10 @@ func TestUnroutableIsPermanentNotSuccess(t *testing.T) {
 // Routed and unroutable messages interleaved on the same channels: every routed
 // publish succeeds and is on the queue, every unroutable one fails.
 func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
-	s := openSink(t, url, topology{exchange: top.exchange}, "classic") // the sink declares no queue
+	top := rabbittest.NewTopology(t, url)
+	s := openSink(t, url, rabbittest.Topology{Exchange: top.Exchange}, "classic") // the sink declares no queue
 	defer s.Close()
 	// A queue of the test's own bound to "routed" only: any other event is unroutable.
 	conn, err := amqp.Dial(url)
@@ -202,10 +128,10 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if _, err := ch.QueueDeclare(top.queue, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(top.Queue, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.QueueBind(top.queue, "routed", top.exchange, false, nil); err != nil {
+	if err := ch.QueueBind(top.Queue, "routed", top.Exchange, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -229,7 +155,7 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got := (&queueReader{url: url, queue: top.queue}).read(t, int(routed.Load()))
+	got := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, int(routed.Load()))
 	if len(got) != 100 {
 		t.Fatalf("queue holds %d messages, want the 100 routed ones", len(got))
 	}
@@ -238,8 +164,9 @@ func TestReturnsAreCorrelatedByMessageID(t *testing.T) {
 // When the bridge's own queue is deleted at runtime, a return means the topology is
 // gone: the sink declares it again, and the publish is retryable, not permanent.
 func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "classic")
 	defer s.Close()
 	if err := s.Publish(t.Context(), sinktest.NewMessage("before-delete")); err != nil {
@@ -251,7 +178,7 @@ func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if _, err := ch.QueueDelete(top.queue, false, false, false); err != nil {
+	if _, err := ch.QueueDelete(top.Queue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
 	err = s.Publish(t.Context(), sinktest.NewMessage("after-delete-1"))
@@ -261,22 +188,23 @@ func TestQueueDeletedAtRuntimeIsDeclaredAgain(t *testing.T) {
 	if err := s.Publish(t.Context(), sinktest.NewMessage("after-delete-2")); err != nil {
 		t.Fatalf("publish after the sink declared the queue again: %v", err)
 	}
-	got := (&queueReader{url: url, queue: top.queue}).read(t, 1)
+	got := (&rabbittest.Reader{URL: url, Queue: top.Queue}).Read(t, 1)
 	if len(got) != 1 || got[0].MessageId != "after-delete-2" {
 		t.Fatalf("queue holds %d messages, want after-delete-2", len(got))
 	}
 }
 
 func TestQuorumQueue(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	s := openSink(t, url, top, "quorum")
 	defer s.Close()
 	if err := s.Publish(t.Context(), sinktest.NewMessage("quorum-1")); err != nil {
 		t.Fatal(err)
 	}
 	// Declaring the same queue as classic must now be refused: it is a quorum queue.
-	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: "classic"})
+	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.Exchange, Queue: top.Queue, QueueType: "classic"})
 	var ce *sinks.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "Queue" {
 		t.Fatalf("redeclare as classic = %v, want a ConfigError on Queue", err)
@@ -284,15 +212,16 @@ func TestQuorumQueue(t *testing.T) {
 }
 
 func TestStartupErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	if err := ch.ExchangeDeclare(top.exchange, "fanout", false, true, false, false, nil); err != nil {
+	if err := ch.ExchangeDeclare(top.Exchange, "fanout", false, true, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -302,7 +231,7 @@ func TestStartupErrorsNameTheField(t *testing.T) {
 	}{
 		{"unreachable", rabbitmq.Config{URL: "amqp://guest:guest@127.0.0.1:1/", ConnectTimeout: time.Second}, "URL"},
 		{"bad credentials", rabbitmq.Config{URL: "amqp://guest:wrong@127.0.0.1:5672/"}, "URL"},
-		{"exchange of another type", rabbitmq.Config{URL: url, Exchange: top.exchange}, "Exchange"},
+		{"exchange of another type", rabbitmq.Config{URL: url, Exchange: top.Exchange}, "Exchange"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -319,8 +248,9 @@ func TestStartupErrorsNameTheField(t *testing.T) {
 }
 
 func TestRoutingKeyTooLong(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	s := openSink(t, url, newTopology(t, url), "classic")
+	s := openSink(t, url, rabbittest.NewTopology(t, url), "classic")
 	defer s.Close()
 	msg := sinktest.NewMessage("long-key")
 	msg.Event = string(make([]byte, 256))
@@ -332,11 +262,12 @@ func TestRoutingKeyTooLong(t *testing.T) {
 // At start the sink says where it publishes: the node (password masked), exchange,
 // queue and queue type.
 func TestStartLogNamesBrokerAndTopology(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
+	top := rabbittest.NewTopology(t, url)
 	var buf bytes.Buffer
 	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{
-		URL: url, Exchange: top.exchange, Queue: top.queue, QueueType: "quorum",
+		URL: url, Exchange: top.Exchange, Queue: top.Queue, QueueType: "quorum",
 		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
 	})
 	if err != nil {
@@ -353,7 +284,7 @@ func TestStartLogNamesBrokerAndTopology(t *testing.T) {
 	if ready == nil {
 		t.Fatalf("no start line in the log:\n%s", buf.String())
 	}
-	want := map[string]string{"node": sinks.RedactURL(url), "exchange": top.exchange, "queue": top.queue, "queue_type": "quorum"}
+	want := map[string]string{"node": sinks.RedactURL(url), "exchange": top.Exchange, "queue": top.Queue, "queue_type": "quorum"}
 	for k, v := range want {
 		if ready[k] != v {
 			t.Errorf("start line %s = %v, want %q", k, ready[k], v)
@@ -371,9 +302,10 @@ func TestStartLogNamesBrokerAndTopology(t *testing.T) {
 // see the return of their own message: an unroutable message is never reported as
 // confirmed.
 func TestSameIDAtOnceUnroutableNeverConfirmed(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
-	top := newTopology(t, url)
-	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.exchange, QueueType: "classic", Channels: 1})
+	top := rabbittest.NewTopology(t, url)
+	s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, Exchange: top.Exchange, QueueType: "classic", Channels: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

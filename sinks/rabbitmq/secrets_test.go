@@ -2,9 +2,11 @@ package rabbitmq_test
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
@@ -27,9 +29,9 @@ func TestURLSecretsNeverShown(t *testing.T) {
 		{"refused", "amqp://guest:s3cretPW@127.0.0.1:5672/"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs logTap
-			_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: c.url, ConnectTimeout: time.Second, Logger: logs.logger()})
-			sinktest.AssertNoSecret(t, err, logs.text(), secrets...)
+			var logs testkit.LockedBuffer
+			_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: c.url, ConnectTimeout: time.Second, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			sinktest.AssertNoSecret(t, err, logs.String(), secrets...)
 			var ce *sinks.ConfigError
 			if !errors.As(err, &ce) || ce.Field != "URL" {
 				t.Errorf("%v: want a ConfigError on URL", err)

@@ -6,12 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // A rotation caught half-way (the key file gone for a moment) must not stop the
 // reconnections: the set read last is used, and a renewed pair is taken next time.
 func TestTLSFilesKeepLastGoodSet(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "test CA")
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")

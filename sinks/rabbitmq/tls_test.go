@@ -1,7 +1,6 @@
 package rabbitmq_test
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,81 +8,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq"
 	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
 )
-
-// connInfo is one client connection as the broker reports it.
-type connInfo struct {
-	User          string  `json:"user"`
-	AuthMechanism string  `json:"auth_mechanism"`
-	SSL           bool    `json:"ssl"`
-	SSLProtocol   string  `json:"ssl_protocol"`
-	PeerCert      string  `json:"peer_cert_subject"`
-	Props         [][]any `json:"client_properties"` // [name, type, value]
-}
-
-func (c connInfo) prop(name string) any {
-	for _, p := range c.Props {
-		if len(p) == 3 && p[0] == name {
-			return p[2]
-		}
-	}
-	return nil
-}
-
-// bridgeConnections lists the node's connections that carry our connection_name.
-func bridgeConnections(t *testing.T, n *rabbittest.Node) []connInfo {
-	t.Helper()
-	out := n.Ctl(t, "list_connections", "-q", "--formatter", "json",
-		"user", "auth_mechanism", "ssl", "ssl_protocol", "peer_cert_subject", "client_properties")
-	var all []connInfo
-	if err := json.Unmarshal([]byte(out), &all); err != nil {
-		t.Fatalf("list_connections: %v\n%s", err, out)
-	}
-	host, _ := os.Hostname()
-	var ours []connInfo
-	for _, c := range all {
-		if c.prop("connection_name") == "audiospliter-bridge@"+host {
-			ours = append(ours, c)
-		}
-	}
-	return ours
-}
-
-// waitConnection waits until the bridge's connection to n is the one want accepts.
-func waitConnection(t *testing.T, n *rabbittest.Node, want func(connInfo) bool) connInfo {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		cs := bridgeConnections(t, n)
-		if len(cs) == 1 && want(cs[0]) {
-			return cs[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the bridge's connections: %+v", cs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 // publishOne publishes one message through s and reads it back over the node's
 // plain listener.
-func publishOne(t *testing.T, s *rabbitmq.Sink, n *rabbittest.Node, top topology, id string) {
+func publishOne(t *testing.T, s *rabbitmq.Sink, n *rabbittest.Node, top rabbittest.Topology, id string) {
 	t.Helper()
 	if err := s.Publish(t.Context(), sinktest.NewMessage(id)); err != nil {
 		t.Fatalf("Publish over TLS: %v", err)
 	}
-	got := (&queueReader{url: n.URL, queue: top.queue}).read(t, 1)
+	got := (&rabbittest.Reader{URL: n.URL, Queue: top.Queue}).Read(t, 1)
 	if len(got) != 1 || got[0].MessageId != id {
 		t.Fatalf("queue holds %d messages, want %s", len(got), id)
 	}
 }
 
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	n := rabbittest.StartTLSNode(t)
 	password := n.AddUser(t, "bridge")
 	n.AddUser(t, "bridge-ext")
@@ -91,10 +37,10 @@ func TestTLS(t *testing.T) {
 	other := certs.NewCA(t, "another CA")
 	client := n.CA.Client(t, "bridge-ext")
 
-	open := func(t *testing.T, url string, tlsFiles rabbitmq.TLS) (*rabbitmq.Sink, topology) {
+	open := func(t *testing.T, url string, tlsFiles rabbitmq.TLS) (*rabbitmq.Sink, rabbittest.Topology) {
 		t.Helper()
-		top := newTopology(t, n.URL)
-		s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, TLS: tlsFiles, Exchange: top.exchange, Queue: top.queue})
+		top := rabbittest.NewTopology(t, n.URL)
+		s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: url, TLS: tlsFiles, Exchange: top.Exchange, Queue: top.Queue})
 		if err != nil {
 			t.Fatalf("rabbitmq.New: %v", err)
 		}
@@ -105,7 +51,7 @@ func TestTLS(t *testing.T) {
 	t.Run("PLAIN with a private CA", func(t *testing.T) {
 		s, top := open(t, n.AMQPS("bridge:"+password), rabbitmq.TLS{CAFile: n.CA.File})
 		publishOne(t, s, n.Node, top, "tls-plain-1")
-		c := waitConnection(t, n.Node, func(connInfo) bool { return true })
+		c := n.WaitConnection(t, func(rabbittest.Connection) bool { return true })
 		if !c.SSL || c.AuthMechanism != "PLAIN" || c.User != "bridge" || !strings.HasPrefix(c.SSLProtocol, "tlsv1.") || c.SSLProtocol < "tlsv1.2" {
 			t.Errorf("connection = %+v, want TLS 1.2+ with PLAIN as bridge", c)
 		}
@@ -114,7 +60,7 @@ func TestTLS(t *testing.T) {
 	t.Run("EXTERNAL with a client certificate", func(t *testing.T) {
 		s, top := open(t, n.AMQPS(""), rabbitmq.TLS{CAFile: n.CA.File, CertFile: client.CertFile, KeyFile: client.KeyFile})
 		publishOne(t, s, n.Node, top, "tls-external-1")
-		c := waitConnection(t, n.Node, func(connInfo) bool { return true })
+		c := n.WaitConnection(t, func(rabbittest.Connection) bool { return true })
 		if !c.SSL || c.AuthMechanism != "EXTERNAL" || c.User != "bridge-ext" || !strings.Contains(c.PeerCert, "CN=bridge-ext") {
 			t.Errorf("connection = %+v, want EXTERNAL as bridge-ext with its certificate", c)
 		}
@@ -123,7 +69,7 @@ func TestTLS(t *testing.T) {
 	t.Run("a user in the URL means PLAIN even with a client certificate", func(t *testing.T) {
 		s, top := open(t, n.AMQPS("bridge:"+password), rabbitmq.TLS{CAFile: n.CA.File, CertFile: client.CertFile, KeyFile: client.KeyFile})
 		publishOne(t, s, n.Node, top, "tls-plain-cert-1")
-		c := waitConnection(t, n.Node, func(connInfo) bool { return true })
+		c := n.WaitConnection(t, func(rabbittest.Connection) bool { return true })
 		if c.AuthMechanism != "PLAIN" || c.User != "bridge" || !strings.Contains(c.PeerCert, "CN=bridge-ext") {
 			t.Errorf("connection = %+v, want PLAIN as bridge, presenting the certificate", c)
 		}
@@ -178,44 +124,6 @@ func TestTLS(t *testing.T) {
 			})
 		}
 	})
-
-	// The broker closes every connection three times under load: each reconnection is
-	// a new TLS handshake with EXTERNAL, and nothing answered 200 is lost. Between the
-	// closes the client certificate is replaced on disk, as a rotation does it: the
-	// next connection presents the new one, without a restart.
-	t.Run("reconnection re-handshakes and takes a rotated certificate", func(t *testing.T) {
-		n.AddUser(t, "bridge-ext-2")
-		rotDir := t.TempDir()
-		certFile, keyFile := filepath.Join(rotDir, "cert.pem"), filepath.Join(rotDir, "key.pem")
-		copyFile(t, client.CertFile, certFile)
-		copyFile(t, client.KeyFile, keyFile)
-		top := newTopology(t, n.URL)
-		s, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: n.AMQPS(""), Exchange: top.exchange, Queue: top.queue,
-			TLS: rabbitmq.TLS{CAFile: n.CA.File, CertFile: certFile, KeyFile: keyFile}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		f := &faultEnv{Bridged: sinktest.ServeBridge(t, s, 5*time.Second), sink: s, url: n.URL, top: top}
-		load := f.StartLoad("tls-closed", 16, 20000)
-		for i := range 3 {
-			time.Sleep(700 * time.Millisecond)
-			if i == 1 {
-				renewed := n.CA.Client(t, "bridge-ext-2")
-				copyFile(t, renewed.KeyFile, keyFile)
-				copyFile(t, renewed.CertFile, certFile)
-			}
-			n.Ctl(t, "close_all_connections", "TLS fault test")
-		}
-		time.Sleep(700 * time.Millisecond)
-		r := f.check(t, load)
-		f.WaitRecovered(t)
-		c := waitConnection(t, n.Node, func(c connInfo) bool { return c.User == "bridge-ext-2" })
-		if !c.SSL || c.AuthMechanism != "EXTERNAL" {
-			t.Errorf("after the rotation: %+v, want EXTERNAL over TLS", c)
-		}
-		t.Logf("answered 200 across 3 closes over TLS: %d, lost: %d", r.Acked, len(r.Lost))
-	})
 }
 
 func fieldOf(ce *sinks.ConfigError) string {
@@ -223,15 +131,4 @@ func fieldOf(ce *sinks.ConfigError) string {
 		return "none"
 	}
 	return ce.Field
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -1,8 +1,6 @@
 package sinktest
 
 import (
-	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"sync"
@@ -10,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audiospliter/audiospliter-bridge/bridge"
-	"github.com/audiospliter/audiospliter-bridge/bridge/loadgen"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -60,32 +56,6 @@ func Parallel(b *testing.B, concurrency int, op func(i int64) error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
-}
-
-// BenchBridgeHTTP measures the whole bridge in front of sink: b.N signed POSTs of
-// body over loopback HTTP/1.1 keep-alive connections from the lean load client
-// (bridge/loadgen) at the given concurrency, verified, parsed, published and
-// confirmed. It reports msgs/s and p50/p99 and fails on any answer but 200.
-func BenchBridgeHTTP(b *testing.B, sink sinks.Sink, body []byte, concurrency int) {
-	b.Helper()
-	br, err := bridge.New(bridge.Config{
-		Secrets: []string{faultSecret}, DedupTTL: time.Minute, MaxInFlight: 4096,
-		CETypePrefix: bridge.DefaultCETypePrefix, Sink: sink, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(br)
-	defer srv.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	res, err := loadgen.Run(b.Context(), loadgen.Target{URL: srv.URL + "/webhooks", Secret: faultSecret, Body: body},
-		loadgen.Options{Concurrency: concurrency, Requests: b.N})
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	res.Report(b, b.Error)
 }
 
 // BenchPublish measures sink.Publish alone: b.N messages shaped as the bridge builds

@@ -239,7 +239,8 @@ func testDuplicate(t *testing.T, h Harness) {
 	}
 	got := env.Read(t, 1)
 	if h.Dedup {
-		// Give a wrongly kept second copy time to show.
+		// Give a wrongly kept second copy time to show: a wait for something that
+		// must not happen, so no condition to wait for.
 		time.Sleep(200 * time.Millisecond)
 		got = env.Read(t, 1)
 		if len(got) != 1 {
@@ -269,6 +270,8 @@ func testRestart(t *testing.T, h Harness) {
 		t.Fatalf("Publish before restart: %v", err)
 	}
 	env.Restart(t)
+	// A sender's retries, 100 ms apart, as the bridge retries a publish: this
+	// package imports nothing above sinks, so not testkit.Eventually.
 	after := NewMessage("restart-after")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -279,7 +282,7 @@ func testRestart(t *testing.T, h Harness) {
 		if errors.Is(err, sinks.ErrPermanent) || time.Now().After(deadline) {
 			t.Fatalf("Publish after restart: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the sender's retry pace
 	}
 	if err := env.Sink.Ready(ctxFor(t, 5*time.Second)); err != nil {
 		t.Errorf("Ready after the broker came back: %v", err)

@@ -5,18 +5,14 @@ package apptest
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/schemas"
+	"github.com/audiospliter/audiospliter-bridge/sinks/rabbitmq/rabbittest"
 )
 
 // Secret is the webhook secret the tests configure and sign with.
@@ -74,28 +70,12 @@ func Do(t testing.TB, req *http.Request) Reply {
 	return Reply{resp.StatusCode, resp.Header, string(b)}
 }
 
-var rabbitSeq atomic.Int64
-
 // RabbitNames gives a test its own exchange and queue on the shared broker at url,
-// deleted when t ends.
+// deleted when t ends (rabbittest.NewTopology).
 func RabbitNames(t testing.TB, url string) (exchange, queue string) {
 	t.Helper()
-	exchange = fmt.Sprintf("bridge-e2e.%d.%d", time.Now().UnixNano(), rabbitSeq.Add(1))
-	queue = exchange + ".events"
-	t.Cleanup(func() {
-		conn, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return
-		}
-		_, _ = ch.QueueDelete(queue, false, false, false)
-		_ = ch.ExchangeDelete(exchange, false, false)
-	})
-	return exchange, queue
+	top := rabbittest.NewTopology(t, url)
+	return top.Exchange, top.Queue
 }
 
 // AssertSchema checks headers the bridge put on a broker against the published

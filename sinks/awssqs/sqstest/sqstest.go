@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -37,7 +40,8 @@ type Server struct {
 }
 
 // Env sets the AWS variables a test process needs for a local server: dummy
-// credentials, a region, and no instance metadata lookups.
+// credentials, a region, and no instance metadata lookups. They are the process's
+// environment (t.Setenv), so a test that calls Env cannot run in parallel.
 func Env(t testing.TB) {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
@@ -157,21 +161,18 @@ func (s *Server) Start() error {
 	}
 	s.cmd = cmd
 	go func() { _ = cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !testkit.Poll(30*time.Second, func() bool {
 		resp, err := http.Get(s.Endpoint() + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return fmt.Errorf("fauxqs did not answer /health on port %d in 30s (log: %s)", s.Port, s.log)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		s.Stop()
+		return fmt.Errorf("fauxqs did not answer /health on port %d in 30s (log: %s)", s.Port, s.log)
 	}
+	return nil
 }
 
 // Stop kills the process and waits until its port is free.
@@ -180,14 +181,14 @@ func (s *Server) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	for range 100 {
+	testkit.Poll(10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port), 100*time.Millisecond)
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	s.cmd = nil
 }
 
@@ -255,32 +256,30 @@ func (r *Reader) Read(t testing.TB, atLeast int) []types.Message {
 	c := r.Server.Client(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(r.URL),
-			MaxNumberOfMessages:         10,
-			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			// Short: a receive whose answer was lost on the way (and is retried) hides
-			// its messages only briefly; they come back before the read gives up.
-			VisibilityTimeout: 3,
-		})
-		if err != nil {
-			t.Fatalf("receive from %s: %v", r.URL, err)
+	testkit.Poll(10*time.Second, func() bool {
+		for {
+			out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+				QueueUrl:                    aws.String(r.URL),
+				MaxNumberOfMessages:         10,
+				MessageAttributeNames:       []string{"All"},
+				MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+				// Short: a receive whose answer was lost on the way (and is retried) hides
+				// its messages only briefly; they come back before the read gives up.
+				VisibilityTimeout: 3,
+			})
+			if err != nil {
+				t.Fatalf("receive from %s: %v", r.URL, err)
+			}
+			if len(out.Messages) == 0 {
+				return len(r.got) >= atLeast && r.empty(c)
+			}
+			for _, m := range out.Messages {
+				r.got = append(r.got, m)
+				_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(r.URL), ReceiptHandle: m.ReceiptHandle})
+			}
 		}
-		for _, m := range out.Messages {
-			r.got = append(r.got, m)
-			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(r.URL), ReceiptHandle: m.ReceiptHandle})
-		}
-		if len(out.Messages) > 0 {
-			continue
-		}
-		if time.Now().After(deadline) || (len(r.got) >= atLeast && r.empty(c)) {
-			return append([]types.Message(nil), r.got...)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
+	return append([]types.Message(nil), r.got...)
 }
 
 // empty reports whether the queue holds nothing, in flight included: a receive
@@ -305,4 +304,33 @@ func (r *Reader) empty(c *sqs.Client) bool {
 func (s *Server) DeleteQueue(t testing.TB, url string) {
 	t.Helper()
 	_, _ = s.Client(t).DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+}
+
+// Received returns the messages as the conformance suite compares them. SQS makes
+// its own MessageId; the delivery id travels as ce-id and audiospliter-delivery
+// (and as MessageDeduplicationId on FIFO queues), so ID is the latter.
+func Received(ms []types.Message) []sinktest.Received {
+	out := make([]sinktest.Received, 0, len(ms))
+	for _, m := range ms {
+		r := sinktest.Received{Body: []byte(aws.ToString(m.Body)), Headers: map[string]string{}}
+		for k, v := range m.MessageAttributes {
+			r.Headers[k] = aws.ToString(v.StringValue)
+		}
+		r.ID = r.Headers[sinks.HeaderDelivery]
+		out = append(out, r)
+	}
+	return out
+}
+
+// BadBodies returns bodies SQS cannot carry as they are: each must fail alone, before
+// any call, and never take the messages batched with it down (before, the SDK
+// replaced the invalid bytes, SQS stored a different body, the SDK's MD5 check
+// failed the whole SendMessageBatch and batch-mates that SQS already held were
+// sent again).
+func BadBodies() map[string][]byte {
+	return map[string][]byte{
+		"invalid UTF-8":     []byte("{\"event\":\"job.completed\",\"note\":\"caf\xe9\"}"),
+		"U+FFFF":            []byte("{\"event\":\"job.completed\",\"note\":\"\uffff\"}"),
+		"control character": []byte("{\"event\":\"job.completed\"}\x01"),
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -90,8 +91,7 @@ func (c *Cluster) Running() []*Server {
 // knows every running node as an online peer, and every running node is current.
 func (c *Cluster) WaitCurrent(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		running := c.Running()
 		leader, current := false, true
 		for _, s := range running {
@@ -102,14 +102,8 @@ func (c *Cluster) WaitCurrent(t testing.TB) {
 			}
 			current = current && s.srv.JetStreamIsCurrent()
 		}
-		if leader && current {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("natstest: the JetStream cluster did not elect a meta leader in 30s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return leader && current
+	}, "natstest: the JetStream cluster did not elect a meta leader")
 }
 
 // Name is the node's server name.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -115,19 +116,14 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var st jetstream.Stream
-	for {
+	if !testkit.Poll(10*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		st, err = js.Stream(ctx, stream)
-		if err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err == nil && st.CachedInfo().State.Msgs >= uint64(atLeast)
+	}) {
+		t.Fatalf("stream %s: want %d messages: %v", stream, atLeast, err)
 	}
 	state := st.CachedInfo().State
 	if state.Msgs == 0 {
@@ -142,27 +138,73 @@ func ReadStream(t testing.TB, url, stream string, atLeast int, opts ...nats.Opti
 	out := make([]*jetstream.RawStreamMsg, 0, state.Msgs)
 	for uint64(len(out)) < state.Msgs {
 		want := min(state.Msgs-uint64(len(out)), 1000)
-		batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(10*time.Second))
-		if err != nil {
-			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
-		}
 		got := 0
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
-			if err != nil {
-				t.Fatalf("stream %s: metadata: %v", stream, err)
+		// Each fetch of an ordered consumer makes a new consumer from where the last
+		// left off; on a cluster whose nodes were just restarted it may not answer
+		// yet (no responders): that fetch is made again.
+		if !testkit.Poll(10*time.Second, func() bool {
+			batch, err := cons.Fetch(int(want), jetstream.FetchMaxWait(10*time.Second))
+			if err == nil {
+				for m := range batch.Messages() {
+					got++
+					meta, err := m.Metadata()
+					if err != nil {
+						t.Fatalf("stream %s: metadata: %v", stream, err)
+					}
+					out = append(out, &jetstream.RawStreamMsg{
+						Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: meta.Timestamp,
+					})
+				}
+				err = batch.Error()
 			}
-			out = append(out, &jetstream.RawStreamMsg{
-				Subject: m.Subject(), Sequence: meta.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: meta.Timestamp,
-			})
-		}
-		if err := batch.Error(); err != nil {
-			t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
+			if got == 0 && errors.Is(err, nats.ErrNoResponders) {
+				return false
+			}
+			if err != nil {
+				t.Fatalf("stream %s: fetch after %d messages: %v", stream, len(out), err)
+			}
+			return true
+		}) {
+			t.Fatalf("stream %s: fetch after %d messages: no responders for 10s", stream, len(out))
 		}
 		if got == 0 {
 			t.Fatalf("stream %s: read %d of %d messages, then nothing for 10s", stream, len(out), state.Msgs)
 		}
 	}
 	return out
+}
+
+// CloseClients makes the server close every client connection at once, as an
+// operator kicking clients does; the server stays up.
+func (s *Server) CloseClients(t testing.TB) {
+	t.Helper()
+	cz, err := s.srv.Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if err := s.srv.DisconnectClientByID(c.Cid); err != nil {
+			t.Logf("natstest: disconnect client %d: %v", c.Cid, err)
+		}
+	}
+}
+
+// StreamInfo returns the stream's info once it has a cluster leader (a single
+// server is its own), waiting up to 15 s.
+func StreamInfo(t testing.TB, js jetstream.JetStream, stream string) *jetstream.StreamInfo {
+	t.Helper()
+	var info *jetstream.StreamInfo
+	var err error
+	if !testkit.Poll(15*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		var st jetstream.Stream
+		if st, err = js.Stream(ctx, stream); err == nil {
+			info, err = st.Info(ctx)
+		}
+		return err == nil && info.Cluster != nil && info.Cluster.Leader != ""
+	}) {
+		t.Fatalf("stream %s info: %v", stream, err)
+	}
+	return info
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // Secure is how a production server protects itself: TLS (with client certificates
@@ -233,4 +233,31 @@ func pub(t testing.TB, kp nkeys.KeyPair) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Secured is a production-like server, started by StartSecured: TLS that verifies
+// client certificates against CA, and operator/account JWT authentication, with the
+// files an operator hands the bridge.
+type Secured struct {
+	Server   *Server
+	CA       *certs.CA
+	Client   certs.Pair // the bridge's client certificate
+	Auth     *Auth
+	Creds    string // the bridge's .creds file
+	Consumer string // a consumer's .creds file, which Server.ClientOptions presents
+}
+
+// StartSecured runs a Secured server until t ends.
+func StartSecured(t testing.TB) *Secured {
+	t.Helper()
+	s := &Secured{CA: certs.NewCA(t, "nats test CA"), Auth: NewAuth(t)}
+	srv := s.CA.Server(t)
+	s.Client = s.CA.Client(t, "audiospliter-bridge")
+	s.Creds = s.Auth.Creds(t, "bridge")
+	s.Consumer = s.Auth.Creds(t, "consumer")
+	s.Server = StartSecure(t, Secure{
+		Cert: &srv, ClientCA: s.CA, Auth: s.Auth,
+		Client: []nats.Option{nats.RootCAs(s.CA.File), nats.ClientCert(s.Client.CertFile, s.Client.KeyFile), nats.UserCredentials(s.Consumer)},
+	})
+	return s
 }

@@ -3,6 +3,7 @@ package rabbittest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -82,23 +83,25 @@ func (c *Cluster) ByName(name string) *Node {
 // Leader asks node via which node leads the quorum queue queue.
 func (c *Cluster) Leader(t testing.TB, via *Node, queue string) *Node {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out := via.Ctl(t, "list_queues", "-q", "--formatter", "json", "name", "leader")
+	var leader *Node
+	var out string
+	if !testkit.Poll(30*time.Second, func() bool {
+		out = via.Ctl(t, "list_queues", "-q", "--formatter", "json", "name", "leader")
 		var qs []struct{ Name, Leader string }
 		if err := json.Unmarshal([]byte(out), &qs); err != nil {
 			t.Fatalf("list_queues: %v\n%s", err, out)
 		}
 		for _, q := range qs {
 			if n := c.ByName(q.Leader); q.Name == queue && n != nil {
-				return n
+				leader = n
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no leader of %s in %s", queue, out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no leader of %s in %s", queue, out)
 	}
+	return leader
 }
 
 // MoveLeader makes to the leader of the quorum queue queue (default vhost), asking
@@ -111,13 +114,8 @@ func (c *Cluster) MoveLeader(t testing.TB, via *Node, queue string, to *Node) {
 	}
 	ra := "'%2F_" + queue + "'"
 	via.Ctl(t, "eval", fmt.Sprintf("ra:transfer_leadership({%s, '%s'}, {%s, '%s'}).", ra, from.Name, ra, to.Name))
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Leader(t, via, queue) != to {
-		if time.Now().After(deadline) {
-			t.Fatalf("leadership of %s did not move to %s", queue, to)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return c.Leader(t, via, queue) == to },
+		"leadership of %s did not move to %s", queue, to)
 }
 
 // launch runs rabbitmq-server -detached for the node.
@@ -140,12 +138,8 @@ func (n *Node) Kill(t testing.TB) time.Time {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %s: %v", n.Name, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (pid %d) still alive after SIGKILL", n.Name, pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil },
+		"%s (pid %d) still alive after SIGKILL", n.Name, pid)
 	return at
 }
 

@@ -17,7 +17,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
 // Node is a RabbitMQ node of our own, which tests may stop, restart, alarm and
@@ -79,11 +79,11 @@ func boot(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := sinktest.PickFreeAddr()
+	addr, err := testkit.PickFreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dist, err := sinktest.PickFreeAddr()
+	dist, err := testkit.PickFreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -170,18 +170,18 @@ func (n *Node) watchOwner() {
 
 // WaitAMQP waits until the node accepts an AMQP connection.
 func (n *Node) WaitAMQP(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		conn, err := amqp.DialConfig(n.URL, amqp.Config{Dial: amqp.DefaultDial(time.Second)})
-		if err == nil {
-			conn.Close()
-			return nil
+	var err error
+	if !testkit.Poll(limit, func() bool {
+		var conn *amqp.Connection
+		if conn, err = amqp.DialConfig(n.URL, amqp.Config{Dial: amqp.DefaultDial(time.Second)}); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("private node %s not accepting AMQP after %s: %v", n.Name, limit, err)
-		}
-		time.Sleep(250 * time.Millisecond)
+		conn.Close()
+		return true
+	}) {
+		return fmt.Errorf("private node %s not accepting AMQP after %s: %v", n.Name, limit, err)
 	}
+	return nil
 }
 
 // Ctl runs rabbitmqctl against the node and returns its output.

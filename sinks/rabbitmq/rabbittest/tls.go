@@ -8,8 +8,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // TLSNode is a private node with a TLS listener as production brokers have one: its
@@ -36,7 +36,7 @@ func StartTLSNode(t testing.TB) *TLSNode {
 		}
 		files[name] = data
 	}
-	addr, err := sinktest.PickFreeAddr()
+	addr, err := testkit.PickFreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

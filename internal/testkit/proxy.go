@@ -1,29 +1,27 @@
-package sinktest
+package testkit
 
 import (
-	"io"
-	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// Proxy is a TCP proxy between a sink and its broker that a test can cut, take
-// down or slow: network faults a real broker cannot produce on demand.
+// Proxy is a TCP proxy between a client (a sink, a load balancer's view of the
+// bridge) and its server (a broker) that a test can cut, take down, stall or slow:
+// network faults a real broker cannot produce on demand.
 type Proxy struct {
 	ln      net.Listener
 	target  string
 	latency atomic.Int64 // per forwarded chunk, nanoseconds
 	down    atomic.Bool
-	stalled atomic.Bool
-	closed  atomic.Bool
+	closing chan struct{}
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	flowing chan struct{} // closed while the proxy forwards; open while it is stalled
+	wg      sync.WaitGroup
 }
 
 // StartProxy listens on a free loopback port and forwards to target until t ends.
@@ -33,7 +31,9 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	flowing := make(chan struct{})
+	close(flowing)
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, flowing: flowing, closing: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -67,7 +67,20 @@ func (p *Proxy) SetDown(down bool) {
 // connection open (true), as a broker under an alarm or a network that silently
 // drops does: once the socket buffers fill, the sender's writes block. false
 // forwards again what is left.
-func (p *Proxy) SetStalled(stalled bool) { p.stalled.Store(stalled) }
+func (p *Proxy) SetStalled(stalled bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+		if stalled {
+			p.flowing = make(chan struct{})
+		}
+	default:
+		if !stalled {
+			close(p.flowing)
+		}
+	}
+}
 
 // SetLatency delays every chunk forwarded in either direction by d.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
@@ -97,70 +110,48 @@ func (p *Proxy) accept() {
 	}
 }
 
+// flow returns once the proxy forwards (at once unless stalled), false when it
+// closes first.
+func (p *Proxy) flow() bool {
+	p.mu.Lock()
+	flowing := p.flowing
+	p.mu.Unlock()
+	select {
+	case <-flowing:
+		return true
+	case <-p.closing:
+		return false
+	}
+}
+
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
-	for {
-		for p.stalled.Load() && !p.closed.Load() {
-			time.Sleep(10 * time.Millisecond)
-		}
+	for p.flow() {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if d := time.Duration(p.latency.Load()); d > 0 {
-				time.Sleep(d)
+				time.Sleep(d) // the fault itself: the link's delay for this chunk
+			}
+			// A read under way when the stall began holds its chunk too.
+			if !p.flow() {
+				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
 			return
 		}
 	}
 }
 
 func (p *Proxy) close() {
-	p.closed.Store(true)
+	close(p.closing)
 	p.ln.Close()
 	p.Cut()
 	p.wg.Wait()
-}
-
-// FreeAddr returns a loopback host:port nothing listens on right now, for a server
-// a test starts (the embedded NATS server, the bridge's own listener).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	addr, err := PickFreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// PickFreeAddr is FreeAddr for code that has no testing.TB at hand (a server booted
-// once per test binary). Another process may take the port before it is used; the
-// kernel hands out ephemeral ports in turn, so that is rare on loopback.
-func PickFreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// Logger is a logger that writes to t's log, for a sink whose log lines explain a
-// failing test.
-func Logger(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(testLog{t}, nil)) }
-
-type testLog struct{ t testing.TB }
-
-func (l testLog) Write(b []byte) (int, error) {
-	l.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
 }

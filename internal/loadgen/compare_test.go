@@ -6,6 +6,7 @@ import (
 )
 
 func TestCompare(t *testing.T) {
+	t.Parallel()
 	r := Compare([]string{"a", "b", "c", "c"}, []string{"a", "a", "c", "x", "y"})
 	if r.Acked != 3 || r.Found != 4 || r.Duplicates != 1 {
 		t.Errorf("acked %d found %d duplicates %d", r.Acked, r.Found, r.Duplicates)

@@ -1,4 +1,4 @@
-package sinktest
+package bridgetest
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 // StartReplicas starts n bridges, each in front of its own sink from open, all at
 // the same moment: replicas behind a load balancer start together, and each makes
 // sure the broker's stream, exchange or queue exists while the others do too.
-func StartReplicas(t testing.TB, n int, open func() (sinks.Sink, error)) []*Bridged {
+func StartReplicas(t testing.TB, n int, open func() (sinks.Sink, error)) []*Bridge {
 	t.Helper()
-	bridges := make([]*Bridged, n)
+	bridges := make([]*Bridge, n)
 	var wg sync.WaitGroup
 	for i := range bridges {
 		wg.Go(func() {
@@ -24,7 +24,7 @@ func StartReplicas(t testing.TB, n int, open func() (sinks.Sink, error)) []*Brid
 				return
 			}
 			t.Cleanup(func() { s.Close() })
-			bridges[i] = ServeBridge(t, s, 5*time.Second)
+			bridges[i] = Serve(t, s, 5*time.Second)
 		})
 	}
 	wg.Wait()
@@ -46,7 +46,7 @@ type Replicated struct {
 // flight. Each replica has its own dedup cache, so both publish: what the broker
 // keeps of the pair is the broker's dedup, the thing a replica test checks. Every
 // request must be answered 200.
-func SendToReplicas(t testing.TB, bridges []*Bridged, roundRobin, pairs int) Replicated {
+func SendToReplicas(t testing.TB, bridges []*Bridge, roundRobin, pairs int) Replicated {
 	t.Helper()
 	prefix := fmt.Sprintf("repl-%d", time.Now().UnixNano())
 	var sent Replicated
@@ -74,7 +74,7 @@ func SendToReplicas(t testing.TB, bridges []*Bridged, roundRobin, pairs int) Rep
 		id := fmt.Sprintf("%s-pair-%d", prefix, i)
 		sent.IDs = append(sent.IDs, id)
 		sent.Pairs = append(sent.Pairs, id)
-		two := []*Bridged{bridges[i%len(bridges)], bridges[(i+1)%len(bridges)]}
+		two := []*Bridge{bridges[i%len(bridges)], bridges[(i+1)%len(bridges)]}
 		start := make(chan struct{})
 		var statuses [2]int
 		for j, b := range two {

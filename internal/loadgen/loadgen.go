@@ -1,6 +1,7 @@
 // Package loadgen sends signed webhooks to a bridge: one at a time, or as a load of
 // unique deliveries from many keep-alive connections with a latency report. The
-// sendhook command and the benchmarks use it.
+// sendhook command, the tests and the benchmarks use it; it is a client of the bridge,
+// not part of its API.
 //
 // For http:// URLs the load runs on raw HTTP/1.1 keep-alive connections, one request
 // in flight on each, with the request prepared once and only the delivery id

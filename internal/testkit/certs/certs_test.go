@@ -5,12 +5,13 @@ import (
 	"io"
 	"testing"
 
-	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest/certs"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 )
 
 // A client trusting the CA completes a mutual-TLS handshake with a server certificate
 // it issued; a client trusting another CA does not.
 func TestHandshake(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "test CA")
 	other := certs.NewCA(t, "other CA")
 	srv := ca.Server(t)
