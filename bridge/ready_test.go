@@ -48,6 +48,7 @@ const brokerDetail = "dial tcp 10.0.7.12:5672: AccessDenied for arn:aws:iam::123
 // state, and answers a fixed body that says the reason code and nothing of the
 // broker's error. The clock is fake: the second passes when the test says so.
 func TestReadyzFloodAsksOncePerSecond(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sink := &askedSink{Memory: sinktest.NewMemory()}
 	sink.set(fmt.Errorf("rabbitmq: %w: %s", sinks.ErrUnavailable, brokerDetail))
@@ -132,6 +133,7 @@ const ReadyEvery = bridge.ReadyEvery
 // Probes that arrive while the sink is being asked wait for that answer instead of
 // asking again, and a probe that hangs up does not cut the question short for them.
 func TestReadyzProbesShareOneQuestion(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	release := make(chan struct{})
 	sink := &slowReady{Memory: sinktest.NewMemory(), release: release, asked: make(chan struct{}, 1)}

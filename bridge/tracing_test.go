@@ -426,6 +426,7 @@ func withCallerTrace(sig, delivery string) http.Header {
 // let alone under the trace id it picked. A signed request still continues its
 // caller's trace.
 func TestTraceUnverifiedRequestIsNotContinued(t *testing.T) {
+	t.Parallel()
 	h, rec := sampledHarness(t, sdktrace.ParentBased(sdktrace.NeverSample()))
 	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("sha256=00", "anon-1")).wantError(t, http.StatusUnauthorized)
 	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("", "anon-2")).wantError(t, http.StatusUnauthorized)
@@ -450,6 +451,7 @@ func TestTraceUnverifiedRequestIsNotContinued(t *testing.T) {
 // recorded in a new trace, never under the caller's trace id nor as its child, and
 // still covers the whole request.
 func TestTraceUnverifiedRequestStartsItsOwnTrace(t *testing.T) {
+	t.Parallel()
 	h, rec := sampledHarness(t, sdktrace.ParentBased(sdktrace.AlwaysSample()))
 	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("sha256=00", "anon-3")).wantError(t, http.StatusUnauthorized)
 	server, _ := byKind(t, rec)

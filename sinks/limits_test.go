@@ -9,6 +9,7 @@ import (
 // Over a size limit, the body is blamed (413) when it would not fit with ordinary
 // headers, else the headers (400), naming the largest one, never its value.
 func TestCheckSizeBlame(t *testing.T) {
+	t.Parallel()
 	size := func(name, value string) int { return len(name) + len(value) }
 	headers := func(job int) []Header {
 		return []Header{{Name: HeaderID, Value: "d-1"}, {Name: HeaderJobID, Value: strings.Repeat("j", job)}}

@@ -74,6 +74,7 @@ func FuzzRedactURL(f *testing.F) {
 // added), decoded or escaped: none of its secrets survive RedactError, and the
 // error keeps its chain.
 func TestRedactError(t *testing.T) {
+	t.Parallel()
 	libErr := func(quoted string) error {
 		_, err := url.Parse(quoted)
 		if err == nil {

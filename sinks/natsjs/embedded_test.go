@@ -87,6 +87,7 @@ func TestEmbeddedTokenRefusesClientsWithout(t *testing.T) {
 // the stream; one without TLS, or with TLS but no token, or that does not trust the
 // certificate, is refused. The bridge's own client, in process, needs neither.
 func TestEmbeddedTLS(t *testing.T) {
+	t.Parallel()
 	const token = "embedded-token-tls-5e1b"
 	ca := certs.NewCA(t, "embedded test CA")
 	pair := ca.Server(t)
@@ -146,6 +147,7 @@ func TestEmbeddedTLS(t *testing.T) {
 // A certificate without its key, or files that are not a pair, stop the start
 // naming the certificate's setting.
 func TestEmbeddedTLSFilesRefused(t *testing.T) {
+	t.Parallel()
 	ca := certs.NewCA(t, "embedded test CA")
 	pair, other := ca.Server(t), ca.Server(t)
 	for _, c := range []struct{ name, cert, key string }{

@@ -33,6 +33,7 @@ func setJobID(msg sinks.Message, n int) sinks.Message {
 // Concurrent publishes are not disturbed, and the edge is exact: a message of
 // exactly max_payload goes through.
 func TestHeadersCountAgainstMaxPayload(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t) // default max_payload: 1 MiB
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -86,6 +87,7 @@ func TestHeadersCountAgainstMaxPayload(t *testing.T) {
 // retry until the publish timeout. It is the headers' fault (ErrInvalid), found
 // before anything is written, and a block of exactly 65535 bytes is stored.
 func TestHeaderBlockOverJetStreamLimit(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	env := openEnv(t, ts)
 	defer env.Sink.Close()
@@ -127,6 +129,7 @@ func wantOn(t *testing.T, env sinktest.Env, id, jobID string, n int, absent ...s
 // An existing stream's max_msg_size is a limit too, checked the same way: the
 // server would refuse either message, but only the large body is a 413.
 func TestHeadersCountAgainstStreamMaxMsgSize(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t)
 	nc, err := nats.Connect(ts.URL())
 	if err != nil {

@@ -136,6 +136,8 @@ func (f *freezer) clientToServer(client, server net.Conn, freeze bool, stop *ato
 // its limit (3 × ConnectTimeout for the declarations and channels after the dial)
 // instead of waiting for the library's heartbeat, and a sink that meets such a
 // broker while reconnecting closes at once.
+//
+// Not parallel: it measures how long start-up and Close take against their bounds.
 func TestBrokerFrozenAfterHandshake(t *testing.T) {
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)

@@ -52,6 +52,7 @@ func frameMax(t *testing.T, url string) int {
 // bridge's 400), while concurrent publishes all succeed on a connection that stays
 // up. The check is exact: a header frame of exactly frame_max goes through.
 func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	var logs testkit.LockedBuffer
@@ -143,6 +144,7 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 // AMQP short strings hold 255 bytes: a longer message id would fail inside
 // amqp091-go after the publish's first frame is buffered, closing the connection.
 func TestShortStringPropertiesRefusedBeforeWriting(t *testing.T) {
+	t.Parallel()
 	url := rabbittest.SharedURL(t)
 	top := rabbittest.NewTopology(t, url)
 	var logs testkit.LockedBuffer

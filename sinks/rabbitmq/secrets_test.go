@@ -17,6 +17,7 @@ import (
 // refuses is a start-up error naming the URL; neither it nor the log shows a
 // password or token, whatever amqp091-go and the network say.
 func TestURLSecretsNeverShown(t *testing.T) {
+	t.Parallel()
 	rabbittest.SharedURL(t) // the refused password needs the broker
 	secrets := []string{"s3cretPW", "s3cretTOKEN", "s3cret/PW"}
 	for _, c := range []struct{ name, url string }{
