@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,16 +45,22 @@ type Config struct {
 	DedupMaxEntries int           // default DefaultDedupMaxEntries
 	CESource        string        // default DefaultCESource
 	CETypePrefix    string        // used as given: callers pass DefaultCETypePrefix
-	Sink            sinks.Sink
-	Logger          *slog.Logger         // default: discard
-	Registry        *prometheus.Registry // default: a new one, served on /metrics
+	// OmitSignature leaves the audiospliter-signature header out of every message
+	// (BRIDGE_FORWARD_SIGNATURE=false): the signature covers the body alone, so a
+	// body and its signature read from the queue could be sent again under a new
+	// delivery id and be taken for a new delivery.
+	OmitSignature bool
+	Sink          sinks.Sink
+	Logger        *slog.Logger         // default: discard
+	Registry      *prometheus.Registry // default: a new one, served on /metrics
 	// TracerProvider, when set, traces every webhook and publish attempt and puts
 	// the trace context on the message; nil is tracing off, at no cost.
 	TracerProvider trace.TracerProvider
 	// Propagator reads the caller's trace context and writes the message's; default
 	// W3C trace context (traceparent, tracestate).
 	Propagator propagation.TextMapPropagator
-	// Clock times body reads against admit.Grace; default clock.Real{}.
+	// Clock times body reads against admit.Grace, and how long an answer of the
+	// sink's Ready stands (ReadyEvery); default clock.Real{}.
 	Clock clock.Clock
 }
 
@@ -67,6 +72,7 @@ type Bridge struct {
 	dedup     *dedup
 	metrics   *metrics
 	tracing   *tracing // nil: off
+	ready     *readiness
 	inFlight  atomic.Int64
 	bodyReads *admit.Reads
 	mux       *http.ServeMux
@@ -127,6 +133,7 @@ func New(cfg Config) (*Bridge, error) {
 		mux:      http.NewServeMux(),
 	}
 	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
+	b.ready = &readiness{sink: cfg.Sink, clock: cfg.Clock, log: cfg.Logger}
 	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
@@ -182,18 +189,6 @@ func (b *Bridge) PublishTimeout() time.Duration { return b.cfg.PublishTimeout }
 
 func (b *Bridge) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
-}
-
-// serveReady asks the sink, so /readyz is 503 exactly while publishes cannot succeed.
-func (b *Bridge) serveReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := b.cfg.Sink.Ready(ctx); err != nil {
-		b.log.Warn("not ready", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody("sink not ready: "+err.Error()))
-		return
-	}
-	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
 var contentTypeJSON = []string{"application/json"}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -56,18 +58,27 @@ func errorBody(msg string) []byte {
 	return b
 }
 
-// request is what the checks learned, for the log line.
+// request is what the checks learned, for the log line, and the server span once
+// it has begun.
 type request struct {
 	deliveryID, event string
+	start             time.Time
+	// ctx carries the server span (when tracing) from its start: once the signature
+	// is verified, or, for a request refused before that, when it is answered.
+	ctx  context.Context
+	span trace.Span
 }
 
 // serveWebhook runs the checks of docs/contract.md in order, then publishes, then answers and
 // writes one log line. The body is never logged, nor the signature or any secret.
 func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	r, span := b.tracing.startServer(r)
-	var req request
+	req := request{start: time.Now()}
 	a := b.handle(w, r, &req)
+	if req.ctx == nil {
+		// Refused before its signature was verified: its trace context is the
+		// sender's choice, so its span starts a trace of the bridge's own.
+		req.ctx, req.span = b.tracing.startServer(r, req.start, false)
+	}
 
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
@@ -79,20 +90,20 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
-	b.tracing.endServer(span, &req, a)
+	b.tracing.endServer(req.span, &req, a)
 
 	b.metrics.request(a.status)
 	level := slog.LevelInfo
 	if a.status >= 500 {
 		level = slog.LevelWarn
 	}
-	if !b.log.Enabled(r.Context(), level) {
+	if !b.log.Enabled(req.ctx, level) {
 		return
 	}
 	var buf [8]slog.Attr // on the stack: the handler copies what it keeps
 	attrs := append(buf[:0],
 		slog.Int("status", a.status),
-		slog.String("duration", time.Since(start).String()),
+		slog.String("duration", time.Since(req.start).String()),
 	)
 	if a.reason != "" {
 		attrs = append(attrs, slog.String("reason", a.reason))
@@ -116,7 +127,7 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if a.err != nil {
 		attrs = append(attrs, slog.String("err", oneLine(a.err.Error())))
 	}
-	b.log.LogAttrs(r.Context(), level, "webhook", attrs...)
+	b.log.LogAttrs(req.ctx, level, "webhook", attrs...)
 }
 
 // oneLine keeps a broker's error on one log line: client libraries join causes with
@@ -150,6 +161,8 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 		}
 		return answer{status: http.StatusUnauthorized, body: bodyInvalidSignature, reason: reason}
 	}
+	// Verified: the sender may now choose the trace this request continues.
+	req.ctx, req.span = b.tracing.startServer(r, req.start, true)
 
 	id := r.Header.Get(DeliveryHeader)
 	if id == "" {
@@ -202,7 +215,7 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	a = answer{status: http.StatusInternalServerError, body: bodyInternal, reason: reasonPanic}
 	defer func() { b.dedup.finish(id, f, a, a.status == http.StatusOK) }()
 	msgOut := b.message(id, event, jobID, sig, body, time.Now())
-	a = b.publish(r.Context(), msgOut)
+	a = b.publish(req.ctx, msgOut)
 	return a
 }
 
@@ -254,8 +267,10 @@ func (b *Bridge) message(id, event, jobID, sig string, body []byte, received tim
 		sinks.Header{Name: sinks.HeaderContentType, Value: "application/json"},
 		sinks.Header{Name: sinks.HeaderDelivery, Value: id},
 		sinks.Header{Name: sinks.HeaderEvent, Value: event},
-		sinks.Header{Name: sinks.HeaderSignature, Value: sig},
 	)
+	if !b.cfg.OmitSignature {
+		headers = append(headers, sinks.Header{Name: sinks.HeaderSignature, Value: sig})
+	}
 	if jobID != "" {
 		headers = append(headers, sinks.Header{Name: sinks.HeaderJobID, Value: jobID})
 	}
@@ -326,7 +341,7 @@ func (b *Bridge) publishOnce(ctx context.Context, msg sinks.Message, attempt int
 var (
 	bodyShuttingDown = errorBody("bridge is shutting down; retry later")
 	bodySinkTooLarge = errorBody("body larger than the broker accepts")
-	bodySinkInvalid  = errorBody("the broker cannot carry this message as it is (its event cannot be a routing key or subject, or its body has characters the broker does not store)")
+	bodySinkInvalid  = errorBody("the broker cannot carry this message as it is (its event cannot be a routing key or subject, its body has characters the broker does not store, or a header such as its jobId is too long for the broker)")
 	bodyRejected     = errorBody("broker rejected the message")
 	bodyNotConfirmed = errorBody("broker did not confirm the message in time; retry later")
 )

@@ -20,6 +20,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
 	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
+	"github.com/audiospliter/audiospliter-bridge/internal/clock"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -336,6 +337,24 @@ func TestConfirmedDeliveryCarriesTheContract(t *testing.T) {
 	}
 }
 
+// BRIDGE_FORWARD_SIGNATURE=false: the message carries every header but the
+// signature, so whoever reads the queue holds no body and signature pair to send
+// again as a new delivery.
+func TestSignatureLeftOutOnRequest(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *bridge.Config) { c.OmitSignature = true })
+	h.post(t, sample, "sign", "no-sig-1").wantReceived(t, "no-sig-1", false)
+	m := h.sink.Messages()[0]
+	for _, hd := range m.Headers {
+		if hd.Name == sinks.HeaderSignature || strings.Contains(hd.Value, bridge.Sign(secret, sample)) {
+			t.Errorf("header %s = %q: the signature went with the message", hd.Name, hd.Value)
+		}
+	}
+	if len(m.Headers) != 9 {
+		t.Errorf("%d headers, want the other 9: %v", len(m.Headers), m.Headers)
+	}
+}
+
 func TestJobIDHeaderOnlyForAStringJobID(t *testing.T) {
 	t.Parallel()
 	for _, body := range []string{`{"event":"e"}`, `{"event":"e","jobId":7}`, `{"event":"e","jobId":null}`, `{"event":"e","jobId":"a\nb"}`} {
@@ -645,7 +664,8 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 
 func TestHealthReadyMetrics(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	h := newHarness(t, func(c *bridge.Config) { c.Clock = clk })
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz = %d", r.status)
 	}
@@ -668,8 +688,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 	_ = h.sink.Close()
-	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 503 {
-		t.Errorf("/readyz with a closed sink = %d, want 503", r.status)
+	clk.Advance(bridge.ReadyEvery) // the sink is asked at most once a second
+	if r := h.do(t, http.MethodGet, "/readyz", nil, nil); r.status != 503 || r.raw != `{"ready":false,"reason":"shutting_down"}` {
+		t.Errorf("/readyz with a closed sink = %d %s, want 503 shutting_down", r.status, r.raw)
 	}
 	if r := h.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Errorf("/healthz with a closed sink = %d, want 200", r.status)

@@ -23,7 +23,7 @@ const (
 	reasonNotConfirmed   = "not_confirmed"     // no confirm within BRIDGE_PUBLISH_TIMEOUT
 	reasonShuttingDown   = "shutting_down"     // the sink is closing
 	reasonSinkTooLarge   = "broker_too_large"  // the broker refuses a body this large
-	reasonSinkInvalid    = "broker_invalid"    // the event cannot be a routing key or subject
+	reasonSinkInvalid    = "broker_invalid"    // the event cannot be a routing key or subject, or a header is over the broker's limits
 	reasonBrokerRejected = "broker_rejected"   // the broker refused the message for good
 	reasonPanic          = "internal_error"    // the publish panicked: a bug, logged with its stack
 )

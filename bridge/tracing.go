@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
@@ -44,13 +45,23 @@ func newTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator, rou
 	return &tracing{tracer: tp.Tracer(tracerName), prop: prop, route: route}
 }
 
-// startServer continues the caller's trace (traceparent on the request) or starts
-// one, and returns the request carrying the server span.
-func (t *tracing) startServer(r *http.Request) (*http.Request, trace.Span) {
+// startServer starts the server span of r, dated from start, and returns the
+// context that carries it. Only a request whose signature was verified (trusted)
+// continues the caller's trace (traceparent, tracestate and whatever else the
+// propagator reads); any other starts a trace of the bridge's own, so that an
+// anonymous client can neither pick the trace id a span is recorded under nor
+// make a parent-based sampler record it. With tracing off it returns r's context.
+func (t *tracing) startServer(r *http.Request, start time.Time, trusted bool) (context.Context, trace.Span) {
 	if t == nil {
-		return r, nil
+		return r.Context(), nil
 	}
-	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := r.Context()
+	opts := make([]trace.SpanStartOption, 0, 4)
+	if trusted {
+		ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	} else {
+		opts = append(opts, trace.WithNewRoot())
+	}
 	method, name := semconv.HTTPRequestMethodPost, http.MethodPost+" "+t.route
 	if r.Method != http.MethodPost {
 		// Any other method is answered 405; its name stays out of the span name so
@@ -74,8 +85,8 @@ func (t *tracing) startServer(r *http.Request) (*http.Request, trace.Span) {
 	if r.ContentLength >= 0 {
 		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
 	}
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
-	return r.WithContext(ctx), span
+	opts = append(opts, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	return t.tracer.Start(ctx, name, opts...)
 }
 
 func protoVersion(r *http.Request) string {

@@ -392,3 +392,77 @@ func BenchmarkHandlerHTTPTracingOn(b *testing.B) {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	benchHTTP(b, tp)
 }
+
+// sampledHarness is the harness with a tracer provider using sampler.
+func sampledHarness(t *testing.T, sampler sdktrace.Sampler) (*harness, *tracetest.SpanRecorder) {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sampler))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := newHarness(t, func(c *bridge.Config) {
+		c.TracerProvider = tp
+		c.Sink = described{c.Sink.(*sinktest.Memory), false}
+	})
+	return h, rec
+}
+
+// callerTrace is a sampled trace context a client sends.
+const callerTraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+func withCallerTrace(sig, delivery string) http.Header {
+	hdr := http.Header{}
+	if sig != "" {
+		hdr.Set(bridge.SignatureHeader, sig)
+	}
+	hdr.Set(bridge.DeliveryHeader, delivery)
+	hdr.Set("traceparent", "00-"+callerTraceID+"-00f067aa0ba902b7-01")
+	hdr.Set("tracestate", "vendor=abc")
+	return hdr
+}
+
+// Nothing chosen by an unverified sender: with a parent-based sampler that records
+// nothing of its own (what "trace only what callers ask for" looks like), an
+// anonymous client that sends a sampled traceparent must not get a span recorded,
+// let alone under the trace id it picked. A signed request still continues its
+// caller's trace.
+func TestTraceUnverifiedRequestIsNotContinued(t *testing.T) {
+	t.Parallel()
+	h, rec := sampledHarness(t, sdktrace.ParentBased(sdktrace.NeverSample()))
+	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("sha256=00", "anon-1")).wantError(t, http.StatusUnauthorized)
+	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("", "anon-2")).wantError(t, http.StatusUnauthorized)
+	if spans := rec.Ended(); len(spans) != 0 {
+		t.Fatalf("%d spans recorded for unverified requests (the first in trace %s), want none", len(spans), spans[0].SpanContext().TraceID())
+	}
+	if strings.Contains(h.logs.String(), callerTraceID) {
+		t.Errorf("the log names the trace id an unverified client picked:\n%s", h.logs)
+	}
+
+	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace(bridge.Sign(secret, sample), "signed-1")).wantReceived(t, "signed-1", false)
+	server, producers := byKind(t, rec)
+	if got := server.SpanContext().TraceID().String(); got != callerTraceID || server.Parent().SpanID().String() != "00f067aa0ba902b7" {
+		t.Errorf("signed request: server span in trace %s under %s, want the caller's", got, server.Parent().SpanID())
+	}
+	if len(producers) != 1 || header(h.sink.Messages()[0], sinks.HeaderTraceState) != "vendor=abc" {
+		t.Errorf("signed request: the message does not carry the caller's trace state")
+	}
+}
+
+// With a sampler that records traces of its own, an unverified request's span is
+// recorded in a new trace, never under the caller's trace id nor as its child, and
+// still covers the whole request.
+func TestTraceUnverifiedRequestStartsItsOwnTrace(t *testing.T) {
+	t.Parallel()
+	h, rec := sampledHarness(t, sdktrace.ParentBased(sdktrace.AlwaysSample()))
+	h.do(t, http.MethodPost, "/webhooks", sample, withCallerTrace("sha256=00", "anon-3")).wantError(t, http.StatusUnauthorized)
+	server, _ := byKind(t, rec)
+	if got := server.SpanContext().TraceID().String(); got == callerTraceID || server.Parent().IsValid() {
+		t.Errorf("unverified request: span in trace %s under %s, want a new root", got, server.Parent().SpanID())
+	}
+	wantAttr(t, server, "http.response.status_code", "401")
+	if strings.Contains(h.logs.String(), callerTraceID) {
+		t.Errorf("the log names the trace id an unverified client picked:\n%s", h.logs)
+	}
+	if !strings.Contains(grep(h.logs.String(), `"msg":"webhook"`), server.SpanContext().TraceID().String()) {
+		t.Errorf("the log line does not name the bridge's own trace:\n%s", h.logs)
+	}
+}

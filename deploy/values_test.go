@@ -62,6 +62,15 @@ func TestChartListenerTLS(t *testing.T) {
 	checkPod(t, r, "nats") // probes HTTPS, the files mounted
 }
 
+// TestChartForwardSignature: BRIDGE_FORWARD_SIGNATURE reaches the bridge from config.
+func TestChartForwardSignature(t *testing.T) {
+	r := mustRender(t, nil, "config.BRIDGE_FORWARD_SIGNATURE=false")
+	plain, _ := r.env(t)
+	if plain["BRIDGE_FORWARD_SIGNATURE"] != "false" {
+		t.Errorf("BRIDGE_FORWARD_SIGNATURE = %q, want false", plain["BRIDGE_FORWARD_SIGNATURE"])
+	}
+}
+
 // TestChartIRSA: with sink sqs the ServiceAccount carries the IAM role and no AWS key
 // is anywhere in the pod.
 func TestChartIRSA(t *testing.T) {
@@ -98,6 +107,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"a duration that does not parse", nil, []string{"config.BRIDGE_PUBLISH_TIMEOUT=10 seconds"}, "BRIDGE_PUBLISH_TIMEOUT"},
 		{"a log level", nil, []string{"config.BRIDGE_LOG_LEVEL=verbose"}, "BRIDGE_LOG_LEVEL"},
 		{"a reserved webhook path", nil, []string{"config.BRIDGE_WEBHOOK_PATH=/metrics"}, "BRIDGE_WEBHOOK_PATH"},
+		{"forward signature not a boolean", nil, []string{"config.BRIDGE_FORWARD_SIGNATURE=no"}, "BRIDGE_FORWARD_SIGNATURE"},
 		{"a BRIDGE variable in extraEnv", nil, []string{"extraEnv[0].name=BRIDGE_SINK", "extraEnv[0].value=sqs"}, "extraEnv"},
 		{"zero shutdown timeout", nil, []string{"shutdownTimeoutSeconds=0"}, "shutdownTimeoutSeconds"},
 		{"creds and nkey", nil, []string{"secretKeys.natsCreds=a", "secretKeys.natsNkey=b"}, "at most one"},

@@ -87,6 +87,11 @@ func TestAttributeSchema(t *testing.T) {
 			t.Errorf("%s=%q validated", k, v)
 		}
 	}
+	// BRIDGE_FORWARD_SIGNATURE=false leaves the signature out.
+	delete(good, "audiospliter-signature")
+	if err := s.ValidateHeaders(good); err != nil {
+		t.Errorf("headers without the signature: %v", err)
+	}
 	delete(good, "ce-id")
 	if err := s.ValidateHeaders(good); err == nil {
 		t.Error("headers without ce-id validated")

@@ -1,6 +1,10 @@
 package sinks
 
 import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,6 +65,78 @@ func FuzzRedactURL(f *testing.F) {
 			elsewhere := strings.Count(p[:i], cred) + strings.Count(rest[at+1:], cred)
 			if len(cred) >= 6 && !strings.Contains(redacted, cred) && strings.Count(got, cred) > elsewhere {
 				t.Fatalf("RedactURL(%q) = %q keeps %q", p, got, cred)
+			}
+		}
+	})
+}
+
+// A client library's error may quote a URL as given, as it parsed it (scheme
+// added), decoded or escaped: none of its secrets survive RedactError, and the
+// error keeps its chain.
+func TestRedactError(t *testing.T) {
+	t.Parallel()
+	libErr := func(quoted string) error {
+		_, err := url.Parse(quoted)
+		if err == nil {
+			err = errors.New("dial " + quoted + ": connection refused")
+		}
+		return fmt.Errorf("nats: %w", err)
+	}
+	for _, tc := range []struct {
+		name, raw, quoted string
+	}{
+		{"password, invalid port", "nats://user:s3cretPW@127.0.0.1:99x", "nats://user:s3cretPW@127.0.0.1:99x"},
+		{"token", "nats://s3cretTOKEN@127.0.0.1:99x", "nats://s3cretTOKEN@127.0.0.1:99x"},
+		{"scheme added by the library", "user:s3cretPW@127.0.0.1:99x", "nats://user:s3cretPW@127.0.0.1:99x"},
+		{"second of a list", "nats://a:pw1@127.0.0.1:4222, nats://b:s3cretPW@[::1", "nats://b:s3cretPW@[::1"},
+		{"quoted by %q", `nats://u:s3cret"PW@127.0.0.1:99x`, `nats://u:s3cret"PW@127.0.0.1:99x`},
+		{"escaped, shown decoded", "amqp://u:s3cret%2FPW@h:99x/", "amqp://u:s3cret/PW@h:99x/"},
+		{"secret query value", "http://h:99x/?auth_token=s3cretQ", "http://h:99x/?auth_token=s3cretQ"},
+		{"password with an @", "nats://u:s3cret@PW@127.0.0.1:99x", "nats://u:s3cret@PW@127.0.0.1:99x"},
+		{"written back escaped", "amqp://u:s3cret@PW@127.0.0.1:99x/", "amqp://u:s3cret%40PW@127.0.0.1:99x/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := libErr(tc.quoted)
+			err := RedactError(orig, tc.raw)
+			for _, secret := range []string{"s3cretPW", "s3cretTOKEN", `s3cret"PW`, `s3cret\"PW`, "s3cret/PW", "s3cret%2FPW", "s3cretQ", "s3cret@PW", "s3cret%40PW", "s3cret"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("%q keeps %q", err, secret)
+				}
+			}
+			if !errors.Is(err, orig) {
+				t.Error("the redacted error lost its chain")
+			}
+			t.Log(err)
+		})
+	}
+	if err := errors.New("connection refused"); RedactError(err, "nats://u:pw@h") != err {
+		t.Error("an error without a secret is not returned as it is")
+	}
+}
+
+func FuzzRedactError(f *testing.F) {
+	f.Add("s3cretPW", true)
+	f.Add(`pa/ss"wo?rd`, false)
+	f.Fuzz(func(t *testing.T, secret string, withUser bool) {
+		if len(secret) < 6 || strings.ContainsAny(secret, ",") || strings.TrimSpace(secret) != secret {
+			return
+		}
+		if !withUser && strings.Contains(secret, ":") {
+			return // a user name and a password, not a token
+		}
+		raw := "nats://" + secret + "@127.0.0.1:99x"
+		if withUser {
+			raw = "nats://user:" + secret + "@127.0.0.1:99x"
+		}
+		// What libraries do with a URL: parse it (url.Error quotes it with %q), or
+		// show it in some other message as it is.
+		_, perr := url.Parse(raw)
+		for _, err := range []error{perr, fmt.Errorf("dial %s: refused", raw)} {
+			if err == nil {
+				continue
+			}
+			if got := RedactError(err, raw).Error(); strings.Contains(got, secret) || strings.Contains(got, strings.Trim(strconv.Quote(secret), `"`)) {
+				t.Fatalf("RedactError(%q) = %q keeps the secret", err, got)
 			}
 		}
 	})

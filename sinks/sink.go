@@ -78,7 +78,9 @@ var (
 	// ErrTooLarge means the message is larger than the broker accepts.
 	ErrTooLarge = permanent("sinks: message too large for the broker")
 	// ErrInvalid means the broker cannot carry the message as it is, for example an
-	// event that cannot be a routing key or subject.
+	// event that cannot be a routing key or subject, or headers over one of the
+	// broker's limits (sinks/limits.go). A sink refuses such a message before it
+	// writes anything, so that it fails alone.
 	ErrInvalid = permanent("sinks: message not acceptable to the broker")
 	// ErrRefused means the broker refused the publish for a reason that holds until
 	// an operator changes something: a permission denied, no such exchange, stream

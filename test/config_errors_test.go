@@ -53,6 +53,9 @@ func TestBadConfiguration(t *testing.T) {
 		{"tls half set", map[string]string{"BRIDGE_TLS_CERT_FILE": "/nonexistent.pem"}, "BRIDGE_TLS_CERT_FILE"},
 		{"tls files missing", map[string]string{"BRIDGE_TLS_CERT_FILE": "/nonexistent.pem", "BRIDGE_TLS_KEY_FILE": "/nonexistent.key"}, "BRIDGE_TLS_CERT_FILE"},
 		{"unreachable broker", map[string]string{"BRIDGE_NATS_URL": "nats://" + closed}, "BRIDGE_NATS_URL"},
+		// nats.go quotes a URL it cannot parse, password and all.
+		{"nats url that does not parse", map[string]string{"BRIDGE_NATS_URL": "nats://user:secretpw@127.0.0.1:99x"}, "BRIDGE_NATS_URL"},
+		{"nats token url that does not parse", map[string]string{"BRIDGE_NATS_URL": "nats://" + closed + ",nats://secretpw@[::1"}, "BRIDGE_NATS_URL"},
 		{"embedded port taken", map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": taken.Addr().String()}, "BRIDGE_NATS_EMBEDDED_LISTEN"},
 		{"unreachable rabbitmq", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": "amqp://guest:secretpw@" + closed + "/"}, "BRIDGE_RABBITMQ_URL"},
 		{"bad queue type", map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_QUEUE_TYPE": "stream"}, "BRIDGE_RABBITMQ_QUEUE_TYPE"},

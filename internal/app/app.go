@@ -109,7 +109,6 @@ func Run(ctx context.Context, opts Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(sinkMetrics.Collectors()...)
-	reg.MustRegister(readyGauge(ctx, sink))
 	bcfg := bridge.Config{
 		Secrets:        cfg.Secrets(),
 		WebhookPath:    cfg.WebhookPath,
@@ -119,6 +118,7 @@ func Run(ctx context.Context, opts Options) error {
 		DedupTTL:       cfg.DedupTTL,
 		CESource:       cfg.Ce.Source,
 		CETypePrefix:   cfg.Ce.TypePrefix,
+		OmitSignature:  !cfg.ForwardSignature,
 		Sink:           sink,
 		Logger:         log,
 		Registry:       reg,
@@ -131,6 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return &config.Error{Problem: err.Error()}
 	}
+	reg.MustRegister(readyGauge(ctx, b.Ready))
 
 	rl.setSecrets = b.SetSecrets
 	reloadCtx, stopReload := context.WithCancel(ctx)

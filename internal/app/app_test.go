@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge"
@@ -21,9 +22,9 @@ import (
 )
 
 // streamMsgs reads every message of the stream as a consumer sees it.
-func streamMsgs(t *testing.T, url, stream string) []*jetstream.RawStreamMsg {
+func streamMsgs(t *testing.T, url, stream string, opts ...nats.Option) []*jetstream.RawStreamMsg {
 	t.Helper()
-	return natstest.ReadStream(t, url, stream, 0)
+	return natstest.ReadStream(t, url, stream, 0, opts...)
 }
 
 func TestEndToEndEmbedded(t *testing.T) {

@@ -54,6 +54,8 @@ func openNATS(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 		SubjectPrefix:        c.Nats.SubjectPrefix,
 		EmbeddedListen:       c.Nats.EmbeddedListen,
 		EmbeddedToken:        c.Nats.EmbeddedToken,
+		EmbeddedTLSCertFile:  c.Nats.EmbeddedTLSCertFile,
+		EmbeddedTLSKeyFile:   c.Nats.EmbeddedTLSKeyFile,
 		EmbeddedSyncInterval: c.NATSSyncInterval(),
 		DataDir:              c.DataDir,
 		DuplicateWindow:      max(c.DedupTTL, 2*time.Minute),

@@ -78,6 +78,14 @@ func TestSQSEndpointAwayAndBack(t *testing.T) {
 	}
 	srv.Stop()
 	waitStatus(t, b, "/readyz", 503)
+	// /readyz is anonymous: a fixed reason, nothing of the SDK's error (which names
+	// the endpoint and the queue); the detail is in the log.
+	if r := b.get(t, "/readyz"); r.Body != `{"ready":false,"reason":"broker_unavailable"}` {
+		t.Errorf("/readyz with the endpoint down = %s", r.Body)
+	}
+	if !strings.Contains(b.stderr.String(), `"msg":"not ready","reason":"broker_unavailable","err":"awssqs: queue not reachable`) {
+		t.Errorf("no log line with the detail:\n%s", b.stderr.String())
+	}
 	start := time.Now()
 	r := b.post(t, sample, "sqs-during")
 	if took := time.Since(start); took > 3*time.Second {

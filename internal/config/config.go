@@ -40,6 +40,7 @@ type Config struct {
 	TLSCertFile       string        `split_words:"true" desc:"certificate file; with BRIDGE_TLS_KEY_FILE serves HTTPS (re-read on change)"`
 	TLSKeyFile        string        `split_words:"true" desc:"private key file of BRIDGE_TLS_CERT_FILE"`
 	DataDir           string        `split_words:"true" default:"./data" desc:"where the embedded NATS server stores its data"`
+	ForwardSignature  bool          `split_words:"true" default:"true" desc:"false leaves the audiospliter-signature header out of every message (a body and its signature read from the queue could be sent again as a new delivery)"`
 
 	Rabbitmq struct {
 		URL       string `default:"amqp://guest:guest@localhost:5672/" desc:"AMQP URL, or the nodes of a cluster separated by commas; amqps:// for TLS"`
@@ -65,7 +66,11 @@ type Config struct {
 		EmbeddedListen string `split_words:"true" default:"127.0.0.1:4222" desc:"address of the embedded server"`
 		EmbeddedSync   string `split_words:"true" default:"always" desc:"embedded server: always fsync before the ack, or a sync interval such as 1s"`
 		EmbeddedToken  string `split_words:"true" desc:"token consumers present to the embedded server; required beyond loopback"`
-		TLS            struct {
+		// Flat rather than a nested TLS struct: BRIDGE_NATS_EMBEDDED_TLS is no prefix
+		// of other settings.
+		EmbeddedTLSCertFile string `split_words:"true" desc:"certificate the embedded server serves TLS with (with BRIDGE_NATS_EMBEDDED_TLS_KEY_FILE), so the token never crosses the network in clear"`
+		EmbeddedTLSKeyFile  string `split_words:"true" desc:"private key of BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE"`
+		TLS                 struct {
 			CAFile   string `split_words:"true" desc:"CA certificates that verify the servers; enables TLS"`
 			CertFile string `split_words:"true" desc:"client certificate"`
 			KeyFile  string `split_words:"true" desc:"private key of BRIDGE_NATS_TLS_CERT_FILE"`
@@ -144,6 +149,12 @@ func setDefaults(v reflect.Value) error {
 			fv.SetInt(int64(d))
 		case f.Type.Kind() == reflect.String:
 			fv.SetString(def)
+		case f.Type.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(def)
+			if err != nil {
+				return fmt.Errorf("default of %s: %w", f.Name, err)
+			}
+			fv.SetBool(b)
 		case f.Type.Kind() == reflect.Int || f.Type.Kind() == reflect.Int64:
 			n, err := strconv.ParseInt(def, 0, f.Type.Bits())
 			if err != nil {

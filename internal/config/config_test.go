@@ -57,6 +57,8 @@ func TestDefaults(t *testing.T) {
 		{"ce type prefix", c.Ce.TypePrefix, "com.audiospliter."},
 		{"log level", c.Level().String(), "INFO"},
 		{"sync", c.NATSSyncInterval().String(), "0s"},
+		{"forward signature", c.ForwardSignature, true},
+		{"embedded tls", c.Nats.EmbeddedTLSCertFile + c.Nats.EmbeddedTLSKeyFile, ""},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -185,6 +187,11 @@ func TestValidateNamesTheVariable(t *testing.T) {
 		{"empty stream", func(c *config.Config) { c.Nats.Stream = "" }, nil, "BRIDGE_NATS_STREAM"},
 		{"empty subject prefix", func(c *config.Config) { c.Nats.SubjectPrefix = "" }, nil, "BRIDGE_NATS_SUBJECT_PREFIX"},
 		{"no data dir", func(c *config.Config) { c.DataDir = "" }, nil, "BRIDGE_DATA_DIR"},
+		{"embedded certificate without its key", func(c *config.Config) { c.Nats.EmbeddedTLSCertFile = "/c.pem" }, nil, "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE"},
+		{"embedded key without its certificate", func(c *config.Config) { c.Nats.EmbeddedTLSKeyFile = "/k.pem" }, nil, "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE"},
+		{"embedded certificate with a nats url", func(c *config.Config) {
+			c.Nats.URL, c.Nats.EmbeddedTLSCertFile, c.Nats.EmbeddedTLSKeyFile = "nats://x", "/c.pem", "/k.pem"
+		}, nil, "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

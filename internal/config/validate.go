@@ -147,16 +147,27 @@ func (c *Config) validateNats() error {
 		c.natsURLVar = "BRIDGE_NATS_URL_FILE"
 	}
 	if c.Nats.URL == "" {
-		// The embedded server speaks plain TCP on loopback and knows only its token.
+		// The embedded server knows only its token and its own certificate.
 		for _, v := range []struct{ name, value string }{
 			{"BRIDGE_NATS_CREDS_FILE", c.Nats.CredsFile}, {"BRIDGE_NATS_NKEY_FILE", c.Nats.NkeyFile},
 			{"BRIDGE_NATS_TLS_CA_FILE", c.Nats.TLS.CAFile}, {"BRIDGE_NATS_TLS_CERT_FILE", c.Nats.TLS.CertFile},
 			{"BRIDGE_NATS_TLS_KEY_FILE", c.Nats.TLS.KeyFile},
 		} {
 			if v.value != "" {
-				return Errorf(v.name, "applies to a server given in BRIDGE_NATS_URL, which is empty (the embedded server takes BRIDGE_NATS_EMBEDDED_TOKEN)")
+				return Errorf(v.name, "applies to a server given in BRIDGE_NATS_URL, which is empty (the embedded server takes BRIDGE_NATS_EMBEDDED_TOKEN and BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE)")
 			}
 		}
+	} else {
+		for _, v := range []struct{ name, value string }{
+			{"BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE", c.Nats.EmbeddedTLSCertFile}, {"BRIDGE_NATS_EMBEDDED_TLS_KEY_FILE", c.Nats.EmbeddedTLSKeyFile},
+		} {
+			if v.value != "" {
+				return Errorf(v.name, "applies to the embedded server, which does not run: BRIDGE_NATS_URL is set (its TLS is BRIDGE_NATS_TLS_*)")
+			}
+		}
+	}
+	if (c.Nats.EmbeddedTLSCertFile == "") != (c.Nats.EmbeddedTLSKeyFile == "") {
+		return Errorf("BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE", "and BRIDGE_NATS_EMBEDDED_TLS_KEY_FILE must be set together")
 	}
 	if c.Nats.CredsFile != "" && c.Nats.NkeyFile != "" {
 		return Errorf("BRIDGE_NATS_CREDS_FILE", "and BRIDGE_NATS_NKEY_FILE are both set: give one")

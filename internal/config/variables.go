@@ -50,16 +50,17 @@ func (c *Config) SinkVariables() map[string]string {
 			url = "BRIDGE_NATS_URL"
 		}
 		return map[string]string{
-			"URL":            url,
-			"Stream":         "BRIDGE_NATS_STREAM",
-			"EmbeddedListen": "BRIDGE_NATS_EMBEDDED_LISTEN",
-			"EmbeddedToken":  "BRIDGE_NATS_EMBEDDED_TOKEN",
-			"DataDir":        "BRIDGE_DATA_DIR",
-			"TLSCAFile":      "BRIDGE_NATS_TLS_CA_FILE",
-			"TLSCertFile":    "BRIDGE_NATS_TLS_CERT_FILE",
-			"CredsFile":      "BRIDGE_NATS_CREDS_FILE",
-			"NkeyFile":       "BRIDGE_NATS_NKEY_FILE",
-			"Replicas":       "BRIDGE_NATS_REPLICAS",
+			"URL":                 url,
+			"Stream":              "BRIDGE_NATS_STREAM",
+			"EmbeddedListen":      "BRIDGE_NATS_EMBEDDED_LISTEN",
+			"EmbeddedToken":       "BRIDGE_NATS_EMBEDDED_TOKEN",
+			"EmbeddedTLSCertFile": "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE",
+			"DataDir":             "BRIDGE_DATA_DIR",
+			"TLSCAFile":           "BRIDGE_NATS_TLS_CA_FILE",
+			"TLSCertFile":         "BRIDGE_NATS_TLS_CERT_FILE",
+			"CredsFile":           "BRIDGE_NATS_CREDS_FILE",
+			"NkeyFile":            "BRIDGE_NATS_NKEY_FILE",
+			"Replicas":            "BRIDGE_NATS_REPLICAS",
 		}
 	case "rabbitmq":
 		url := c.rabbitURLVar

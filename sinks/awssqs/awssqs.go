@@ -135,16 +135,22 @@ func (s *Sink) readAttributes(ctx context.Context) error {
 		if !errors.As(err, &apiErr) && s.cfg.Endpoint != "" {
 			field = "Endpoint" // no answer at all: the endpoint, not the queue
 		}
-		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", s.cfg.QueueURL, err)}
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", sinks.RedactURL(s.cfg.QueueURL), s.redact(err))}
 	}
 	s.fifo = out.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true" || strings.HasSuffix(s.cfg.QueueURL, ".fifo")
 	s.maxSize = 1 << 20
 	if v, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameMaximumMessageSize)]); err == nil && v > 0 {
 		s.maxSize = v
 	}
-	s.log.Info("sqs queue", "url", s.cfg.QueueURL, "fifo", s.fifo, "max_message_bytes", s.maxSize,
+	s.log.Info("sqs queue", "url", sinks.RedactURL(s.cfg.QueueURL), "fifo", s.fifo, "max_message_bytes", s.maxSize,
 		"content_based_dedup", out.Attributes[string(types.QueueAttributeNameContentBasedDeduplication)])
 	return nil
+}
+
+// redact takes the queue's and the endpoint's URLs out of an SDK error: the SDK
+// quotes a URL it cannot parse, credentials and all.
+func (s *Sink) redact(err error) error {
+	return sinks.RedactError(err, s.cfg.QueueURL+","+s.cfg.Endpoint)
 }
 
 // FIFO reports whether the queue is a FIFO queue.
@@ -168,30 +174,24 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("awssqs: publish: %w", err)
 	}
-	if err := checkMessage(msg); err != nil {
+	if err := checkMessage(msg, s.fifo); err != nil {
 		return err
 	}
-	entry, size := s.entry(msg)
-	if size > s.maxSize {
-		return fmt.Errorf("awssqs: %w: %d bytes with attributes, the queue takes %d", sinks.ErrTooLarge, size, s.maxSize)
+	// The attributes count toward the queue's MaximumMessageSize with the body.
+	hs := sinks.MeasureHeaders(msg.Headers, 0, attributeSize)
+	if err := hs.CheckSize("awssqs", len(msg.Body), s.maxSize, "the queue's MaximumMessageSize"); err != nil {
+		return err
 	}
-	return s.batcher.send(ctx, entry, size)
+	return s.batcher.send(ctx, s.entry(msg), len(msg.Body)+hs.Exact)
 }
 
-// entry builds the batch entry and its size as SQS counts it: the body plus every
-// attribute's name, type and value.
-func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int) {
-	size := len(msg.Body)
+// entry builds the batch entry.
+func (s *Sink) entry(msg sinks.Message) types.SendMessageBatchRequestEntry {
 	attrs := make(map[string]types.MessageAttributeValue, len(msg.Headers))
 	for _, h := range msg.Headers {
-		if h.Value == "" { // SQS refuses empty attribute values
-			continue
+		if isAttribute(h) {
+			attrs[h.Name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(h.Value)}
 		}
-		if h.Name == sinks.HeaderTraceParent || h.Name == sinks.HeaderTraceState {
-			continue // the ten attributes are taken: the trace goes as AWSTraceHeader
-		}
-		attrs[h.Name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(h.Value)}
-		size += len(h.Name) + len("String") + len(h.Value)
 	}
 	e := types.SendMessageBatchRequestEntry{
 		MessageBody:       aws.String(string(msg.Body)),
@@ -212,7 +212,7 @@ func (s *Sink) entry(msg sinks.Message) (types.SendMessageBatchRequestEntry, int
 		e.MessageDeduplicationId = aws.String(msg.ID)
 		e.MessageGroupId = aws.String(groupID(group))
 	}
-	return e, size
+	return e
 }
 
 // Ready implements sinks.Sink: the queue answers.
@@ -225,7 +225,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
 	})
 	if err != nil {
-		return fmt.Errorf("awssqs: queue not reachable: %w", err)
+		return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
 	}
 	return nil
 }

@@ -155,6 +155,7 @@ func (b *batcher) call(batch []*pending) {
 	}
 	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.s.cfg.QueueURL), Entries: entries}, b.s.sendOptions)
 	if err != nil {
+		err = b.s.redact(err)
 		if len(live) > 1 && refusedForContent(err) {
 			// SQS refused the whole request for what one entry holds, before storing
 			// any: each entry goes again on its own, so only the culprit fails.
@@ -208,7 +209,7 @@ func (b *batcher) sendOne(ctx context.Context, e types.SendMessageBatchRequestEn
 		MessageSystemAttributes: e.MessageSystemAttributes,
 	}, b.s.sendOptions)
 	if err != nil {
-		return classifyCall(err)
+		return classifyCall(b.s.redact(err))
 	}
 	if err := verifyStored(e, out.MD5OfMessageBody, out.MD5OfMessageAttributes); err != nil {
 		b.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)

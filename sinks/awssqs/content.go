@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,15 +71,67 @@ func badChar(what string, r rune, at int) error {
 	return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalid, what, r, at)
 }
 
-// checkMessage checks the body and every attribute value of msg.
-func checkMessage(msg sinks.Message) error {
+// maxAttributes is how many message attributes SQS takes on one message.
+const maxAttributes = 10
+
+// isAttribute reports whether header h travels as a message attribute: SQS refuses
+// empty values, and the trace context goes as the AWSTraceHeader system attribute
+// (the ten attributes are taken).
+func isAttribute(h sinks.Header) bool {
+	return h.Value != "" && h.Name != sinks.HeaderTraceParent && h.Name != sinks.HeaderTraceState
+}
+
+// attributeSize is what header name: value counts toward the message's size as a
+// String attribute (its name, data type and value), 0 when it is not sent as one.
+func attributeSize(name, value string) int {
+	if !isAttribute(sinks.Header{Name: name, Value: value}) {
+		return 0
+	}
+	return len(name) + len("String") + len(value)
+}
+
+// checkMessage checks what SQS would refuse or change in msg, whose queue is a FIFO
+// queue when fifo is set: the body, the attributes (how many, their names, their
+// values) and the deduplication id. Sizes are checked by the caller.
+func checkMessage(msg sinks.Message, fifo bool) error {
 	if err := checkText("body", msg.Body); err != nil {
 		return err
 	}
+	n := 0
 	for _, h := range msg.Headers {
+		if !isAttribute(h) {
+			continue
+		}
+		if n++; n > maxAttributes {
+			return fmt.Errorf("awssqs: %w: more than %d message attributes", sinks.ErrInvalid, maxAttributes)
+		}
+		if err := checkAttributeName(h.Name); err != nil {
+			return err
+		}
 		if checkText("", h.Value) != nil {
 			return checkText("attribute "+h.Name, h.Value) // named only when it fails
 		}
+	}
+	// A delivery id is 1-128 of [A-Za-z0-9._:-], which SQS takes; the check keeps
+	// the rule next to the others should ids ever be made otherwise.
+	if fifo && !validGroupID(msg.ID) {
+		return fmt.Errorf("awssqs: %w: the message id is not 1-128 ASCII letters, digits or punctuation, as SQS wants a MessageDeduplicationId", sinks.ErrInvalid)
+	}
+	return nil
+}
+
+// checkAttributeName applies SQS's rules for a message attribute name: up to 256
+// characters of letters, digits, '-', '_' and '.', no '.' first, last or twice in a
+// row, not starting with AWS. or Amazon. (any case).
+func checkAttributeName(name string) error {
+	bad := len(name) == 0 || len(name) > 256 || name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..")
+	for i := 0; i < len(name) && !bad; i++ {
+		c := name[i]
+		bad = !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.')
+	}
+	lower := strings.ToLower(name)
+	if bad || strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
+		return fmt.Errorf("awssqs: %w: %q is not a name SQS takes for a message attribute", sinks.ErrInvalid, name)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/audiospliter/audiospliter-bridge/sinks"
+	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
 )
 
 func TestCheckTextFollowsSQSCharacterSet(t *testing.T) {
@@ -84,5 +85,47 @@ func TestGroupID(t *testing.T) {
 	}
 	if groupID("job 42") == groupID("job 43") {
 		t.Error("two jobs share a group")
+	}
+}
+
+// SQS's rules for attributes beyond their values: at most ten, names of its
+// alphabet, and a FIFO deduplication id of its alphabet and length. Each is refused
+// before any call, as ErrInvalid.
+func TestCheckMessageAttributeRules(t *testing.T) {
+	msg := func(edit func(*sinks.Message)) sinks.Message {
+		m := sinktest.NewMessage("rules")
+		if edit != nil {
+			edit(&m)
+		}
+		return m
+	}
+	add := func(name, value string) func(*sinks.Message) {
+		return func(m *sinks.Message) { m.Headers = append(m.Headers, sinks.Header{Name: name, Value: value}) }
+	}
+	for _, c := range []struct {
+		name string
+		msg  sinks.Message
+		fifo bool
+		ok   bool
+	}{
+		{"the contract's ten", msg(nil), true, true},
+		{"eleven", msg(add("audiospliter-sender", "billing")), false, false},
+		{"an empty one is not sent", msg(add("audiospliter-sender", "")), false, true},
+		{"trace context is not an attribute", msg(add(sinks.HeaderTraceParent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")), false, true},
+		{"a name with a space", msg(func(m *sinks.Message) { m.Headers[0].Name = "ce specversion" }), false, false},
+		{"a name with ..", msg(func(m *sinks.Message) { m.Headers[0].Name = "ce..specversion" }), false, false},
+		{"a name ending in .", msg(func(m *sinks.Message) { m.Headers[0].Name = "ce." }), false, false},
+		{"a reserved prefix", msg(func(m *sinks.Message) { m.Headers[0].Name = "Amazon.x" }), false, false},
+		{"a name of 257", msg(func(m *sinks.Message) { m.Headers[0].Name = strings.Repeat("n", 257) }), false, false},
+		{"a deduplication id of 129", msg(func(m *sinks.Message) { m.ID = strings.Repeat("i", 129) }), true, false},
+		{"the same id on a standard queue", msg(func(m *sinks.Message) { m.ID = strings.Repeat("i", 129) }), false, true},
+	} {
+		err := checkMessage(c.msg, c.fifo)
+		if c.ok && err != nil {
+			t.Errorf("%s: %v, want accepted", c.name, err)
+		}
+		if !c.ok && !errors.Is(err, sinks.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", c.name, err)
+		}
 	}
 }

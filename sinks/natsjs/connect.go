@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -98,6 +99,8 @@ func canOpen(path string) error {
 // server's certificate does not verify, the client certificate when the server
 // refuses it, the credentials when the server refuses them, else the URL.
 func connectError(cfg Config, url string, err error) error {
+	// nats.go quotes a URL it cannot parse whole, password and all.
+	err = sinks.RedactError(err, url)
 	field := "URL"
 	var (
 		unknownCA *x509.UnknownAuthorityError
@@ -128,6 +131,31 @@ func connectError(cfg Config, url string, err error) error {
 		}
 	}
 	return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: connect to %s: %w", sinks.RedactURL(url), err)}
+}
+
+// checkURLs parses each server of the comma-separated list raw as nats.go will
+// (a URL without a scheme gets nats://), so that one it cannot parse is a start-up
+// error of our own words: nats.go's would quote the URL, password and all.
+func checkURLs(raw string) error {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue // nats.go skips empty entries
+		}
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p
+		}
+		if u, err := neturl.Parse(p); err == nil && u.Host != "" && u.Opaque == "" {
+			continue
+		}
+		which := "the URL"
+		if len(parts) > 1 {
+			which = fmt.Sprintf("server %d of %d in the URL list", i+1, len(parts))
+		}
+		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: %s does not parse as nats://[user:password@]host:port (or tls://; a password with reserved characters must be percent-encoded)", which)}
+	}
+	return nil
 }
 
 // credsField is the setting that chose the account the bridge logs in to.

@@ -1,6 +1,7 @@
 package natsjs
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,10 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		}
 		ln.Close()
 	}
+	tlsConfig, err := embeddedTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, &sinks.ConfigError{Field: "DataDir", Err: fmt.Errorf("natsjs: %w", err)}
 	}
@@ -61,6 +66,8 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		SyncInterval: cfg.EmbeddedSyncInterval,
 		MaxPayload:   cfg.MaxPayload,
 		NoSigs:       true,
+		TLS:          tlsConfig != nil,
+		TLSConfig:    tlsConfig,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: embedded server: %w", err)
@@ -80,8 +87,23 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		sync = cfg.EmbeddedSyncInterval.String()
 	}
 	cfg.Logger.Info("embedded nats server listening", "url", srv.ClientURL(), "store", cfg.DataDir,
-		"sync", sync, "token_required", cfg.EmbeddedToken != "")
+		"sync", sync, "token_required", cfg.EmbeddedToken != "", "tls", tlsConfig != nil)
 	return srv, nil
+}
+
+// embeddedTLS reads the embedded server's certificate and key, when they are set.
+func embeddedTLS(cfg Config) (*tls.Config, error) {
+	if cfg.EmbeddedTLSCertFile == "" && cfg.EmbeddedTLSKeyFile == "" {
+		return nil, nil
+	}
+	if cfg.EmbeddedTLSCertFile == "" || cfg.EmbeddedTLSKeyFile == "" {
+		return nil, &sinks.ConfigError{Field: "EmbeddedTLSCertFile", Err: errors.New("natsjs: the embedded server's TLS needs both its certificate and its key file")}
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.EmbeddedTLSCertFile, cfg.EmbeddedTLSKeyFile)
+	if err != nil {
+		return nil, &sinks.ConfigError{Field: "EmbeddedTLSCertFile", Err: fmt.Errorf("natsjs: the embedded server's certificate and key: %w", err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // isLoopback reports whether host (from host:port) accepts connections only from

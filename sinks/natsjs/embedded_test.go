@@ -1,13 +1,19 @@
 package natsjs_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/sinktest"
@@ -73,5 +79,89 @@ func TestEmbeddedTokenRefusesClientsWithout(t *testing.T) {
 			got := readStream(t, "nats://"+token+"@127.0.0.1:"+port, "AUDIOSPLITER", 1)
 			sinktest.AssertCarries(t, got[0], msg)
 		})
+	}
+}
+
+// With a certificate and key the embedded server serves TLS, so the token does not
+// cross the network in clear: a consumer connects with TLS and the token and reads
+// the stream; one without TLS, or with TLS but no token, or that does not trust the
+// certificate, is refused. The bridge's own client, in process, needs neither.
+func TestEmbeddedTLS(t *testing.T) {
+	t.Parallel()
+	const token = "embedded-token-tls-5e1b"
+	ca := certs.NewCA(t, "embedded test CA")
+	pair := ca.Server(t)
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
+	s, err := natsjs.New(t.Context(), natsjs.Config{
+		EmbeddedListen: "0.0.0.0:" + port, EmbeddedToken: token, DataDir: t.TempDir(),
+		EmbeddedTLSCertFile: pair.CertFile, EmbeddedTLSKeyFile: pair.KeyFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msg := sinktest.NewMessage("tls-1")
+	if err := s.Publish(t.Context(), msg); err != nil {
+		t.Fatalf("publish through the in-process client: %v", err)
+	}
+
+	got := readStream(t, "tls://127.0.0.1:"+port, "AUDIOSPLITER", 1, nats.RootCAs(ca.File), nats.Token(token))
+	sinktest.AssertCarries(t, got[0], msg)
+
+	// A client that speaks plain text is told TLS is required before it says
+	// anything, and refused if it sends its token anyway.
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	info, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(info, `"tls_required":true`) {
+		t.Errorf("the server's INFO does not require TLS (%v): %s", err, info)
+	}
+	fmt.Fprintf(conn, "CONNECT {\"auth_token\":%q,\"verbose\":false}\r\nPING\r\n", token)
+	if reply, err := r.ReadString('\n'); !strings.HasPrefix(reply, "-ERR") && !errors.Is(err, io.EOF) {
+		t.Errorf("a plain-text CONNECT got %q (%v), want -ERR or the connection closed", reply, err)
+	}
+
+	for _, c := range []struct {
+		name string
+		url  string
+		opts []nats.Option
+	}{
+		{"TLS without the token", "tls://127.0.0.1:" + port, []nats.Option{nats.RootCAs(ca.File)}},
+		{"a certificate it does not trust", "tls://127.0.0.1:" + port, []nats.Option{nats.RootCAs(certs.NewCA(t, "other CA").File), nats.Token(token)}},
+	} {
+		opts := append(c.opts, nats.MaxReconnects(0), nats.Timeout(2*time.Second))
+		if nc, err := nats.Connect(c.url, opts...); err == nil {
+			nc.Close()
+			t.Errorf("%s: a consumer was let in", c.name)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// A certificate without its key, or files that are not a pair, stop the start
+// naming the certificate's setting.
+func TestEmbeddedTLSFilesRefused(t *testing.T) {
+	t.Parallel()
+	ca := certs.NewCA(t, "embedded test CA")
+	pair, other := ca.Server(t), ca.Server(t)
+	for _, c := range []struct{ name, cert, key string }{
+		{"certificate alone", pair.CertFile, ""},
+		{"key alone", "", pair.KeyFile},
+		{"not a pair", pair.CertFile, other.KeyFile},
+		{"missing file", pair.CertFile + ".missing", pair.KeyFile},
+	} {
+		_, err := natsjs.New(t.Context(), natsjs.Config{
+			EmbeddedListen: testkit.FreeAddr(t), DataDir: t.TempDir(), EmbeddedTLSCertFile: c.cert, EmbeddedTLSKeyFile: c.key,
+		})
+		var ce *sinks.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "EmbeddedTLSCertFile" {
+			t.Errorf("%s: New = %v, want a ConfigError on EmbeddedTLSCertFile", c.name, err)
+		}
 	}
 }

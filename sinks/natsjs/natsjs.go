@@ -33,6 +33,10 @@ type Config struct {
 	SubjectPrefix  string // default audiospliter
 	EmbeddedListen string // default 127.0.0.1:4222
 	EmbeddedToken  string // token every client of the embedded server presents; required beyond loopback
+	// EmbeddedTLSCertFile and EmbeddedTLSKeyFile, both set, make the embedded
+	// server serve TLS (1.2 and later) to every client that connects over the
+	// network, so that the token does not cross it in clear. Read at start.
+	EmbeddedTLSCertFile, EmbeddedTLSKeyFile string
 	// EmbeddedSyncInterval 0 (the default) makes the embedded server fsync each message
 	// before its PubAck; a positive value syncs in the background at that interval.
 	EmbeddedSyncInterval time.Duration
@@ -79,6 +83,7 @@ type Sink struct {
 	gate      sinks.Gate
 	calls     *stall.Calls // every call into nats.go that may block (stall.go)
 	link      *link        // whether nats.go is connected, without asking nats.go (link.go)
+	limits    limits       // the server's and the stream's size limits (limits.go)
 	closeOnce sync.Once
 	sockets   stall.Sockets // what nats.go dialed; unused when embedded
 
@@ -112,18 +117,19 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			// A refusal repeats on every reconnect attempt (several a second).
 			if ok, skipped := s.errLog.allow(time.Now(), 10*time.Second); ok {
-				s.log.Error("nats error", "err", err, "repeats_not_logged", skipped)
+				s.log.Error("nats error", "err", sinks.RedactError(err, cfg.URL), "repeats_not_logged", skipped)
 			}
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			s.link.lost()
 			if !nc.IsClosed() {
-				s.log.Warn("nats disconnected", "err", err)
+				s.log.Warn("nats disconnected", "err", sinks.RedactError(err, cfg.URL))
 			}
 		}),
 		// nats.go's ConnectedUrlRedacted masks a password but not a bare token
 		// (nats://TOKEN@host): our redaction masks both.
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.limits.noteServer(nc)
 			s.link.restored()
 			s.log.Info("nats reconnected", "url", sinks.RedactURL(nc.ConnectedUrl()))
 			s.cfg.Metrics.Reconnected()
@@ -131,6 +137,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	url := cfg.URL
 	if url != "" {
+		if err := checkURLs(url); err != nil {
+			return nil, err
+		}
 		sec, err := securityOptions(cfg)
 		if err != nil {
 			return nil, err
@@ -148,7 +157,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 			return nil, err
 		}
 		s.server = srv
-		url = srv.ClientURL()
+		// In process, with no TLS (the server allows that only here): ClientURL
+		// says tls:// when the server serves TLS.
+		url = "nats://" + srv.Addr().String()
 		opts = append(opts, nats.InProcessServer(srv))
 		if cfg.EmbeddedToken != "" {
 			opts = append(opts, nats.Token(cfg.EmbeddedToken))
@@ -161,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, connectError(cfg, url, err)
 	}
 	s.nc = nc
+	s.limits.noteServer(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		s.closeConn()
@@ -255,6 +267,7 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 			}
 			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
 		}
+		s.limits.noteStream(want)
 		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>", "replicas", s.cfg.Replicas)
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
 		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
@@ -265,6 +278,7 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 	case err != nil:
 		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
 	default:
+		s.limits.noteStream(st.CachedInfo().Config)
 		s.noteExisting(st.CachedInfo().Config, want)
 	}
 	probe := s.cfg.SubjectPrefix + ".probe"
@@ -346,6 +360,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if s.link.isDown() {
 		return errNotConnected
 	}
+	if err := s.checkSize(msg); err != nil {
+		return err
+	}
 	// The JetStream headers and the message's own, in one backing array for every
 	// header's one-value slice rather than an allocation each.
 	m := &nats.Msg{Subject: subject, Data: msg.Body, Header: make(nats.Header, len(msg.Headers)+2)}
@@ -395,7 +412,9 @@ func classify(ctx context.Context, err error) error {
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
-	case errors.Is(err, nats.ErrBadSubject):
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeHeaderExceedsMaximum:
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
+	case errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrBadHeaderMsg):
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrClosed, err)

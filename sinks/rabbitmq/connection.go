@@ -15,6 +15,7 @@ import (
 // session is one connection with its pool of confirm-mode channels.
 type session struct {
 	conn     *amqp.Connection
+	frameMax int    // the frame_max negotiated with the broker (0: none), which bounds a message's properties (properties.go)
 	sizes    *sizes // body sizes it has carried, and the broker's limit (oversize.go)
 	channels []*pubChannel
 	nacks    *nackWatch
@@ -36,6 +37,7 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	}
 	sess := &session{
 		conn:     conn,
+		frameMax: conn.Config.FrameSize,
 		nacks:    newNackWatch(),
 		sizes:    newSizes(),
 		connDown: make(chan *amqp.Error, 1),
@@ -48,11 +50,16 @@ func (s *Sink) connect(ctx context.Context, ep endpoint) (*session, error) {
 	// connection is then closed, which ends them too.
 	err = s.calls.Run(ctx, func() error { return s.setUp(ctx, sess) })
 	if err != nil {
-		_ = conn.CloseDeadline(time.Now().Add(closeWait))
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		if ctx.Err() == nil {
+			_ = conn.CloseDeadline(time.Now().Add(closeWait))
+			return nil, err
+		}
+		// A broker that does not answer would not answer the polite close either.
+		_ = conn.CloseDeadline(time.Now())
+		if !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		return nil, err
+		return nil, fmt.Errorf("rabbitmq: connect to %s: the broker took the handshake but did not answer the declarations and channel openings in time: %w", ep.shown, err)
 	}
 	return sess, nil
 }

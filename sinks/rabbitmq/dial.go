@@ -216,6 +216,8 @@ func refusedCert(err error, asked bool) bool {
 // dialError says which setting made a connection attempt fail, as a
 // *sinks.ConfigError naming its Config field.
 func (s *Sink) dialError(ep endpoint, ct *clientTLS, asked, external bool, err error) error {
+	// amqp091-go and the network may quote what they were given (the node's URL).
+	err = sinks.RedactError(err, s.cfg.URL)
 	at := "rabbitmq: connect to " + ep.shown
 	bad := func(field, format string, args ...any) error {
 		return &sinks.ConfigError{Field: field, Err: fmt.Errorf(at+": "+format, args...)}

@@ -231,8 +231,12 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if s.blocked.Load() {
 		return errBlocked
 	}
+	p := toPublishing(msg)
+	if err := checkProperties(p, sess.frameMax); err != nil {
+		return err
+	}
 	start := time.Now()
-	err = s.publishSized(ctx, sess, toPublishing(msg), msg.Event)
+	err = s.publishSized(ctx, sess, p, msg.Event)
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
 	switch {
