@@ -32,8 +32,12 @@ const (
 
 // Config is everything the bridge needs; it never reads the environment.
 type Config struct {
-	Secrets        []string      // at least one, none empty; any may match
-	WebhookPath    string        // default DefaultWebhookPath
+	Secrets     []string // at least one, none empty; any may match (without Senders)
+	WebhookPath string   // default DefaultWebhookPath (without Senders)
+	// Senders, when set, are the senders of a senders file, each on its own path
+	// with its own scheme and secrets (senders.go), instead of the one AudioSpliter
+	// sender of Secrets on WebhookPath, which must then be left empty.
+	Senders        []Sender
 	MaxBodyBytes   int64         // default DefaultMaxBodyBytes
 	PublishTimeout time.Duration // whole publish, retries included; default DefaultPublishTimeout
 	MaxInFlight    int           // default DefaultMaxInFlight
@@ -68,7 +72,8 @@ type Config struct {
 type Bridge struct {
 	cfg       Config
 	log       *slog.Logger
-	verifier  *Verifier
+	verifier  *Verifier // the single sender's; nil with Senders
+	senders   []*sender
 	dedup     *dedup
 	metrics   *metrics
 	tracing   *tracing // nil: off
@@ -80,7 +85,12 @@ type Bridge struct {
 
 // New checks cfg and returns a bridge ready to serve.
 func New(cfg Config) (*Bridge, error) {
-	if len(cfg.Secrets) == 0 {
+	multi := len(cfg.Senders) > 0
+	switch {
+	case multi && (len(cfg.Secrets) > 0 || cfg.WebhookPath != ""):
+		return nil, errSendersAndSingle
+	case multi:
+	case len(cfg.Secrets) == 0:
 		return nil, errors.New("bridge: no webhook secret")
 	}
 	for _, s := range cfg.Secrets {
@@ -91,10 +101,10 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Sink == nil {
 		return nil, errors.New("bridge: no sink")
 	}
-	if cfg.WebhookPath == "" {
+	if cfg.WebhookPath == "" && !multi {
 		cfg.WebhookPath = DefaultWebhookPath
 	}
-	if cfg.WebhookPath[0] != '/' {
+	if !multi && cfg.WebhookPath[0] != '/' {
 		return nil, fmt.Errorf("bridge: webhook path %q must start with /", cfg.WebhookPath)
 	}
 	if cfg.MaxBodyBytes <= 0 {
@@ -125,23 +135,37 @@ func New(cfg Config) (*Bridge, error) {
 		cfg.Clock = clock.Real{}
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		verifier: NewVerifier(cfg.Secrets),
-		dedup:    newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
-		tracing:  newTracing(cfg.TracerProvider, cfg.Propagator, cfg.WebhookPath),
-		mux:      http.NewServeMux(),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		dedup:   newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
+		tracing: newTracing(cfg.TracerProvider, cfg.Propagator),
+		mux:     http.NewServeMux(),
+	}
+	if multi {
+		var err error
+		if b.senders, err = newSenders(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		b.verifier = NewVerifier(cfg.Secrets)
 	}
 	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
 	b.ready = &readiness{sink: cfg.Sink, clock: cfg.Clock, log: cfg.Logger}
-	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil)
+	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil, multi)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}
 	// Every answer is JSON, also for a wrong path or method: the mux's own 404 and
 	// 405 are plain text, so the other endpoints check their method themselves and
-	// a catch-all answers the rest.
-	b.mux.HandleFunc(cfg.WebhookPath, b.serveWebhook)
+	// a catch-all answers the rest. A sender's path is matched exactly.
+	if multi {
+		for _, snd := range b.senders {
+			snd.series = b.metrics.series(snd.Name)
+			b.mux.HandleFunc(snd.Path, func(w http.ResponseWriter, r *http.Request) { b.serveWebhook(w, r, snd) })
+		}
+	} else {
+		b.mux.HandleFunc(cfg.WebhookPath, func(w http.ResponseWriter, r *http.Request) { b.serveWebhook(w, r, nil) })
+	}
 	b.mux.Handle("/healthz", onlyGet(http.HandlerFunc(b.serveHealth)))
 	b.mux.Handle("/readyz", onlyGet(http.HandlerFunc(b.serveReady)))
 	b.mux.Handle("/metrics", onlyGet(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
@@ -149,10 +173,20 @@ func New(cfg Config) (*Bridge, error) {
 		// a plain text scrape gets the classic format as before.
 		EnableOpenMetrics: true,
 	})))
-	if cfg.WebhookPath != "/" {
+	if !b.serves("/") {
 		b.mux.HandleFunc("/", serveNotFound)
 	}
 	return b, nil
+}
+
+// serves reports whether path is the webhook path or a sender's.
+func (b *Bridge) serves(path string) bool {
+	for _, snd := range b.senders {
+		if snd.Path == path {
+			return true
+		}
+	}
+	return b.senders == nil && b.cfg.WebhookPath == path
 }
 
 var (
@@ -177,10 +211,17 @@ func onlyGet(h http.Handler) http.Handler {
 }
 
 // SetSecrets replaces the webhook secrets: the next request is verified against the
-// new set. An empty list or an empty secret is refused and the old set stays.
-func (b *Bridge) SetSecrets(secrets []string) error { return b.verifier.SetSecrets(secrets) }
+// new set. An empty list or an empty secret is refused and the old set stays. With
+// Senders each sender's Scheme takes its own secrets, and this is an error.
+func (b *Bridge) SetSecrets(secrets []string) error {
+	if b.verifier == nil {
+		return errors.New("bridge: with senders, each sender's scheme takes its secrets (Sender.Scheme.SetSecrets)")
+	}
+	return b.verifier.SetSecrets(secrets)
+}
 
-// ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
+// ServeHTTP routes the webhook path (or each sender's), /healthz, /readyz and
+// /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
 
 // PublishTimeout is the configured bound of one publish, retries included; the HTTP

@@ -12,42 +12,51 @@ import (
 )
 
 // metrics are the bridge's Prometheus series. Every label value comes from a small
-// fixed set (status codes, outcomes), never from a request.
+// fixed set (status codes, outcomes, the configured senders' names), never from a
+// request.
 type metrics struct {
 	requests   *prometheus.CounterVec
-	byCode     map[int]prometheus.Counter // resolved once: no label lookup per request
 	latency    *prometheus.HistogramVec
-	confirmed  prometheus.Observer
-	failed     prometheus.Observer
-	retries    prometheus.Counter
-	duplicates prometheus.Counter
-	inFlight   prometheus.Gauge
-	bodyCut    prometheus.Counter // body reads cut to make room
-	bodyFull   prometheus.Counter // body reads refused: no slot within a second
+	retries    *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	// single is the one sender's series without a senders file (no sender label);
+	// with one, each sender has its own (senderSeries).
+	single   *series
+	inFlight prometheus.Gauge
+	bodyCut  prometheus.Counter // body reads cut to make room
+	bodyFull prometheus.Counter // body reads refused: no slot within a second
 	// traced: the bridge traces, so latencies carry the trace id as an exemplar.
 	traced bool
 }
 
-func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admit.Reads, traced bool) *metrics {
+// newMetrics registers the series. With senders (a senders file), the requests,
+// publish duration, retries and duplicates series carry a sender label, whose
+// values are the configured names; without, they carry none, as before senders
+// existed.
+func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admit.Reads, traced, senders bool) *metrics {
+	var by []string
+	if senders {
+		by = []string{"sender"}
+	}
 	m := &metrics{
 		traced: traced,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_requests_total",
-			Help: "Webhook requests answered, by HTTP status code.",
-		}, []string{"code"}),
+			Help: "Webhook requests answered, by HTTP status code (and sender, with a senders file).",
+		}, append([]string{"code"}, by...)),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "audiospliter_bridge_publish_duration_seconds",
 			Help:    "Time from the first publish attempt to the broker's confirm or the final failure, retries included.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"outcome"}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
+		}, append([]string{"outcome"}, by...)),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_publish_retries_total",
 			Help: "Publish attempts after the first, over all requests.",
-		}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+		}, by),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_duplicates_total",
 			Help: "Requests answered from the dedup cache or by joining an in-flight publish of the same delivery id.",
-		}),
+		}, by),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "audiospliter_bridge_publishes_in_flight",
 			Help: "Publishes waiting for the broker's confirm now.",
@@ -76,21 +85,43 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admi
 	dedupMax.Set(float64(maxEntries))
 	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax,
 		bodyReads, m.bodyCut, m.bodyFull)
-	m.byCode = make(map[int]prometheus.Counter)
-	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
-		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
+	if !senders {
+		m.single = m.series()
 	}
-	m.confirmed = m.latency.WithLabelValues("confirmed")
-	m.failed = m.latency.WithLabelValues("failed")
 	return m
 }
 
-func (m *metrics) request(code int) {
-	if c, ok := m.byCode[code]; ok {
+// series are one sender's series, resolved once: no label lookup per request.
+type series struct {
+	m          *metrics
+	sender     []string // the sender label's value, or none
+	byCode     map[int]prometheus.Counter
+	confirmed  prometheus.Observer
+	failed     prometheus.Observer
+	retries    prometheus.Counter
+	duplicates prometheus.Counter
+}
+
+// series returns the series of the sender named by labels (none: the single
+// sender).
+func (m *metrics) series(sender ...string) *series {
+	s := &series{m: m, sender: sender, byCode: make(map[int]prometheus.Counter)}
+	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
+		s.byCode[code] = m.requests.WithLabelValues(append([]string{strconv.Itoa(code)}, sender...)...)
+	}
+	s.confirmed = m.latency.WithLabelValues(append([]string{"confirmed"}, sender...)...)
+	s.failed = m.latency.WithLabelValues(append([]string{"failed"}, sender...)...)
+	s.retries = m.retries.WithLabelValues(sender...)
+	s.duplicates = m.duplicates.WithLabelValues(sender...)
+	return s
+}
+
+func (s *series) request(code int) {
+	if c, ok := s.byCode[code]; ok {
 		c.Inc()
 		return
 	}
-	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	s.m.requests.WithLabelValues(append([]string{strconv.Itoa(code)}, s.sender...)...).Inc()
 }
 
 // observe records a publish latency; while tracing, a sampled request's trace id
