@@ -33,10 +33,11 @@ func openSink(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 		s, err = openRabbitMQ(ctx, c, log, metrics)
 	case "sqs":
 		s, err = awssqs.New(ctx, awssqs.Config{
-			QueueURL: c.Sqs.QueueURL,
-			Endpoint: c.Sqs.Endpoint,
-			Logger:   log.With("sink", "sqs"),
-			Metrics:  metrics,
+			QueueURL:     c.Sqs.QueueURL,
+			Endpoint:     c.Sqs.Endpoint,
+			SenderQueues: senderQueues(c.Senders()),
+			Logger:       log.With("sink", "sqs"),
+			Metrics:      metrics,
 		})
 	default:
 		return nil, config.Errorf("BRIDGE_SINK", "unknown sink %q", c.Sink)
@@ -83,10 +84,11 @@ func openNATS(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 func openRabbitMQ(ctx context.Context, c *config.Config, log *slog.Logger, metrics *sinks.Metrics) (sinks.Sink, error) {
 	r := c.Rabbitmq
 	s, err := rabbitmq.New(ctx, rabbitmq.Config{
-		URL:       r.URL,
-		Exchange:  r.Exchange,
-		Queue:     r.Queue,
-		QueueType: r.QueueType,
+		URL:             r.URL,
+		Exchange:        r.Exchange,
+		SenderExchanges: senderExchanges(c.Senders()),
+		Queue:           r.Queue,
+		QueueType:       r.QueueType,
 		TLS: rabbitmq.TLS{
 			CAFile:     r.TLS.CAFile,
 			CertFile:   r.TLS.CertFile,
