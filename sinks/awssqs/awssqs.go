@@ -286,7 +286,7 @@ func classifyEntry(f types.BatchResultErrorEntry) error {
 	case !f.SenderFault:
 		return err
 	case code == "InvalidMessageContents":
-		return fmt.Errorf("%w: %w", sinks.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", sinks.ErrInvalidContent, err)
 	case code == "MessageTooLong" || code == "BatchRequestTooLong":
 		return fmt.Errorf("%w: %w", sinks.ErrTooLarge, err)
 	}
@@ -316,7 +316,7 @@ func classifyCall(err error) error {
 	if errors.As(err, &apiErr) {
 		switch strings.TrimPrefix(apiErr.ErrorCode(), "AWS.SimpleQueueService.") {
 		case "InvalidMessageContents":
-			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalid, err)
+			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalidContent, err)
 		case "MessageTooLong", "BatchRequestTooLong":
 			return fmt.Errorf("awssqs: %w: %w", sinks.ErrTooLarge, err)
 		}

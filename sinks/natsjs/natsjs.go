@@ -396,7 +396,7 @@ func classify(ctx context.Context, err error) error {
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
 	case errors.Is(err, nats.ErrBadSubject):
-		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalidRoute, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrClosed, err)
 	}
@@ -408,21 +408,21 @@ func classify(ctx context.Context, err error) error {
 // protocol), and subjects longer than maxSubjectLen.
 func validSubject(subject string) error {
 	if len(subject) > maxSubjectLen {
-		return fmt.Errorf("natsjs: %w: subject longer than %d bytes", sinks.ErrInvalid, maxSubjectLen)
+		return fmt.Errorf("natsjs: %w: subject longer than %d bytes", sinks.ErrInvalidRoute, maxSubjectLen)
 	}
 	prev := byte('.')
 	for i := 0; i < len(subject); i++ {
 		c := subject[i]
 		switch {
 		case c <= ' ' || c == 0x7f || c == '*' || c == '>':
-			return fmt.Errorf("natsjs: %w: event is not a valid subject token: white space, control characters, '*' and '>' are not allowed", sinks.ErrInvalid)
+			return fmt.Errorf("natsjs: %w: event is not a valid subject token: white space, control characters, '*' and '>' are not allowed", sinks.ErrInvalidRoute)
 		case c == '.' && prev == '.':
-			return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+			return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalidRoute)
 		}
 		prev = c
 	}
 	if prev == '.' {
-		return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+		return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalidRoute)
 	}
 	return nil
 }

@@ -203,7 +203,7 @@ func (s *Sink) prepare() error {
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if len(msg.Event) > maxRoutingKey {
-		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalid, maxRoutingKey)
+		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalidRoute, maxRoutingKey)
 	}
 	if !s.gate.Enter() {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
