@@ -199,6 +199,10 @@ func (b *Bridge) SetSecrets(secrets []string) error { return b.verifier.SetSecre
 // ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
 
+// InFlight is the number of webhooks past the in-flight limit's check now: being
+// published, or waiting for a publish of the same delivery id.
+func (b *Bridge) InFlight() int64 { return b.inFlight.Load() }
+
 // PublishTimeout is the configured bound of one publish, retries included; the HTTP
 // server's write timeout must exceed it.
 func (b *Bridge) PublishTimeout() time.Duration { return b.cfg.PublishTimeout }
