@@ -144,6 +144,9 @@ func Run(ctx context.Context, opts Options) error {
 	limits := opts.Limits.server()
 	// TLS, when on, sits above the admission listener: a taken slot closes the raw
 	// socket, which never blocks.
+	if tlsConfig != nil {
+		ln = tlsOnlyListener{ln} // plain HTTP gets a JSON answer (plainhttp.go)
+	}
 	admitted := admit.NewListener(ln, limits.conns(cfg.MaxInFlight), clk)
 	ln = admitted
 	srv := &http.Server{
