@@ -115,6 +115,22 @@ func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} 
 
 func permanent(msg string) error { return &permanentError{errors.New(msg)} }
 
+// Classify returns err, reading as it does, as an error of kind too (ErrRefused,
+// ErrUnavailable, …): errors.Is finds both, and the text stays the sink's own
+// words, without the kind's.
+func Classify(err, kind error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err, kind}
+}
+
+type classified struct{ err, kind error }
+
+func (e *classified) Error() string { return e.err.Error() }
+
+func (e *classified) Unwrap() []error { return []error{e.err, e.kind} }
+
 // invalid is a kind of ErrInvalid: errors.Is holds for both.
 func invalid(msg string) error { return &invalidError{msg} }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
@@ -111,6 +112,15 @@ func sinkError(err error, vars map[string]string) error {
 	var ce *sinks.ConfigError
 	if errors.As(err, &ce) {
 		if v, ok := vars[ce.Field]; ok {
+			var also []string
+			for _, f := range ce.Also {
+				if a, ok := vars[f]; ok {
+					also = append(also, a)
+				}
+			}
+			if len(also) > 0 {
+				return config.Errorf(v, "%v (settings: %s, %s)", ce.Err, v, strings.Join(also, ", "))
+			}
 			return config.Errorf(v, "%v", ce.Err)
 		}
 	}
