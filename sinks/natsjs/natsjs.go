@@ -84,8 +84,8 @@ type Sink struct {
 	sockets   stall.Sockets // what nats.go dialed; unused when embedded
 	dials     dialError     // the last dial's failure
 
-	refusals      *refusals    // calls waiting for an answer, ended by a permission violation (refusals.go)
-	refused       refusedState // a refused publish, until a probe passes
+	refusals      *refusals     // calls waiting for an answer, ended by a permission violation (refusals.go)
+	refused       sinks.Refusal // a refused publish, until a probe passes
 	errLog        throttle
 	healMu        sync.Mutex
 	lastHeal      time.Time
@@ -426,7 +426,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	done()
 	s.cfg.Metrics.ObserveConfirm(start)
 	if r := refused(watched); r != nil {
-		s.refused.note(subject, r)
+		s.refused.Note(subject, r)
 		return r
 	}
 	if err != nil {
@@ -500,7 +500,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 	if s.link.isDown() {
 		return sinks.Classify(errors.New("natsjs: not connected: reconnecting"), sinks.ErrUnavailable)
 	}
-	cleared, err := s.refused.check(ctx, func(ctx context.Context, subject string) error {
+	cleared, err := s.refused.Check(ctx, func(ctx context.Context, subject string) error {
 		return s.Probe(ctx, s.probeSubject(subject))
 	})
 	if cleared {

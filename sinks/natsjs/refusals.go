@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,9 +30,6 @@ import (
 // probeStream is the Nats-Expected-Stream of a probe: a dot never stands in a
 // stream's name, so no stream accepts the message.
 const probeStream = "audiospliter-bridge.permission-probe"
-
-// probeEvery bounds how often Ready probes a refused subject.
-const probeEvery = time.Second
 
 var (
 	violationPublish = regexp.MustCompile(`Permissions Violation for Publish to "([^"]*)"`)
@@ -119,50 +115,6 @@ func refusalError(text string) error {
 		text = text[i+2:]
 	}
 	return sinks.Classify(fmt.Errorf("natsjs: the server refused: %s (the bridge's user needs to publish on the subject prefix and on $JS.API.>, and to subscribe to _INBOX.>)", text), sinks.ErrRefused)
-}
-
-// refusedState is what Ready says after a refusal: refused, until a probe of the
-// refused subject passes.
-type refusedState struct {
-	mu      sync.Mutex
-	subject string
-	err     error // nil: nothing refused
-	probed  time.Time
-}
-
-// note records a refusal of subject ("" when every subject is refused: the
-// inbox).
-func (r *refusedState) note(subject string, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.subject, r.err, r.probed = subject, err, time.Now()
-}
-
-// check returns the refusal that holds, probing its subject at most once a second
-// meanwhile: nil once the probe passes.
-func (r *refusedState) check(ctx context.Context, probe func(ctx context.Context, subject string) error) (cleared bool, err error) {
-	r.mu.Lock()
-	if r.err == nil || time.Since(r.probed) < probeEvery {
-		err = r.err
-		r.mu.Unlock()
-		return false, err
-	}
-	r.probed = time.Now()
-	subject := r.subject
-	r.mu.Unlock()
-
-	perr := probe(ctx, subject)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case r.subject != subject: // refused anew meanwhile
-	case perr == nil:
-		r.err = nil
-		return true, nil
-	case errors.Is(perr, sinks.ErrRefused):
-		r.err = perr
-	}
-	return false, r.err
 }
 
 // probeSubject is what a probe publishes to when every subject was refused: any
