@@ -96,7 +96,24 @@ type Sink struct {
 // captures the subjects, and returns a ready sink. Failures name the Config field at
 // fault with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
-	cfg = withDefaults(cfg)
+	s, err := connect(withDefaults(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureStream(ctx); err != nil {
+		s.closeConn()
+		return nil, err
+	}
+	if s.server == nil {
+		s.log.Info("connected to nats", "url", sinks.RedactURL(s.nc.ConnectedUrl()), "servers", len(s.nc.Servers()),
+			"tls", s.nc.TLSRequired() || s.cfg.TLSCAFile != "", "auth", authKind(s.cfg), "stream", s.cfg.Stream, "name", s.cfg.ClientName)
+	}
+	return s, nil
+}
+
+// connect connects (or starts the embedded server) with cfg, its defaults set,
+// and touches no stream.
+func connect(cfg Config) (*Sink, error) {
 	s := &Sink{cfg: cfg, log: cfg.Logger, calls: stall.NewCalls(cfg.MaxCalls), link: newLink(), refusals: newRefusals()}
 	s.sockets.Interval = cfg.StallInterval
 
@@ -178,15 +195,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("natsjs: %w", err)
 	}
 	s.js = js
-
-	if err := s.ensureStream(ctx); err != nil {
-		s.closeConn()
-		return nil, err
-	}
-	if s.server == nil {
-		s.log.Info("connected to nats", "url", sinks.RedactURL(nc.ConnectedUrl()), "servers", len(nc.Servers()),
-			"tls", nc.TLSRequired() || cfg.TLSCAFile != "", "auth", authKind(cfg), "stream", cfg.Stream, "name", cfg.ClientName)
-	}
 	return s, nil
 }
 
@@ -259,54 +267,88 @@ func (s *Sink) ensureStream(ctx context.Context) error {
 }
 
 func (s *Sink) ensureStreamWatched(ctx context.Context) error {
+	info, err := s.lookupStream(ctx)
+	if err != nil || info != nil {
+		return err
+	}
 	subjects := s.cfg.SubjectPrefix + ".>"
-	want := jetstream.StreamConfig{
+	_, err = s.js.CreateStream(ctx, s.wantStream())
+	if err := s.overlapError(ctx, err); err != nil {
+		return err
+	}
+	if err != nil {
+		field := "Stream"
+		if s.cfg.Replicas > 1 {
+			field = "Replicas" // most often: fewer servers than replicas
+		}
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
+	}
+	s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", subjects, "replicas", s.cfg.Replicas)
+	return nil
+}
+
+// wantStream is the stream the sink creates when it is missing.
+func (s *Sink) wantStream() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:       s.cfg.Stream,
-		Subjects:   []string{subjects},
+		Subjects:   []string{s.cfg.SubjectPrefix + ".>"},
 		Storage:    jetstream.FileStorage,
 		Duplicates: s.cfg.DuplicateWindow,
 		Replicas:   s.cfg.Replicas,
 	}
+}
+
+// lookupStream returns the stream's info when it exists and captures the subjects,
+// nil and no error when it does not exist, and an error naming the setting to fix
+// otherwise (no JetStream, a stream that captures other subjects).
+func (s *Sink) lookupStream(ctx context.Context) (*jetstream.StreamInfo, error) {
+	subjects := s.cfg.SubjectPrefix + ".>"
 	st, err := s.js.Stream(ctx, s.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = s.js.CreateStream(ctx, want)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeSubjectOverlap {
-			// Another stream captures some of the subjects: name it.
-			other, _ := s.js.StreamNameBySubject(ctx, subjects)
-			return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf(
-				"natsjs: stream %s does not exist and cannot be created with subjects %s: stream %q already captures subjects under %s.: "+
-					"use that stream (give its name as the stream), or another subject prefix that no stream captures: %w",
-				s.cfg.Stream, subjects, other, s.cfg.SubjectPrefix, err)}
-		}
-		if err != nil {
-			field := "Stream"
-			if s.cfg.Replicas > 1 {
-				field = "Replicas" // most often: fewer servers than replicas
-			}
-			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
-		}
-		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", subjects, "replicas", s.cfg.Replicas)
-		return nil
+		return nil, nil
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
-		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		// Fixed on the server, or with credentials of another account: not in the
 		// stream's settings.
-		return &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: the account these credentials log in to has no JetStream (enable it for the account on the server, or use credentials of an account that has it): %w", err)}
+		return nil, &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: the account these credentials log in to has no JetStream (enable it for the account on the server, or use credentials of an account that has it): %w", err)}
 	case err != nil:
-		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
+		return nil, &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
 	}
-	got := st.CachedInfo().Config
-	s.noteExisting(got, want)
-	if !captures(got.Subjects, subjects) {
-		return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf(
+	info := st.CachedInfo()
+	s.noteExisting(info.Config, s.wantStream())
+	if !captures(info.Config.Subjects, subjects) {
+		got := info.Config.Subjects
+		return nil, &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf(
 			"natsjs: stream %s exists, and its subjects %s do not capture %s, where the bridge publishes (%s.<event>): "+
 				"add %s to the stream's subjects (nats stream edit %s --subjects %q), or use another stream, or a subject prefix that this stream captures",
-			s.cfg.Stream, quoteList(got.Subjects), subjects, s.cfg.SubjectPrefix, subjects, s.cfg.Stream, strings.Join(append(slices.Clone(got.Subjects), subjects), ","))}
+			s.cfg.Stream, quoteList(got), subjects, s.cfg.SubjectPrefix, subjects, s.cfg.Stream, strings.Join(append(slices.Clone(got), subjects), ","))}
 	}
-	return nil
+	return info, nil
+}
+
+// overlapError is the error of a stream that cannot be created because another
+// stream captures some of its subjects, naming that stream; nil for any other err.
+func (s *Sink) overlapError(ctx context.Context, err error) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeSubjectOverlap {
+		return nil
+	}
+	other, _ := s.js.StreamNameBySubject(ctx, s.cfg.SubjectPrefix+".>")
+	return s.takenError(other, err)
+}
+
+// takenError says that the stream cannot be created because stream other
+// captures subjects under the prefix.
+func (s *Sink) takenError(other string, err error) error {
+	msg := fmt.Sprintf("natsjs: stream %s does not exist and cannot be created with subjects %s.>: stream %q already captures subjects under %s.: "+
+		"use that stream (give its name as the stream), or another subject prefix that no stream captures",
+		s.cfg.Stream, s.cfg.SubjectPrefix, other, s.cfg.SubjectPrefix)
+	if err != nil {
+		return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf("%s: %w", msg, err)}
+	}
+	return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: errors.New(msg)}
 }
 
 // errCodeSubjectOverlap is JetStream's "subjects overlap with an existing stream".

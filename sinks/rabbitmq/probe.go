@@ -38,11 +38,16 @@ func (s *Sink) Probe(ctx context.Context, key string) error {
 		}
 		return errNotConnected
 	}
+	return s.probeOn(ctx, sess.conn, key)
+}
+
+// probeOn is Probe on conn.
+func (s *Sink) probeOn(ctx context.Context, conn *amqp.Connection, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	var reason *amqp.Error
 	err := s.calls.Run(ctx, func() error {
-		ch, err := sess.conn.Channel()
+		ch, err := conn.Channel()
 		if err != nil {
 			return fmt.Errorf("rabbitmq: probe: open a channel: %w", err)
 		}
