@@ -23,4 +23,6 @@ func Passed(name, detail string) CheckResult { return CheckResult{Name: name, De
 func Failed(name string, err error) CheckResult { return CheckResult{Name: name, Err: err} }
 
 // Skipped is a check the broker cannot answer without a change.
-func Skipped(name, why string) CheckResult { return CheckResult{Name: name, Detail: why, Skipped: true} }
+func Skipped(name, why string) CheckResult {
+	return CheckResult{Name: name, Detail: why, Skipped: true}
+}

@@ -262,4 +262,3 @@ func TestCheckSQS(t *testing.T) {
 	}
 	want(t, lines, "FAIL", "queue "+queueURL, "BRIDGE_SQS_QUEUE_URL", "does not exist")
 }
-

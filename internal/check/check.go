@@ -149,4 +149,3 @@ func ips(c *x509.Certificate) []string {
 func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 }
-
