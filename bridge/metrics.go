@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admi
 	// The series an operator graphs and alerts on exist from the start, at 0.
 	for _, k := range []requestKey{
 		{200, reasonConfirmed}, {200, reasonDuplicate}, {401, reasonBadSignature}, {404, reasonUnknownPath},
-		{502, reasonBrokerRefused}, {503, reasonUnavailable}, {503, reasonNotConfirmed},
+		{502, reasonBrokerRefused}, {503, reasonUnavailable}, {503, reasonNotConfirmed}, {503, reasonBackedUp},
 	} {
 		m.counter(k)
 	}
