@@ -42,7 +42,7 @@ func TestNATSPermissionRefusedIs502AtOnce(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("answered after %s: the refusal was waited out like a timeout", took)
 	}
-	line := requestLine(t, b.stderr.String(), "refused-1")
+	line := requestLine(t, b, "refused-1")
 	if line["reason"] != "broker_refused" || !strings.Contains(line["err"].(string), `Permissions Violation for Publish to "other.job.completed"`) {
 		t.Errorf("the request's log line %v: want reason broker_refused and the server's words", line)
 	}
@@ -63,16 +63,21 @@ func TestNATSPermissionRefusedIs502AtOnce(t *testing.T) {
 	}
 }
 
-// requestLine is the "webhook" log line of a delivery.
-func requestLine(t *testing.T, logs, id string) map[string]any {
+// requestLine is the "webhook" log line of a delivery, waiting for it: the bridge
+// writes it after the answer, and the pipe carries it later still.
+func requestLine(t *testing.T, b *child, id string) map[string]any {
 	t.Helper()
-	for _, l := range logLines(t, logs) {
-		if l["msg"] == "webhook" && l["delivery_id"] == id {
-			return l
+	var found map[string]any
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		for _, l := range logLines(t, b.stderr.String()) {
+			if l["msg"] == "webhook" && l["delivery_id"] == id {
+				found = l
+				return true
+			}
 		}
-	}
-	t.Fatalf("no log line for delivery %s:\n%s", id, logs)
-	return nil
+		return false
+	}, "no log line for delivery %s:\n%s", id, b.stderr)
+	return found
 }
 
 // NATS start-up errors as clear as RabbitMQ's: a closed port says connection
