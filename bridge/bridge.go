@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,10 @@ type Bridge struct {
 	inFlight  atomic.Int64
 	bodyReads *admit.Reads
 	mux       *http.ServeMux
+	// stop ends every publish when cancelled (StopPublishes). It is the bridge's
+	// own lifetime, which no caller's context bounds.
+	stop          context.Context
+	stopPublishes context.CancelCauseFunc
 }
 
 // New checks cfg and returns a bridge ready to serve.
@@ -132,6 +137,7 @@ func New(cfg Config) (*Bridge, error) {
 		tracing:  newTracing(cfg.TracerProvider, cfg.Propagator, cfg.WebhookPath),
 		mux:      http.NewServeMux(),
 	}
+	b.stop, b.stopPublishes = context.WithCancelCause(context.Background())
 	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
 	b.ready = &readiness{sink: cfg.Sink, clock: cfg.Clock, log: cfg.Logger}
 	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil)
@@ -150,7 +156,7 @@ func New(cfg Config) (*Bridge, error) {
 		EnableOpenMetrics: true,
 	})))
 	if cfg.WebhookPath != "/" {
-		b.mux.HandleFunc("/", serveNotFound)
+		b.mux.HandleFunc("/", b.serveNotFound)
 	}
 	return b, nil
 }
@@ -160,8 +166,26 @@ var (
 	bodyMethodNotAllowed = errorBody("method not allowed: use GET")
 )
 
-func serveNotFound(w http.ResponseWriter, _ *http.Request) {
+// maxLoggedPath bounds the path in a log line: the sender decides its length.
+const maxLoggedPath = 128
+
+// serveNotFound answers 404. A POST is most likely a sender configured with a wrong
+// URL: it is logged (the path without its query, which may carry a token) and
+// counted like a webhook, so that it does not go unseen. Other methods are scanners
+// and browsers, and are not.
+func (b *Bridge) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, bodyNotFound)
+	if r.Method != http.MethodPost {
+		return
+	}
+	b.metrics.request(http.StatusNotFound, reasonUnknownPath)
+	path := r.URL.EscapedPath()
+	if len(path) > maxLoggedPath {
+		path = path[:maxLoggedPath] + "…"
+	}
+	b.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook",
+		slog.Int("status", http.StatusNotFound), slog.String("reason", reasonUnknownPath),
+		slog.String("path", path), slog.String("webhook_path", b.cfg.WebhookPath))
 }
 
 // onlyGet answers 405 in JSON to anything but GET and HEAD.
@@ -182,6 +206,10 @@ func (b *Bridge) SetSecrets(secrets []string) error { return b.verifier.SetSecre
 
 // ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
+
+// InFlight is the number of webhooks past the in-flight limit's check now: being
+// published, or waiting for a publish of the same delivery id.
+func (b *Bridge) InFlight() int64 { return b.inFlight.Load() }
 
 // PublishTimeout is the configured bound of one publish, retries included; the HTTP
 // server's write timeout must exceed it.

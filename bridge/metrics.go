@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,7 @@ import (
 // fixed set (status codes, outcomes), never from a request.
 type metrics struct {
 	requests   *prometheus.CounterVec
-	byCode     map[int]prometheus.Counter // resolved once: no label lookup per request
+	byAnswer   sync.Map // requestKey → prometheus.Counter, resolved once: no label lookup per request
 	latency    *prometheus.HistogramVec
 	confirmed  prometheus.Observer
 	failed     prometheus.Observer
@@ -33,8 +34,8 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admi
 		traced: traced,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_requests_total",
-			Help: "Webhook requests answered, by HTTP status code.",
-		}, []string{"code"}),
+			Help: "Webhook requests answered, by HTTP status code and reason (a fixed set: docs/observability.md).",
+		}, []string{"code", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "audiospliter_bridge_publish_duration_seconds",
 			Help:    "Time from the first publish attempt to the broker's confirm or the final failure, retries included.",
@@ -76,21 +77,33 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admi
 	dedupMax.Set(float64(maxEntries))
 	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax,
 		bodyReads, m.bodyCut, m.bodyFull)
-	m.byCode = make(map[int]prometheus.Counter)
-	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
-		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
+	// The series an operator graphs and alerts on exist from the start, at 0.
+	for _, k := range []requestKey{
+		{200, reasonConfirmed}, {200, reasonDuplicate}, {401, reasonBadSignature}, {404, reasonUnknownPath},
+		{502, reasonBrokerRefused}, {503, reasonUnavailable}, {503, reasonNotConfirmed}, {503, reasonBackedUp},
+	} {
+		m.counter(k)
 	}
 	m.confirmed = m.latency.WithLabelValues("confirmed")
 	m.failed = m.latency.WithLabelValues("failed")
 	return m
 }
 
-func (m *metrics) request(code int) {
-	if c, ok := m.byCode[code]; ok {
-		c.Inc()
-		return
+// requestKey is one series of the requests metric. Reasons are the fixed set of
+// reasons.go, so the series are bounded.
+type requestKey struct {
+	code   int
+	reason string
+}
+
+func (m *metrics) request(code int, reason string) { m.counter(requestKey{code, reason}).Inc() }
+
+func (m *metrics) counter(k requestKey) prometheus.Counter {
+	if c, ok := m.byAnswer.Load(k); ok {
+		return c.(prometheus.Counter)
 	}
-	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	c, _ := m.byAnswer.LoadOrStore(k, m.requests.WithLabelValues(strconv.Itoa(k.code), k.reason))
+	return c.(prometheus.Counter)
 }
 
 // observe records a publish latency; while tracing, a sampled request's trace id
