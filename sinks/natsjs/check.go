@@ -49,7 +49,8 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 	out = append(out, sinks.Passed(connName, fmt.Sprintf("server %s (nats-server %s)%s, TLS %v, auth %s",
 		s.nc.ConnectedServerName(), s.nc.ConnectedServerVersion(), at, tls, authKind(cfg))))
 
-	watched, done := s.refusals.watch(ctx, "$JS.API.>")
+	watched, w := s.refusals.watch(ctx, "$JS.API.>")
+	done := func() { s.refusals.end(w) }
 	defer done()
 	api := func(err error) error {
 		if r := refused(watched); r != nil {

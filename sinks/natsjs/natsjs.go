@@ -269,8 +269,8 @@ func withDefaults(cfg Config) Config {
 // publish timing out. A JetStream API call the server refuses for want of
 // permission fails at once, quoting the server (refusals.go).
 func (s *Sink) ensureStream(ctx context.Context) error {
-	ctx, done := s.refusals.watch(ctx, "$JS.API.>")
-	defer done()
+	ctx, w := s.refusals.watch(ctx, "$JS.API.>")
+	defer s.refusals.end(w)
 	err := s.ensureStreamWatched(ctx)
 	if r := refused(ctx); r != nil {
 		return &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, r)}
@@ -473,7 +473,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	}
 	start := time.Now()
 	var ack pubAck // read only when within returns nil: the call has returned
-	watched, done := s.refusals.watch(ctx, subject)
+	watched, w := s.refusals.watch(ctx, subject)
 	err := s.within(watched, func() error {
 		var err error
 		ack, err = s.publishMsg(watched, m)
@@ -482,7 +482,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		}
 		return err
 	})
-	done()
+	s.refusals.end(w)
 	s.cfg.Metrics.ObserveConfirm(start)
 	if r := refused(watched); r != nil {
 		s.refused.Note(subject, r)
@@ -572,7 +572,8 @@ func (s *Sink) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	watched, done := s.refusals.watch(ctx, "$JS.API.>")
+	watched, w := s.refusals.watch(ctx, "$JS.API.>")
+	done := func() { s.refusals.end(w) }
 	defer done()
 	err = s.within(watched, func() error {
 		if st := s.nc.Status(); st != nats.CONNECTED {

@@ -52,20 +52,29 @@ type waiter struct {
 func newRefusals() *refusals { return &refusals{waiting: make(map[*waiter]struct{})} }
 
 // watch returns ctx, ended early with an error wrapping sinks.ErrRefused (its
-// cause) when the server refuses subject; done must be called when the call ends.
-func (r *refusals) watch(ctx context.Context, subject string) (_ context.Context, done func()) {
+// cause) when the server refuses subject; end(w) must be called when the call
+// ends. Waiters are pooled: a publish pays for its context, nothing else.
+func (r *refusals) watch(ctx context.Context, subject string) (context.Context, *waiter) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	w := &waiter{subject: subject, cancel: cancel}
+	w := waiters.Get().(*waiter)
+	w.subject, w.cancel = subject, cancel
 	r.mu.Lock()
 	r.waiting[w] = struct{}{}
 	r.mu.Unlock()
-	return ctx, func() {
-		r.mu.Lock()
-		delete(r.waiting, w)
-		r.mu.Unlock()
-		cancel(nil)
-	}
+	return ctx, w
 }
+
+// end forgets w, whose call has ended.
+func (r *refusals) end(w *waiter) {
+	r.mu.Lock()
+	delete(r.waiting, w)
+	r.mu.Unlock()
+	w.cancel(nil)
+	w.subject, w.cancel = "", nil
+	waiters.Put(w)
+}
+
+var waiters = sync.Pool{New: func() any { return new(waiter) }}
 
 // refused is the cause of a call ended by a refusal, or nil.
 func refused(ctx context.Context) error {
@@ -133,7 +142,8 @@ func (s *Sink) probeSubject(subject string) string {
 // (Nats-Expected-Stream names no stream); a core NATS subscriber of the subject
 // would see a message with no body.
 func (s *Sink) Probe(ctx context.Context, subject string) error {
-	ctx, done := s.refusals.watch(ctx, subject)
+	ctx, w := s.refusals.watch(ctx, subject)
+	done := func() { s.refusals.end(w) }
 	defer done()
 	m := &nats.Msg{Subject: subject, Header: nats.Header{jetstream.ExpectedStreamHeader: []string{probeStream}}}
 	err := s.within(ctx, func() error {
