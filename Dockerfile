@@ -2,15 +2,25 @@
 # The bridge as a small, static, non-root image (.dockerignore keeps the build context
 # to go.mod, go.sum and the Go source).
 #   docker build -t audiospliter-bridge .
-# With a broker of your own (secrets as files, out of `docker inspect`):
-#   docker run -p 8080:8080 -v "$PWD/secrets:/run/secrets:ro"
-#     -e BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook
-#     -e BRIDGE_SINK=rabbitmq -e BRIDGE_RABBITMQ_URL_FILE=/run/secrets/rabbitmq-url audiospliter-bridge
+# With a broker of your own (secrets as files, out of `docker inspect`; ./secrets holds
+# the files webhook and rabbitmq-url):
+#   docker run -p 8080:8080 -v "$PWD/secrets:/run/secrets:ro" \
+#     -e BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook \
+#     -e BRIDGE_SINK=rabbitmq -e BRIDGE_RABBITMQ_URL_FILE=/run/secrets/rabbitmq-url \
+#     audiospliter-bridge
+# The same environment, checked before starting (one line per check, nothing published):
+#   docker run --rm -v "$PWD/secrets:/run/secrets:ro" \
+#     -e BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook \
+#     -e BRIDGE_SINK=rabbitmq -e BRIDGE_RABBITMQ_URL_FILE=/run/secrets/rabbitmq-url \
+#     audiospliter-bridge check
 # With the embedded NATS JetStream server (the default sink): it listens on 0.0.0.0:4222
 # so that consumers outside the container reach it, and the bridge therefore refuses
-# to start (exit 2 naming the variable) unless consumers must present a token:
-#   docker run -p 8080:8080 -p 127.0.0.1:4222:4222 -v bridge-data:/data -v …
-#     -e BRIDGE_WEBHOOK_SECRET_FILE=… -e BRIDGE_NATS_EMBEDDED_TOKEN=… audiospliter-bridge
+# to start (exit 2 naming the variable) unless consumers must present a token, here
+# from ./embedded.env, a file holding the line BRIDGE_NATS_EMBEDDED_TOKEN=<a long random token>:
+#   docker run -p 8080:8080 -p 127.0.0.1:4222:4222 -v bridge-data:/data \
+#     -v "$PWD/secrets:/run/secrets:ro" -e BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook \
+#     --env-file ./embedded.env \
+#     audiospliter-bridge
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,7 @@ type Bridge struct {
 	log       *slog.Logger
 	verifier  *Verifier // the single sender's; nil with Senders
 	senders   []*sender
+	paths     []string // the senders' paths, for the log of an unknown path
 	dedup     *dedup
 	metrics   *metrics
 	tracing   *tracing // nil: off
@@ -81,6 +83,10 @@ type Bridge struct {
 	inFlight  atomic.Int64
 	bodyReads *admit.Reads
 	mux       *http.ServeMux
+	// stop ends every publish when cancelled (StopPublishes). It is the bridge's
+	// own lifetime, which no caller's context bounds.
+	stop          context.Context
+	stopPublishes context.CancelCauseFunc
 }
 
 // New checks cfg and returns a bridge ready to serve.
@@ -149,9 +155,14 @@ func New(cfg Config) (*Bridge, error) {
 	} else {
 		b.verifier = NewVerifier(cfg.Secrets)
 	}
+	b.stop, b.stopPublishes = context.WithCancelCause(context.Background())
 	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
 	b.ready = &readiness{sink: cfg.Sink, clock: cfg.Clock, log: cfg.Logger}
-	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil, multi)
+	var names []string
+	for _, snd := range b.senders {
+		names = append(names, snd.Name)
+	}
+	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil, names)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}
@@ -160,7 +171,8 @@ func New(cfg Config) (*Bridge, error) {
 	// a catch-all answers the rest. A sender's path is matched exactly.
 	if multi {
 		for _, snd := range b.senders {
-			snd.series = b.metrics.series(snd.Name)
+			snd.series = b.metrics.named[snd.Name]
+			b.paths = append(b.paths, snd.Path)
 			b.mux.HandleFunc(snd.Path, func(w http.ResponseWriter, r *http.Request) { b.serveWebhook(w, r, snd) })
 		}
 	} else {
@@ -174,7 +186,7 @@ func New(cfg Config) (*Bridge, error) {
 		EnableOpenMetrics: true,
 	})))
 	if !b.serves("/") {
-		b.mux.HandleFunc("/", serveNotFound)
+		b.mux.HandleFunc("/", b.serveNotFound)
 	}
 	return b, nil
 }
@@ -194,8 +206,32 @@ var (
 	bodyMethodNotAllowed = errorBody("method not allowed: use GET")
 )
 
-func serveNotFound(w http.ResponseWriter, _ *http.Request) {
+// maxLoggedPath bounds the path in a log line: the sender decides its length.
+const maxLoggedPath = 128
+
+// serveNotFound answers 404. A POST is most likely a sender configured with a wrong
+// URL: it is logged (the path without its query, which may carry a token) and
+// counted like a webhook, so that it does not go unseen. Other methods are scanners
+// and browsers, and are not.
+func (b *Bridge) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, bodyNotFound)
+	if r.Method != http.MethodPost {
+		return
+	}
+	b.metrics.request(http.StatusNotFound, reasonUnknownPath)
+	path := r.URL.EscapedPath()
+	if len(path) > maxLoggedPath {
+		path = path[:maxLoggedPath] + "…"
+	}
+	where := slog.String("webhook_path", b.cfg.WebhookPath)
+	if b.senders != nil {
+		// The senders' paths, matched exactly: a trailing slash or another case
+		// is not theirs.
+		where = slog.Any("webhook_paths", b.paths)
+	}
+	b.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook",
+		slog.Int("status", http.StatusNotFound), slog.String("reason", reasonUnknownPath),
+		slog.String("path", path), where)
 }
 
 // onlyGet answers 405 in JSON to anything but GET and HEAD.
@@ -223,6 +259,10 @@ func (b *Bridge) SetSecrets(secrets []string) error {
 // ServeHTTP routes the webhook path (or each sender's), /healthz, /readyz and
 // /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
+
+// InFlight is the number of webhooks past the in-flight limit's check now: being
+// published, or waiting for a publish of the same delivery id.
+func (b *Bridge) InFlight() int64 { return b.inFlight.Load() }
 
 // PublishTimeout is the configured bound of one publish, retries included; the HTTP
 // server's write timeout must exceed it.

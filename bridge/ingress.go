@@ -95,7 +95,7 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request, snd *sende
 	_, _ = w.Write(a.body)
 	b.tracing.endServer(req.span, &req, a)
 
-	b.seriesOf(snd).request(a.status)
+	b.seriesOf(snd).request(a.status, metricReason(a))
 	level := slog.LevelInfo
 	if a.status >= 500 {
 		level = slog.LevelWarn
@@ -134,6 +134,20 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request, snd *sende
 		attrs = append(attrs, slog.String("err", oneLine(a.err.Error())))
 	}
 	b.log.LogAttrs(req.ctx, level, "webhook", attrs...)
+}
+
+// metricReason is the requests metric's reason of an answer: why it was refused,
+// or how a 200 came about.
+func metricReason(a answer) string {
+	switch {
+	case a.reason != "":
+		return a.reason
+	case a.status == http.StatusOK && a.duplicate:
+		return reasonDuplicate
+	case a.status == http.StatusOK:
+		return reasonConfirmed
+	}
+	return "other" // not reached: every refusal has a reason
 }
 
 // oneLine keeps a broker's error on one log line: client libraries join causes with
@@ -403,7 +417,9 @@ func (b *Bridge) message(id, event, jobID, sig string, body []byte, received tim
 // deliveryID is the delivery id as received (the answer's), ser the sender's
 // metrics.
 func (b *Bridge) publish(ctx context.Context, msg sinks.Message, deliveryID string, ser *series) answer {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.PublishTimeout)
+	// Detached from the request, but not from StopPublishes; the request's values
+	// (its span) ride along.
+	ctx, cancel := context.WithTimeout(stoppable{b.stop, ctx}, b.cfg.PublishTimeout)
 	defer cancel()
 
 	b.metrics.inFlight.Inc()
@@ -427,18 +443,57 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message, deliveryID stri
 		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyUnroutable, retryAfterBroker, reasonUnroutable
 	case errors.Is(err, errPanic):
 		a.status, a.body, a.reason = http.StatusInternalServerError, bodyInternal, reasonPanic
-	case errors.Is(err, sinks.ErrClosed):
+	case errors.Is(err, sinks.ErrClosed), context.Cause(ctx) == errStopped:
 		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyShuttingDown, retryAfterBroker, reasonShuttingDown
+		if context.Cause(ctx) == errStopped && !errors.Is(err, errStopped) {
+			a.err = fmt.Errorf("%w; the last attempt: %w", errStopped, err)
+		}
 	case errors.Is(err, sinks.ErrTooLarge):
 		a.status, a.body, a.reason = http.StatusRequestEntityTooLarge, bodySinkTooLarge, reasonSinkTooLarge
+	case errors.Is(err, sinks.ErrInvalidRoute):
+		a.status, a.body, a.reason = http.StatusBadRequest, bodyInvalidRoute, reasonSinkInvalid
+	case errors.Is(err, sinks.ErrInvalidContent):
+		a.status, a.body, a.reason = http.StatusBadRequest, bodyInvalidContent, reasonSinkInvalid
 	case errors.Is(err, sinks.ErrInvalid):
 		a.status, a.body, a.reason = http.StatusBadRequest, bodySinkInvalid, reasonSinkInvalid
+	case errors.Is(err, sinks.ErrRefused):
+		a.status, a.body, a.reason = http.StatusBadGateway, bodyRefused, reasonBrokerRefused
 	case errors.Is(err, sinks.ErrPermanent):
 		a.status, a.body, a.reason = http.StatusBadGateway, bodyRejected, reasonBrokerRejected
+	case errors.Is(err, sinks.ErrUnavailable):
+		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyUnavailable, retryAfterBroker, reasonUnavailable
+	case errors.Is(err, sinks.ErrBackedUp):
+		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyNotConfirmed, retryAfterBroker, reasonBackedUp
 	default:
 		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyNotConfirmed, retryAfterBroker, reasonNotConfirmed
 	}
 	return a
+}
+
+// errStopped is the cause of the publishes StopPublishes ended.
+var errStopped = errors.New("bridge: shutting down: BRIDGE_SHUTDOWN_TIMEOUT ended before the broker confirmed")
+
+// StopPublishes ends every publish still waiting for the broker: each is answered
+// 503 shutting_down with Retry-After (its outcome is unknown, and the sender's
+// retry is deduplicated like any other), and logged one line each as every request
+// is. Publishes that begin later end at once the same way. The process calls it
+// when its shutdown time is up, so that no sender meets a closed connection.
+func (b *Bridge) StopPublishes() { b.stopPublishes(errStopped) }
+
+// stoppable is a publish's parent context: done when the bridge stops publishes,
+// with the values of the request (its span, for tracing). Its Value answers the
+// stop context's own keys first, so that the context package sees a cancelCtx
+// parent and registers children with it rather than start a goroutine for each.
+type stoppable struct {
+	context.Context // the bridge's stop context
+	values          context.Context
+}
+
+func (s stoppable) Value(key any) any {
+	if v := s.Context.Value(key); v != nil {
+		return v
+	}
+	return s.values.Value(key)
 }
 
 // errPanic marks a publish attempt that panicked. It is permanent: the same message
@@ -465,12 +520,16 @@ func (b *Bridge) publishOnce(ctx context.Context, msg sinks.Message, attempt int
 }
 
 var (
-	bodyShuttingDown = errorBody("bridge is shutting down; retry later")
-	bodySinkTooLarge = errorBody("body larger than the broker accepts")
-	bodySinkInvalid  = errorBody("the broker cannot carry this message as it is (its event cannot be a routing key or subject, its body has characters the broker does not store, or a header such as its jobId is too long for the broker)")
-	bodyRejected     = errorBody("broker rejected the message")
-	bodyNotConfirmed = errorBody("broker did not confirm the message in time; retry later")
-	bodyUnroutable   = errorBody("the broker routed the message to no queue (none is bound for this sender's messages yet); retry later")
+	bodyShuttingDown   = errorBody("bridge is shutting down; retry later")
+	bodySinkTooLarge   = errorBody("body larger than the broker accepts")
+	bodySinkInvalid    = errorBody("the broker cannot carry this message as it is: a header, such as its jobId, is over the broker's limits")
+	bodyInvalidRoute   = errorBody("the broker cannot carry this message: its event cannot be a routing key or subject there (too long, or characters it does not allow)")
+	bodyInvalidContent = errorBody("the broker cannot carry this message: its body or a header has characters the broker does not store")
+	bodyRefused        = errorBody("the broker refused the message (a permission or a destination is missing; the bridge's operator must act); retry later")
+	bodyRejected       = errorBody("broker rejected the message")
+	bodyUnavailable    = errorBody("the broker is not reachable; retry later")
+	bodyNotConfirmed   = errorBody("broker did not confirm the message in time; retry later")
+	bodyUnroutable     = errorBody("the broker routed the message to no queue (none is bound for this sender's messages yet); retry later")
 )
 
 // receivedBody is {"received":true,"deliveryId":"…"}; the id's alphabet needs no

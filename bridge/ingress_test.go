@@ -39,9 +39,10 @@ var sample = func() []byte {
 // harness is a bridge served over real HTTP on loopback, in front of an in-memory
 // sink whose faults the test controls.
 type harness struct {
-	srv  *httptest.Server
-	sink *sinktest.Memory
-	logs *testkit.LockedBuffer
+	bridge *bridge.Bridge
+	srv    *httptest.Server
+	sink   *sinktest.Memory
+	logs   *testkit.LockedBuffer
 }
 
 func newHarness(t *testing.T, edit func(*bridge.Config)) *harness {
@@ -71,6 +72,7 @@ func newHarnessServing(t *testing.T, edit func(*bridge.Config), serve func(*http
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.bridge = b
 	h.srv = httptest.NewUnstartedServer(b)
 	if serve != nil {
 		serve(h.srv)
@@ -642,6 +644,11 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 		{sinks.Permanent(errors.New("unroutable")), 502, false, "broker_rejected"},
 		{fmt.Errorf("x: %w", sinks.ErrClosed), 503, true, "shutting_down"},
 		{errors.New("nack"), 503, true, "not_confirmed"},
+		{fmt.Errorf("x: %w: permissions violation for publish to \"other.job.completed\"", sinks.ErrRefused), 502, false, "broker_refused"},
+		{fmt.Errorf("x: %w: connection refused", sinks.ErrUnavailable), 503, true, "broker_unavailable"},
+		{fmt.Errorf("x: %w: 64 calls under way", sinks.ErrBackedUp), 503, true, "backed_up"},
+		{fmt.Errorf("x: %w: has a space", sinks.ErrInvalidRoute), 400, false, "broker_invalid"},
+		{fmt.Errorf("x: %w: U+0000", sinks.ErrInvalidContent), 400, false, "broker_invalid"},
 	}
 	for _, c := range cases {
 		t.Run(c.err.Error(), func(t *testing.T) {
@@ -655,10 +662,97 @@ func TestSinkErrorsMapToStatus(t *testing.T) {
 			if !c.retry && h.sink.Calls() != 1 {
 				t.Errorf("a permanent error was retried: %d calls", h.sink.Calls())
 			}
-			if line := h.webhookLine(t); line["reason"] != c.reason {
+			line := h.webhookLine(t)
+			if line["reason"] != c.reason {
 				t.Errorf("log line reason = %v, want %q", line["reason"], c.reason)
 			}
+			// The cause is in that request's own log line.
+			if got, _ := line["err"].(string); !strings.Contains(got, c.err.Error()) {
+				t.Errorf("log line err = %q, want the sink's %q", got, c.err)
+			}
+			m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
+			if want := fmt.Sprintf(`audiospliter_bridge_requests_total{code="%d",reason=%q} 1`, c.status, c.reason); !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "requests_total"))
+			}
 		})
+	}
+}
+
+// A broker_invalid answer says which part of the message the broker cannot carry.
+func TestInvalidAnswerSaysWhich(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", sinks.ErrInvalidRoute), "event cannot be a routing key or subject"},
+		{fmt.Errorf("x: %w", sinks.ErrInvalidContent), "body or a header has characters"},
+	} {
+		h := newHarness(t, nil)
+		h.sink.FailWith(func(sinks.Message) error { return c.err })
+		r := h.post(t, sample, "sign", "d1")
+		r.wantError(t, 400)
+		if msg, _ := r.body["error"].(string); !strings.Contains(msg, c.want) {
+			t.Errorf("%v: answer %q, want it to say %q", c.err, msg, c.want)
+		}
+	}
+}
+
+// A sender with a wrong URL is not invisible: its POST is logged with the path and
+// counted as a 404.
+func TestPostToAWrongPathIsLoggedAndCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	h.do(t, http.MethodPost, "/webhook?token=s3cret", sample, nil).wantError(t, 404)
+	h.do(t, http.MethodGet, "/favicon.ico", nil, nil).wantError(t, 404)
+	line := h.webhookLine(t)
+	if line["status"] != float64(404) || line["reason"] != "unknown_path" || line["path"] != "/webhook" || line["webhook_path"] != "/webhooks" {
+		t.Errorf("log line of a POST to a wrong path: %v", line)
+	}
+	if strings.Contains(h.logs.String(), "s3cret") {
+		t.Error("the query string reached the log")
+	}
+	m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
+	if !strings.Contains(m, `audiospliter_bridge_requests_total{code="404",reason="unknown_path"} 1`) {
+		t.Errorf("the POST to a wrong path is not counted once (a GET is not counted):\n%s", grep(m, "requests_total"))
+	}
+}
+
+// StopPublishes (the end of BRIDGE_SHUTDOWN_TIMEOUT) answers every request still
+// waiting for the broker 503 with Retry-After, one log line each, and any later one
+// at once the same way.
+func TestStopPublishesAnswersWaitingRequests(t *testing.T) {
+	h := newHarness(t, func(c *bridge.Config) { c.PublishTimeout = time.Minute })
+	h.sink.FailWith(func(sinks.Message) error { select {} })
+	replies := make(chan reply, 2)
+	for _, id := range []string{"d1", "d2"} {
+		go func() { replies <- h.post(t, sample, "sign", id) }()
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool { return h.sink.Calls() >= 2 }, "both publishes under way")
+	start := time.Now()
+	h.bridge.StopPublishes()
+	for range 2 {
+		r := <-replies
+		r.wantError(t, 503)
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("answered %s after StopPublishes", took)
+	}
+	ids := map[any]bool{}
+	for _, line := range h.webhookLines(t) {
+		if line["reason"] != "shutting_down" || !strings.Contains(line["err"].(string), "BRIDGE_SHUTDOWN_TIMEOUT") {
+			t.Errorf("log line %v, want reason shutting_down naming BRIDGE_SHUTDOWN_TIMEOUT", line)
+		}
+		ids[line["delivery_id"]] = true
+	}
+	if !ids["d1"] || !ids["d2"] {
+		t.Errorf("one log line per unanswered delivery: %v", ids)
+	}
+	start = time.Now()
+	h.post(t, sample, "sign", "d3").wantError(t, 503)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a publish after StopPublishes took %s", took)
 	}
 }
 
@@ -677,8 +771,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 	h.post(t, sample, "bad", "d2").wantError(t, 401)
 	m := h.do(t, http.MethodGet, "/metrics", nil, nil)
 	for _, want := range []string{
-		`audiospliter_bridge_requests_total{code="200"} 2`,
-		`audiospliter_bridge_requests_total{code="401"} 1`,
+		`audiospliter_bridge_requests_total{code="200",reason="confirmed"} 1`,
+		`audiospliter_bridge_requests_total{code="200",reason="duplicate"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="bad_signature"} 1`,
 		`audiospliter_bridge_duplicates_total 1`,
 		`audiospliter_bridge_publish_duration_seconds_count{outcome="confirmed"} 1`,
 		`audiospliter_bridge_publishes_in_flight 0`,

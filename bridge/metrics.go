@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,16 +13,19 @@ import (
 )
 
 // metrics are the bridge's Prometheus series. Every label value comes from a small
-// fixed set (status codes, outcomes, the configured senders' names), never from a
-// request.
+// fixed set (status codes, reasons, outcomes, the configured senders' names), never
+// from a request.
 type metrics struct {
 	requests   *prometheus.CounterVec
+	byAnswer   sync.Map // requestKey → prometheus.Counter, resolved once: no label lookup per request
 	latency    *prometheus.HistogramVec
 	retries    *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
-	// single is the one sender's series without a senders file (no sender label);
-	// with one, each sender has its own (senderSeries).
+	// senders: the series carry a sender label (a senders file); single is then
+	// nil, else the one sender's series, without the label, as before senders.
+	senders  bool
 	single   *series
+	named    map[string]*series // by sender name, with senders
 	inFlight prometheus.Gauge
 	bodyCut  prometheus.Counter // body reads cut to make room
 	bodyFull prometheus.Counter // body reads refused: no slot within a second
@@ -29,21 +33,22 @@ type metrics struct {
 	traced bool
 }
 
-// newMetrics registers the series. With senders (a senders file), the requests,
+// newMetrics registers the series. With senders (a senders file) the requests,
 // publish duration, retries and duplicates series carry a sender label, whose
-// values are the configured names; without, they carry none, as before senders
-// existed.
-func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admit.Reads, traced, senders bool) *metrics {
+// values are the configured names (empty for a POST to no sender's path); without,
+// they carry none, as before senders existed.
+func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admit.Reads, traced bool, senders []string) *metrics {
 	var by []string
-	if senders {
+	if senders != nil {
 		by = []string{"sender"}
 	}
 	m := &metrics{
-		traced: traced,
+		traced:  traced,
+		senders: senders != nil,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "audiospliter_bridge_requests_total",
-			Help: "Webhook requests answered, by HTTP status code (and sender, with a senders file).",
-		}, append([]string{"code"}, by...)),
+			Help: "Webhook requests answered, by HTTP status code and reason (a fixed set: docs/observability.md), and sender with a senders file.",
+		}, append([]string{"code", "reason"}, by...)),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "audiospliter_bridge_publish_duration_seconds",
 			Help:    "Time from the first publish attempt to the broker's confirm or the final failure, retries included.",
@@ -85,43 +90,81 @@ func newMetrics(reg prometheus.Registerer, d *dedup, maxEntries int, reads *admi
 	dedupMax.Set(float64(maxEntries))
 	reg.MustRegister(m.requests, m.latency, m.retries, m.duplicates, m.inFlight, dedupEntries, dedupMax,
 		bodyReads, m.bodyCut, m.bodyFull)
-	if !senders {
-		m.single = m.series()
+	// The series an operator graphs and alerts on exist from the start, at 0: per
+	// sender with senders, where the unknown path's belong to none.
+	m.counter(requestKey{404, reasonUnknownPath, ""})
+	if senders == nil {
+		m.single = m.series("")
+	}
+	m.named = make(map[string]*series, len(senders))
+	for _, name := range senders {
+		m.named[name] = m.series(name)
 	}
 	return m
 }
 
-// series are one sender's series, resolved once: no label lookup per request.
+// series are one sender's series ("" : the single sender's), resolved once: no
+// label lookup per request.
 type series struct {
 	m          *metrics
-	sender     []string // the sender label's value, or none
-	byCode     map[int]prometheus.Counter
+	sender     string
 	confirmed  prometheus.Observer
 	failed     prometheus.Observer
 	retries    prometheus.Counter
 	duplicates prometheus.Counter
 }
 
-// series returns the series of the sender named by labels (none: the single
-// sender).
-func (m *metrics) series(sender ...string) *series {
-	s := &series{m: m, sender: sender, byCode: make(map[int]prometheus.Counter)}
-	for _, code := range []int{200, 400, 401, 404, 405, 413, 500, 502, 503} {
-		s.byCode[code] = m.requests.WithLabelValues(append([]string{strconv.Itoa(code)}, sender...)...)
+// series returns the series of sender, and creates its requests series that an
+// operator graphs and alerts on, at 0.
+func (m *metrics) series(sender string) *series {
+	s := &series{m: m, sender: sender}
+	s.confirmed = m.latency.WithLabelValues(m.labels("confirmed", sender)...)
+	s.failed = m.latency.WithLabelValues(m.labels("failed", sender)...)
+	s.retries = m.retries.WithLabelValues(m.by(sender)...)
+	s.duplicates = m.duplicates.WithLabelValues(m.by(sender)...)
+	for _, k := range []requestKey{
+		{200, reasonConfirmed, sender}, {200, reasonDuplicate, sender}, {401, reasonBadSignature, sender},
+		{502, reasonBrokerRefused, sender}, {503, reasonUnavailable, sender}, {503, reasonNotConfirmed, sender}, {503, reasonBackedUp, sender},
+	} {
+		m.counter(k)
 	}
-	s.confirmed = m.latency.WithLabelValues(append([]string{"confirmed"}, sender...)...)
-	s.failed = m.latency.WithLabelValues(append([]string{"failed"}, sender...)...)
-	s.retries = m.retries.WithLabelValues(sender...)
-	s.duplicates = m.duplicates.WithLabelValues(sender...)
 	return s
 }
 
-func (s *series) request(code int) {
-	if c, ok := s.byCode[code]; ok {
-		c.Inc()
-		return
+// labels are the label values of a series: first, then the sender when the
+// series carry one.
+func (m *metrics) labels(first, sender string) []string {
+	return append([]string{first}, m.by(sender)...)
+}
+
+// by is the sender label's value, when the series carry one.
+func (m *metrics) by(sender string) []string {
+	if m.senders {
+		return []string{sender}
 	}
-	s.m.requests.WithLabelValues(append([]string{strconv.Itoa(code)}, s.sender...)...).Inc()
+	return nil
+}
+
+func (s *series) request(code int, reason string) {
+	s.m.counter(requestKey{code, reason, s.sender}).Inc()
+}
+
+// requestKey is one series of the requests metric. Reasons are the fixed set of
+// reasons.go and senders the configured names, so the series are bounded.
+type requestKey struct {
+	code   int
+	reason string
+	sender string
+}
+
+func (m *metrics) request(code int, reason string) { m.counter(requestKey{code, reason, ""}).Inc() }
+
+func (m *metrics) counter(k requestKey) prometheus.Counter {
+	if c, ok := m.byAnswer.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.byAnswer.LoadOrStore(k, m.requests.WithLabelValues(append([]string{strconv.Itoa(k.code), k.reason}, m.by(k.sender)...)...))
+	return c.(prometheus.Counter)
 }
 
 // observe records a publish latency; while tracing, a sampled request's trace id

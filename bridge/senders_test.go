@@ -102,7 +102,7 @@ func TestSendersAcceptTheirOwn(t *testing.T) {
 	}
 	m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
 	for _, s := range five {
-		want := fmt.Sprintf(`audiospliter_bridge_requests_total{code="200",sender=%q} 1`, s.Name)
+		want := fmt.Sprintf(`audiospliter_bridge_requests_total{code="200",reason="confirmed",sender=%q} 1`, s.Name)
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "requests_total"))
 		}
@@ -347,8 +347,8 @@ func TestSenderHostileInput(t *testing.T) {
 		{"stripe: thousands of v1", billing.Path, stripeBody, stHeaders("t=" + ts + strings.Repeat(",v1=00", 3000)), 401, "too_many_signatures"},
 		{"stripe: t not a number", billing.Path, stripeBody, stHeaders("t=now,v1=00"), 401, "bad_timestamp"},
 		{"stripe: t far ahead", billing.Path, stripeBody, stHeaders(strings.Replace(stGood, "t="+ts, "t="+strconv.FormatInt(now.Unix()+3600, 10), 1)), 401, "timestamp_out_of_tolerance"},
-		{"a path with a trailing slash", svix.Path + "/", body, swHeaders(ts, good), 404, ""},
-		{"a path with another case", strings.ToUpper(svix.Path), body, swHeaders(ts, good), 404, ""},
+		{"a path with a trailing slash", svix.Path + "/", body, swHeaders(ts, good), 404, "unknown_path"},
+		{"a path with another case", strings.ToUpper(svix.Path), body, swHeaders(ts, good), 404, "unknown_path"},
 	}
 	for _, c := range cases {
 		r := h.do(t, http.MethodPost, c.path, c.body, c.hdr)
@@ -361,20 +361,34 @@ func TestSenderHostileInput(t *testing.T) {
 		t.Fatalf("the sink was called %d times", n)
 	}
 	lines := h.webhookLines(t)
-	i := 0
-	for _, c := range cases {
+	if len(lines) != len(cases) {
+		t.Fatalf("%d log lines for %d requests", len(lines), len(cases))
+	}
+	for i, c := range cases {
+		line := lines[i]
+		if line["reason"] != c.reason {
+			t.Errorf("%s: log line %v, want reason %s", c.name, line, c.reason)
+		}
+		// A sender's path names its sender; an unknown path is nobody's, and its
+		// line lists the senders' paths.
 		if c.status == 404 {
-			continue // the unknown path's own handling, outside any sender
+			if line["path"] != c.path || !strings.Contains(fmt.Sprint(line["webhook_paths"]), svix.Path) {
+				t.Errorf("%s: log line %v, want the path and the senders' paths", c.name, line)
+			}
+		} else if line["sender"] == nil {
+			t.Errorf("%s: log line %v without the sender", c.name, line)
 		}
-		if lines[i]["reason"] != c.reason || lines[i]["sender"] == nil {
-			t.Errorf("%s: log line %v, want reason %s and the sender", c.name, lines[i], c.reason)
-		}
-		i++
 	}
 	m := h.do(t, http.MethodGet, "/metrics", nil, nil).raw
 	for _, want := range []string{
-		`audiospliter_bridge_requests_total{code="401",sender="svix"} 6`,
-		`audiospliter_bridge_requests_total{code="401",sender="billing"} 3`,
+		`audiospliter_bridge_requests_total{code="401",reason="bad_timestamp",sender="svix"} 2`,
+		`audiospliter_bridge_requests_total{code="401",reason="timestamp_out_of_tolerance",sender="svix"} 2`,
+		`audiospliter_bridge_requests_total{code="401",reason="too_many_signatures",sender="svix"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="bad_signature",sender="svix"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="too_many_signatures",sender="billing"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="bad_timestamp",sender="billing"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="timestamp_out_of_tolerance",sender="billing"} 1`,
+		`audiospliter_bridge_requests_total{code="404",reason="unknown_path",sender=""} 2`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "requests_total"))

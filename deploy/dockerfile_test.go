@@ -239,3 +239,70 @@ func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
 }
+
+// TestDockerRunCommentsPaste: each `docker run` in the Dockerfile's comments pastes
+// into a shell as it is: every line but the last ends with a continuation, no
+// placeholder (…) stands in it, every -e names a variable the bridge reads, and the
+// image comes after the options.
+func TestDockerRunCommentsPaste(t *testing.T) {
+	known := bridgeVariables(t)
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commands [][]string
+	var cmd []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		text, ok := strings.CutPrefix(line, "#   ")
+		if !ok {
+			if cmd != nil {
+				t.Errorf("docker run ends without a last line: %q", strings.Join(cmd, " "))
+				cmd = nil
+			}
+			continue
+		}
+		text = strings.TrimSpace(text)
+		if cmd == nil && !strings.HasPrefix(text, "docker run ") {
+			continue
+		}
+		if strings.HasSuffix(text, " \\") {
+			cmd = append(cmd, strings.TrimSuffix(text, " \\"))
+			continue
+		}
+		cmd = append(cmd, text)
+		commands = append(commands, strings.Fields(strings.Join(cmd, " ")))
+		cmd = nil
+	}
+	if len(commands) < 2 {
+		t.Fatalf("found %d docker run commands in the Dockerfile's comments, want the broker's and the embedded server's", len(commands))
+	}
+	for _, words := range commands {
+		line := strings.Join(words, " ")
+		if strings.Contains(line, "…") || strings.Contains(line, "...") {
+			t.Errorf("%q has a placeholder: it does not paste", line)
+		}
+		image := -1
+		for i := 2; i < len(words); i++ {
+			switch {
+			case words[i] == "-e":
+				i++
+				name, _, _ := strings.Cut(words[i], "=")
+				if _, ok := known[name]; !ok {
+					t.Errorf("%q sets %s, which `bridge -h` does not list", line, name)
+				}
+			case words[i] == "-p" || words[i] == "-v" || words[i] == "--env-file":
+				i++
+			case strings.HasPrefix(words[i], "-"):
+			default:
+				image = i
+				i = len(words)
+			}
+		}
+		if image < 0 || words[image] != "audiospliter-bridge" {
+			t.Errorf("%q: the image audiospliter-bridge does not follow the options", line)
+		}
+		if rest := words[image+1:]; len(rest) > 0 && !slices.Equal(rest, []string{"check"}) {
+			t.Errorf("%q: after the image comes a command the bridge has: %v", line, rest)
+		}
+	}
+}

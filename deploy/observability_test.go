@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"regexp"
@@ -35,35 +36,73 @@ var promql = parser.NewParser(parser.Options{})
 // metricNames returns the metric names an expression selects.
 func metricNames(t *testing.T, where, expr string) []string {
 	t.Helper()
+	var names []string
+	for _, s := range selectors(t, where, expr) {
+		names = append(names, s.metric)
+	}
+	return names
+}
+
+// selector is one vector selector of a query: the metric and its label matchers.
+type selector struct {
+	metric, where string
+	matchers      []*labels.Matcher
+}
+
+// selectors returns the vector selectors of an expression.
+func selectors(t *testing.T, where, expr string) []selector {
+	t.Helper()
 	e, err := promql.ParseExpr(expr)
 	if err != nil {
 		t.Errorf("%s: %q does not parse: %v", where, expr, err)
 		return nil
 	}
-	var names []string
+	var out []selector
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		if vs, ok := n.(*parser.VectorSelector); ok {
-			name := vs.Name
+			s := selector{metric: vs.Name, where: where}
 			for _, m := range vs.LabelMatchers {
-				if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
-					name = m.Value
+				if m.Name == labels.MetricName {
+					if m.Type == labels.MatchEqual {
+						s.metric = m.Value
+					}
+					continue
 				}
+				s.matchers = append(s.matchers, m)
 			}
-			if name == "" {
+			if s.metric == "" {
 				t.Errorf("%s: %q selects without a metric name", where, expr)
 			}
-			names = append(names, name)
+			out = append(out, s)
 		}
 		return nil
 	})
-	if len(names) == 0 {
+	if len(out) == 0 {
 		t.Errorf("%s: %q names no metric", where, expr)
 	}
-	return names
+	return out
+}
+
+// query is one PromQL expression of the rules or the dashboard, and where it is.
+type query struct{ where, expr string }
+
+// metricsOf returns the metrics the queries name, with where each is used.
+func metricsOf(t *testing.T, qs []query) map[string][]string {
+	t.Helper()
+	used := map[string][]string{}
+	for _, q := range qs {
+		for _, n := range metricNames(t, q.where, q.expr) {
+			used[n] = append(used[n], q.where)
+		}
+	}
+	return used
 }
 
 // ruleMetrics loads the rules as Prometheus does and returns the metrics they name.
-func ruleMetrics(t *testing.T) map[string][]string {
+func ruleMetrics(t *testing.T) map[string][]string { return metricsOf(t, ruleQueries(t)) }
+
+// ruleQueries loads the rules as Prometheus does and returns their expressions.
+func ruleQueries(t *testing.T) []query {
 	t.Helper()
 	groups, errs := rulefmt.ParseFile(rulesFile, false, model.UTF8Validation, promql, slog.New(slog.DiscardHandler))
 	for _, err := range errs {
@@ -72,27 +111,27 @@ func ruleMetrics(t *testing.T) map[string][]string {
 	if groups == nil {
 		t.Fatal("no rule groups")
 	}
-	used := map[string][]string{}
+	var qs []query
 	var alerts []string
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			where := rulesFile + " " + r.Alert + r.Record
 			alerts = append(alerts, r.Alert)
-			for _, n := range metricNames(t, where, r.Expr) {
-				used[n] = append(used[n], where)
-			}
+			qs = append(qs, query{rulesFile + " " + r.Alert + r.Record, r.Expr})
 		}
 	}
-	// The alerts operators were promised.
+	// The alerts operators were promised; the broker's three failures apart (a dead
+	// broker, a slow one, one that refuses), and a sender with a wrong URL.
 	for _, want := range []string{
 		"AudioSpliterBridgeHigh5xxRatio", "AudioSpliterBridgeNotReady", "AudioSpliterBridgePublishP99High",
 		"AudioSpliterBridgeRetriesRising", "AudioSpliterBridgeDedupCacheNearBound",
+		"AudioSpliterBridgeBrokerUnavailable", "AudioSpliterBridgeBrokerSlow", "AudioSpliterBridgeBrokerRefused",
+		"AudioSpliterBridgeWebhooksToAWrongPath",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("%s has no alert %s", rulesFile, want)
 		}
 	}
-	return used
+	return qs
 }
 
 // grafanaVars are what Grafana substitutes before a query reaches Prometheus.
@@ -102,9 +141,12 @@ var grafanaVars = strings.NewReplacer(
 
 var labelValues = regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
 
-// dashboardMetrics parses every query of the dashboard (panel targets and template
-// variables) and returns the metrics they name.
-func dashboardMetrics(t *testing.T) map[string][]string {
+// dashboardMetrics returns the metrics the dashboard's queries name.
+func dashboardMetrics(t *testing.T) map[string][]string { return metricsOf(t, dashboardQueries(t)) }
+
+// dashboardQueries returns every query of the dashboard (panel targets and
+// template variables), as Prometheus gets it.
+func dashboardQueries(t *testing.T) []query {
 	t.Helper()
 	raw, err := os.ReadFile(dashboardFile)
 	if err != nil {
@@ -123,12 +165,8 @@ func dashboardMetrics(t *testing.T) map[string][]string {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("%s: %v", dashboardFile, err)
 	}
-	used := map[string][]string{}
-	add := func(where, expr string) {
-		for _, n := range metricNames(t, where, grafanaVars.Replace(expr)) {
-			used[n] = append(used[n], where)
-		}
-	}
+	var qs []query
+	add := func(where, expr string) { qs = append(qs, query{where, grafanaVars.Replace(expr)}) }
 	var walk func([]panel)
 	walk = func(ps []panel) {
 		for _, p := range ps {
@@ -160,10 +198,10 @@ func dashboardMetrics(t *testing.T) map[string][]string {
 		}
 		add(dashboardFile+" variable "+v.Name, m[1])
 	}
-	if len(used) == 0 {
+	if len(qs) == 0 {
 		t.Fatalf("%s has no queries", dashboardFile)
 	}
-	return used
+	return qs
 }
 
 type panel struct {
@@ -181,8 +219,13 @@ func TestDashboardQueriesParse(t *testing.T) { dashboardMetrics(t) }
 // Every metric the rules and the dashboard name is one the bridge exposes: the test
 // builds the bridge from this repository, runs it with its embedded NATS server on
 // free ports, and scrapes /metrics.
+//
+// And every label they match on is one the metric has, with the value they match
+// (each of an alternation such as "not_confirmed|backed_up"): an alert on a reason
+// the bridge never gives would never fire. The bridge exposes the series operators
+// alert on from the start, at 0.
 func TestRulesAndDashboardUseExposedMetrics(t *testing.T) {
-	exposed := scrapeBridge(t)
+	exposed, values := scrapeBridge(t)
 	exposed["up"] = true // Prometheus's own series for every target
 	for _, used := range []map[string][]string{ruleMetrics(t), dashboardMetrics(t)} {
 		for name, where := range used {
@@ -191,12 +234,60 @@ func TestRulesAndDashboardUseExposedMetrics(t *testing.T) {
 			}
 		}
 	}
+	for _, q := range append(ruleQueries(t), dashboardQueries(t)...) {
+		for _, s := range selectors(t, q.where, q.expr) {
+			for _, m := range s.matchers {
+				if m.Name == "job" || m.Name == "instance" || s.metric == "up" {
+					continue // Prometheus's target labels
+				}
+				have, ok := values[familyOf(s.metric)][m.Name]
+				if !ok {
+					t.Errorf("%s: %s has no label %s", s.where, s.metric, m.Name)
+					continue
+				}
+				for _, want := range literals(m) {
+					if !have[want] {
+						t.Errorf("%s: %s{%s=%q}: the bridge exposes no such series (it has %v)", s.where, s.metric, m.Name, want, slices.Sorted(maps.Keys(have)))
+					}
+				}
+			}
+		}
+	}
+}
+
+// literals are the values a matcher names outright: its value for = and !=, each
+// alternative of a regular expression made of plain words ("a|b"); none for a
+// pattern such as "5..".
+func literals(m *labels.Matcher) []string {
+	switch m.Type {
+	case labels.MatchEqual, labels.MatchNotEqual:
+		return []string{m.Value}
+	}
+	alts := strings.Split(m.Value, "|")
+	for _, a := range alts {
+		if !regexp.MustCompile(`^[A-Za-z0-9_]+$`).MatchString(a) {
+			return nil
+		}
+	}
+	return alts
+}
+
+// familyOf is the metric family of a sample name (a histogram's _bucket, _sum,
+// _count are its family's).
+func familyOf(name string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			return base
+		}
+	}
+	return name
 }
 
 // scrapeBridge returns every sample name the running bridge exposes: counters and
 // gauges by name, histograms as _bucket, _sum and _count. The bridge is the binary
 // built from this repository, with its embedded NATS server on free ports.
-func scrapeBridge(t *testing.T) map[string]bool {
+// The second result holds, by family, the values of each label.
+func scrapeBridge(t *testing.T) (map[string]bool, map[string]map[string]map[string]bool) {
 	t.Helper()
 	r := startBridge(t, map[string]string{
 		"BRIDGE_WEBHOOK_SECRET":       "deploy-test-secret-0123456789",
@@ -216,7 +307,20 @@ func scrapeBridge(t *testing.T) map[string]bool {
 		t.Fatalf("/metrics: %v", err)
 	}
 	exposed := map[string]bool{}
+	values := map[string]map[string]map[string]bool{}
 	for name, f := range families {
+		values[name] = map[string]map[string]bool{}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if values[name][l.GetName()] == nil {
+					values[name][l.GetName()] = map[string]bool{}
+				}
+				values[name][l.GetName()][l.GetValue()] = true
+			}
+		}
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			values[name]["le"] = map[string]bool{}
+		}
 		switch f.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			exposed[name+"_bucket"], exposed[name+"_sum"], exposed[name+"_count"] = true, true, true
@@ -232,7 +336,7 @@ func scrapeBridge(t *testing.T) map[string]bool {
 			t.Fatalf("the scrape has no %s:\n%v", name, exposed)
 		}
 	}
-	return exposed
+	return exposed, values
 }
 
 func parseText(r io.Reader) (map[string]*dto.MetricFamily, error) {

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -32,6 +33,8 @@ type rendered struct {
 	pdb             *policyv1.PodDisruptionBudget
 	hpa             *autoscalingv2.HorizontalPodAutoscaler
 	serviceMonitor  *monitoringv1.ServiceMonitor
+	ingress         *networkingv1.Ingress
+	testPod         *corev1.Pod // the `helm test` hook
 	kinds           []string
 	manifest, notes string
 }
@@ -65,6 +68,15 @@ func render(t *testing.T, files []string, sets ...string) (*rendered, error) {
 		return nil, err
 	}
 	r := &rendered{manifest: rel.(*release.Release).Manifest, notes: rel.(*release.Release).Info.Notes}
+	for _, h := range rel.(*release.Release).Hooks {
+		if h.Kind != "Pod" || !slices.Contains(h.Events, release.HookTest) {
+			t.Fatalf("the chart renders hook %s %s, which this test does not know how to check", h.Kind, h.Name)
+		}
+		r.testPod = &corev1.Pod{}
+		if err := yaml.UnmarshalStrict([]byte(h.Manifest), r.testPod); err != nil {
+			t.Fatalf("hook %s does not decode strictly as a Pod: %v\n%s", h.Name, err, h.Manifest)
+		}
+	}
 	docs := releaseutil.SplitManifests(r.manifest)
 	for _, name := range slices.Sorted(maps.Keys(docs)) {
 		doc := docs[name]
@@ -89,6 +101,9 @@ func render(t *testing.T, files []string, sets ...string) (*rendered, error) {
 		case "autoscaling/v2 HorizontalPodAutoscaler":
 			r.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
 			target = r.hpa
+		case "networking.k8s.io/v1 Ingress":
+			r.ingress = &networkingv1.Ingress{}
+			target = r.ingress
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			r.serviceMonitor = &monitoringv1.ServiceMonitor{}
 			target = r.serviceMonitor

@@ -109,6 +109,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"a reserved webhook path", nil, []string{"config.BRIDGE_WEBHOOK_PATH=/metrics"}, "BRIDGE_WEBHOOK_PATH"},
 		{"forward signature not a boolean", nil, []string{"config.BRIDGE_FORWARD_SIGNATURE=no"}, "BRIDGE_FORWARD_SIGNATURE"},
 		{"a BRIDGE variable in extraEnv", nil, []string{"extraEnv[0].name=BRIDGE_SINK", "extraEnv[0].value=sqs"}, "extraEnv"},
+		// Says what to do, not "'not' failed".
+		{"a BRIDGE variable in extraEnv, the way out", nil, []string{"extraEnv[0].name=BRIDGE_PUBLISH_TIMEOUT", "extraEnv[0].value=5s"}, "set it with config.BRIDGE_PUBLISH_TIMEOUT"},
+		// A number is not "got number, want string": it lacks its unit.
+		{"a duration as a number", nil, []string{"config.BRIDGE_PUBLISH_TIMEOUT=10"}, "BRIDGE_PUBLISH_TIMEOUT: 10 is missing its unit: write 10s"},
+		{"a duration as a number in a string", nil, []string{"config.BRIDGE_DEDUP_TTL=600"}, "BRIDGE_DEDUP_TTL: 600 is missing its unit"},
 		{"zero shutdown timeout", nil, []string{"shutdownTimeoutSeconds=0"}, "shutdownTimeoutSeconds"},
 		{"creds and nkey", nil, []string{"secretKeys.natsCreds=a", "secretKeys.natsNkey=b"}, "at most one"},
 		{"HPA upside down", nil, []string{"autoscaling.enabled=true", "autoscaling.minReplicas=5", "autoscaling.maxReplicas=2"}, "minReplicas"},

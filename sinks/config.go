@@ -5,7 +5,10 @@ package sinks
 // the setting (for example the environment variable) the operator must fix.
 type ConfigError struct {
 	Field string
-	Err   error
+	// Also are other fields whose change mends it too (another subject prefix, say,
+	// where Field is the stream), for the caller to name beside Field.
+	Also []string
+	Err  error
 }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }

@@ -105,6 +105,12 @@ var (
 	// broker's limits (sinks/limits.go). A sink refuses such a message before it
 	// writes anything, so that it fails alone.
 	ErrInvalid = permanent("sinks: message not acceptable to the broker")
+	// ErrInvalidRoute is the ErrInvalid of an event that cannot be this broker's
+	// routing key or subject (too long, characters it does not allow).
+	ErrInvalidRoute = invalid("sinks: the event cannot be a routing key or subject on this broker")
+	// ErrInvalidContent is the ErrInvalid of a body or header with characters the
+	// broker does not store (SQS's character set, invalid UTF-8).
+	ErrInvalidContent = invalid("sinks: the body or a header has characters the broker does not store")
 	// ErrRefused means the broker refused the publish for a reason that holds until
 	// an operator changes something: a permission denied, no such exchange, stream
 	// or queue. The bridge answers 502 at once and /readyz says broker_refused.
@@ -138,3 +144,28 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
 
 func permanent(msg string) error { return &permanentError{errors.New(msg)} }
+
+// Classify returns err, reading as it does, as an error of kind too (ErrRefused,
+// ErrUnavailable, …): errors.Is finds both, and the text stays the sink's own
+// words, without the kind's.
+func Classify(err, kind error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err, kind}
+}
+
+type classified struct{ err, kind error }
+
+func (e *classified) Error() string { return e.err.Error() }
+
+func (e *classified) Unwrap() []error { return []error{e.err, e.kind} }
+
+// invalid is a kind of ErrInvalid: errors.Is holds for both.
+func invalid(msg string) error { return &invalidError{msg} }
+
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+func (e *invalidError) Unwrap() error { return ErrInvalid }

@@ -16,6 +16,9 @@ JetStream, RabbitMQ or AWS SQS), answering 200 only once the broker has confirme
 
 Commands:
   (none)        run the bridge
+  check         check the configuration, its files and the broker with this
+                environment, one line per check, publishing nothing; exit 0, or 2
+                when something would stop the bridge or its publishes
   healthcheck   exit 0 when the bridge on this host answers /readyz with 200
   help          print this help and every variable (also -h, --help)
 `
@@ -41,6 +44,10 @@ func cli(args []string, stdout, stderr io.Writer, runBridge func() int) int {
 		return runBridge()
 	}
 	switch args[0] {
+	case "check":
+		if len(args) == 1 {
+			return checkCommand(stdout)
+		}
 	case "healthcheck":
 		if len(args) == 1 {
 			return healthcheck(stderr)

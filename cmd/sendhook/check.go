@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +31,14 @@ const checkUsageHead = `Usage: sendhook check -acked FILE [-sink nats|rabbitmq|s
 Reads every delivery id on the broker and compares them with FILE (written by
 sendhook -acked). Exits 0 only when nothing answered 200 is missing.
 
+Where to read comes from the bridge's own variables when they are set, so that
+check run with the bridge's environment reads where the bridge publishes:
+BRIDGE_SINK, BRIDGE_NATS_URL (or _URL_FILE, or the embedded server's
+BRIDGE_NATS_EMBEDDED_LISTEN and _TOKEN), BRIDGE_NATS_STREAM, BRIDGE_NATS_CREDS_FILE,
+_NKEY_FILE, _TLS_CA_FILE, _TLS_CERT_FILE, _TLS_KEY_FILE, BRIDGE_RABBITMQ_URL (or
+_URL_FILE), BRIDGE_RABBITMQ_QUEUE, BRIDGE_SQS_QUEUE_URL, BRIDGE_SQS_ENDPOINT.
+A flag given overrides its variable.
+
   nats      reads the stream message by message without changing it: no consumer
             is created, nothing is acknowledged or removed. Run it as often as you like.
   rabbitmq  WARNING: a queue can only be read by taking its messages off it.
@@ -41,34 +51,41 @@ sendhook -acked). Exits 0 only when nothing answered 200 is missing.
 Flags:
 `
 
+// maxListed bounds the lost and unexpected ids printed: the counts say the rest.
+const maxListed = 20
+
 // check is `sendhook check`: it reads every delivery id on a queue or stream and
 // compares them with an -acked file. It exits 0 only when nothing answered 200 is
-// missing, 1 when something is, 2 on a usage error.
-func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// missing, 1 when something is, 2 on a usage error. getenv reads the bridge's
+// variables, the defaults of the flags.
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sendhook check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), checkUsageHead)
 		fs.PrintDefaults()
 	}
+	env := bridgeEnv(getenv)
+	// URLs may carry a password: their defaults are filled in after parsing, so
+	// that -h never prints them.
 	var (
 		acked       = fs.String("acked", "", "file of delivery ids answered 200 (from sendhook -acked)")
-		sink        = fs.String("sink", "nats", "rabbitmq, nats or sqs")
+		sink        = fs.String("sink", env.sink, "rabbitmq, nats or sqs (BRIDGE_SINK)")
 		drain       = fs.Bool("drain", false, "take every message off the RabbitMQ or SQS queue (required for those: checking them empties them; consumers will not get the messages)")
-		rabbitURL   = fs.String("rabbitmq-url", "amqp://guest:guest@localhost:5672/", "RabbitMQ URL")
-		queue       = fs.String("queue", "audiospliter.events", "RabbitMQ queue to drain")
-		natsURL     = fs.String("nats-url", "nats://127.0.0.1:4222", "NATS URL (tls:// for TLS; a token or user:password may sit in it)")
+		rabbitURL   = fs.String("rabbitmq-url", "", "RabbitMQ URL (default: BRIDGE_RABBITMQ_URL or _URL_FILE, else amqp://guest:guest@localhost:5672/)")
+		queue       = fs.String("queue", env.queue, "RabbitMQ queue to drain (BRIDGE_RABBITMQ_QUEUE)")
+		natsURL     = fs.String("nats-url", "", "NATS URL, tls:// for TLS; a token or user:password may sit in it (default: BRIDGE_NATS_URL or _URL_FILE, else the embedded server at BRIDGE_NATS_EMBEDDED_LISTEN, 127.0.0.1:4222)")
 		natsSec     natsSecurity
-		stream      = fs.String("stream", "AUDIOSPLITER", "JetStream stream to read")
-		sqsQueueURL = fs.String("sqs-queue-url", "", "SQS queue to drain")
-		sqsEndpoint = fs.String("sqs-endpoint", "", "local SQS-compatible server; with it, as in the bridge, the region defaults to "+awssqs.DefaultLocalRegion+" and no instance metadata is asked")
+		stream      = fs.String("stream", env.stream, "JetStream stream to read (BRIDGE_NATS_STREAM)")
+		sqsQueueURL = fs.String("sqs-queue-url", env.sqsQueueURL, "SQS queue to drain (BRIDGE_SQS_QUEUE_URL)")
+		sqsEndpoint = fs.String("sqs-endpoint", env.sqsEndpoint, "local SQS-compatible server (BRIDGE_SQS_ENDPOINT); with it, as in the bridge, the region defaults to "+awssqs.DefaultLocalRegion+" and no instance metadata is asked")
 		quiet       = fs.Duration("quiet", 2*time.Second, "a drained queue counts as empty after this long without a message")
 	)
-	fs.StringVar(&natsSec.creds, "nats-creds", "", "NATS .creds file (as BRIDGE_NATS_CREDS_FILE)")
-	fs.StringVar(&natsSec.nkey, "nats-nkey", "", "NATS NKey seed file (as BRIDGE_NATS_NKEY_FILE)")
-	fs.StringVar(&natsSec.ca, "nats-ca", "", "CA file that verifies the NATS server; turns TLS on (as BRIDGE_NATS_TLS_CA_FILE)")
-	fs.StringVar(&natsSec.cert, "nats-cert", "", "client certificate for NATS, with -nats-key")
-	fs.StringVar(&natsSec.key, "nats-key", "", "private key of -nats-cert")
+	fs.StringVar(&natsSec.creds, "nats-creds", env.nats.creds, "NATS .creds file (BRIDGE_NATS_CREDS_FILE)")
+	fs.StringVar(&natsSec.nkey, "nats-nkey", env.nats.nkey, "NATS NKey seed file (BRIDGE_NATS_NKEY_FILE)")
+	fs.StringVar(&natsSec.ca, "nats-ca", env.nats.ca, "CA file that verifies the NATS server; turns TLS on (BRIDGE_NATS_TLS_CA_FILE)")
+	fs.StringVar(&natsSec.cert, "nats-cert", env.nats.cert, "client certificate for NATS, with -nats-key (BRIDGE_NATS_TLS_CERT_FILE)")
+	fs.StringVar(&natsSec.key, "nats-key", env.nats.key, "private key of -nats-cert (BRIDGE_NATS_TLS_KEY_FILE)")
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
 	}
@@ -99,10 +116,20 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var found []string
 	switch *sink {
 	case "rabbitmq":
+		var url string
+		if url, err = env.rabbitURL(*rabbitURL); err != nil {
+			fmt.Fprintf(stderr, "sendhook check: %v\n", err)
+			return 2
+		}
 		fmt.Fprintf(stderr, "sendhook check: -drain: taking every message off RabbitMQ queue %s; its consumers will not get them\n", *queue)
-		found, err = drainRabbitMQ(*rabbitURL, *queue, *quiet, stderr)
+		found, err = drainRabbitMQ(url, *queue, *quiet, stderr)
 	case "nats":
-		found, err = readStream(ctx, *natsURL, *stream, natsSec)
+		var url string
+		if url, err = env.natsURL(*natsURL); err != nil {
+			fmt.Fprintf(stderr, "sendhook check: %v\n", err)
+			return 2
+		}
+		found, err = readStream(ctx, url, *stream, natsSec)
 	case "sqs":
 		fmt.Fprintf(stderr, "sendhook check: -drain: receiving and deleting every message of SQS queue %s; its consumers will not get them\n", sinks.RedactURL(*sqsQueueURL))
 		found, err = drainSQS(ctx, *sqsQueueURL, *sqsEndpoint, *quiet, stderr)
@@ -114,17 +141,104 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	r := loadgen.Compare(ackedIDs, found)
 	fmt.Fprintf(stdout, "acked: %d  found: %d distinct  lost: %d  duplicates: %d  unexpected: %d\n",
 		r.Acked, r.Found, len(r.Lost), r.Duplicates, len(r.Unexpected))
-	for i, id := range r.Lost {
-		if i == 20 {
-			fmt.Fprintf(stdout, "… and %d more lost\n", len(r.Lost)-20)
-			break
-		}
-		fmt.Fprintf(stdout, "lost: %s\n", id)
-	}
+	list(stdout, "lost", r.Lost)
+	// On the broker, never answered 200: answered 503 but landed (the sender's
+	// retry then was a duplicate), or published by someone else.
+	list(stdout, "unexpected", r.Unexpected)
 	if len(r.Lost) > 0 {
 		return 1
 	}
 	return 0
+}
+
+// list prints at most maxListed ids, one a line, and how many more there are.
+func list(w io.Writer, what string, ids []string) {
+	for i, id := range ids {
+		if i == maxListed {
+			fmt.Fprintf(w, "… and %d more %s\n", len(ids)-maxListed, what)
+			return
+		}
+		fmt.Fprintf(w, "%s: %s\n", what, id)
+	}
+}
+
+// bridgeSettings are where the bridge's variables say it publishes.
+type bridgeSettings struct {
+	getenv                   func(string) string
+	sink, stream, queue      string
+	sqsQueueURL, sqsEndpoint string
+	nats                     natsSecurity
+}
+
+func bridgeEnv(getenv func(string) string) bridgeSettings {
+	or := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	return bridgeSettings{
+		getenv:      getenv,
+		sink:        or("BRIDGE_SINK", "nats"),
+		stream:      or("BRIDGE_NATS_STREAM", "AUDIOSPLITER"),
+		queue:       or("BRIDGE_RABBITMQ_QUEUE", "audiospliter.events"),
+		sqsQueueURL: getenv("BRIDGE_SQS_QUEUE_URL"),
+		sqsEndpoint: getenv("BRIDGE_SQS_ENDPOINT"),
+		nats: natsSecurity{
+			creds: getenv("BRIDGE_NATS_CREDS_FILE"), nkey: getenv("BRIDGE_NATS_NKEY_FILE"),
+			ca: getenv("BRIDGE_NATS_TLS_CA_FILE"), cert: getenv("BRIDGE_NATS_TLS_CERT_FILE"), key: getenv("BRIDGE_NATS_TLS_KEY_FILE"),
+		},
+	}
+}
+
+// natsURL is flag when given, else the bridge's: BRIDGE_NATS_URL, the file of
+// BRIDGE_NATS_URL_FILE, or its embedded server (with its token).
+func (b bridgeSettings) natsURL(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if url, err := b.urlVar("BRIDGE_NATS_URL"); url != "" || err != nil {
+		return url, err
+	}
+	listen := b.getenv("BRIDGE_NATS_EMBEDDED_LISTEN")
+	if listen == "" {
+		listen = "127.0.0.1:4222"
+	}
+	if host, port, err := net.SplitHostPort(listen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		listen = net.JoinHostPort("127.0.0.1", port) // listening everywhere: reach it here
+	}
+	if token := b.getenv("BRIDGE_NATS_EMBEDDED_TOKEN"); token != "" {
+		return "nats://" + neturl.User(token).String() + "@" + listen, nil
+	}
+	return "nats://" + listen, nil
+}
+
+// rabbitURL is flag when given, else BRIDGE_RABBITMQ_URL or its file, else the
+// bridge's default.
+func (b bridgeSettings) rabbitURL(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if url, err := b.urlVar("BRIDGE_RABBITMQ_URL"); url != "" || err != nil {
+		return url, err
+	}
+	return "amqp://guest:guest@localhost:5672/", nil
+}
+
+// urlVar reads name, else the file of name_FILE, as the bridge does.
+func (b bridgeSettings) urlVar(name string) (string, error) {
+	if v := b.getenv(name); v != "" {
+		return v, nil
+	}
+	path := b.getenv(name + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 func brokerName(sink string) string {
@@ -229,6 +343,10 @@ func readStream(ctx context.Context, url, stream string, sec natsSecurity) ([]st
 		return nil, err
 	}
 	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("stream %s not found on %s (%s): give the bridge's stream with -stream, or run check with the bridge's environment (BRIDGE_NATS_STREAM, BRIDGE_NATS_URL)",
+			stream, sinks.RedactURL(url), streamNames(ctx, js))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", stream, err)
 	}
@@ -245,6 +363,24 @@ func readStream(ctx context.Context, url, stream string, sec natsSecurity) ([]st
 		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
 	}
 	return ids, nil
+}
+
+// streamNames says which streams the server has, at most maxListed.
+func streamNames(ctx context.Context, js jetstream.JetStream) string {
+	var names []string
+	lister := js.StreamNames(ctx)
+	for name := range lister.Name() {
+		names = append(names, name)
+	}
+	switch {
+	case lister.Err() != nil:
+		return "its streams could not be listed: " + lister.Err().Error()
+	case len(names) == 0:
+		return "it has no stream"
+	case len(names) > maxListed:
+		return fmt.Sprintf("its streams: %s, … and %d more", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
+	}
+	return "its streams: " + strings.Join(names, ", ")
 }
 
 // drainSQS receives and deletes every message and returns each one's ce-id. AWS

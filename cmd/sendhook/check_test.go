@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,74 @@ func TestCheckNATSWithTLSAndCreds(t *testing.T) {
 	}
 	if code, out, _ := sendhook(t, args...); code == 0 {
 		t.Fatalf("without credentials: exit 0: %s", out)
+	}
+}
+
+// Run with the bridge's environment, check reads the bridge's stream (no -stream,
+// no -nats-url), lists the unexpected ids (at most 20, then how many more), and
+// when the stream is not there says which streams there are and what to do.
+func TestCheckReadsTheBridgesVariables(t *testing.T) {
+	srv := natstest.Start(t)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "BRIDGED", Subjects: []string{"bridged.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	onBroker := ids("on", 30)
+	for _, id := range onBroker {
+		if _, err := js.Publish(t.Context(), "bridged.job.completed", []byte(`{}`), jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Acked: the first 5 on the broker and one that is not; 25 others are unexpected.
+	acked := ackedFile(t, append(slices.Clone(onBroker[:5]), "lost-1"))
+	env := map[string]string{"BRIDGE_NATS_URL": srv.URL(), "BRIDGE_NATS_STREAM": "BRIDGED"}
+	code, out, errOut := sendhookEnv(t, env, "check", "-acked", acked)
+	if code != 1 || !strings.Contains(out, "found: 30 distinct  lost: 1") || !strings.Contains(out, "lost: lost-1\n") {
+		t.Fatalf("exit %d, want 1 with one lost: %s %s", code, out, errOut)
+	}
+	unexpected := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "unexpected: ") {
+			unexpected++
+		}
+	}
+	if unexpected != 20 || !strings.Contains(out, "unexpected: on-10\n") || !strings.Contains(out, "… and 5 more unexpected") {
+		t.Errorf("want the first 20 unexpected ids and the count of the rest:\n%s", out)
+	}
+
+	env["BRIDGE_NATS_STREAM"] = "MISSING"
+	code, _, errOut = sendhookEnv(t, env, "check", "-acked", acked)
+	for _, want := range []string{"stream MISSING not found", "its streams: BRIDGED", "-stream", "BRIDGE_NATS_STREAM"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stream not found: exit %d, %q does not say %q", code, errOut, want)
+		}
+	}
+	if code == 0 {
+		t.Error("stream not found: exit 0")
+	}
+	// A flag overrides its variable.
+	if code, out, errOut := sendhookEnv(t, env, "check", "-acked", acked, "-stream", "BRIDGED"); code != 1 || !strings.Contains(out, "found: 30 distinct") {
+		t.Errorf("-stream over BRIDGE_NATS_STREAM: exit %d %s %s", code, out, errOut)
+	}
+}
+
+// The embedded server's address and token, as the bridge's variables give them.
+func TestCheckFindsTheEmbeddedServer(t *testing.T) {
+	env := bridgeEnv(func(k string) string {
+		return map[string]string{"BRIDGE_NATS_EMBEDDED_LISTEN": "0.0.0.0:4333", "BRIDGE_NATS_EMBEDDED_TOKEN": "t0k"}[k]
+	})
+	if url, err := env.natsURL(""); err != nil || url != "nats://t0k@127.0.0.1:4333" {
+		t.Errorf("natsURL = %q, %v", url, err)
+	}
+	if url, _ := env.natsURL("nats://given:4222"); url != "nats://given:4222" {
+		t.Errorf("a -nats-url given: %q", url)
+	}
+	if url, _ := bridgeEnv(func(string) string { return "" }).natsURL(""); url != "nats://127.0.0.1:4222" {
+		t.Errorf("nothing set: %q", url)
 	}
 }

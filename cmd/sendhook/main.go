@@ -57,7 +57,7 @@ Flags of sendhook:
 // process environment in main, a map in tests).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
-		return check(ctx, args[1:], stdout, stderr)
+		return check(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sendhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -61,7 +61,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	var drainEnd time.Time // set when shutdown begins
+	var drainStart, drainEnd time.Time // set when shutdown begins
+	// Deferred first, so it runs last: after the sink has closed and the traces
+	// are flushed, the one line that says the process is done.
+	defer func() {
+		if !drainStart.IsZero() {
+			log.Info("stopped", "took", time.Since(drainStart).Round(time.Millisecond).String())
+		}
+	}()
 	if tp != nil {
 		// Registered before the sink's Close, so it runs after it: every span has
 		// ended by then, and Shutdown flushes them to the collector. A collector that
@@ -150,6 +157,9 @@ func Run(ctx context.Context, opts Options) error {
 	limits := opts.Limits.server()
 	// TLS, when on, sits above the admission listener: a taken slot closes the raw
 	// socket, which never blocks.
+	if tlsConfig != nil {
+		ln = tlsOnlyListener{ln} // plain HTTP gets a JSON answer (plainhttp.go)
+	}
 	admitted := admit.NewListener(ln, limits.conns(cfg.MaxInFlight), clk)
 	ln = admitted
 	srv := &http.Server{
@@ -193,9 +203,20 @@ func Run(ctx context.Context, opts Options) error {
 	case err := <-serveErr:
 		failed = fmt.Errorf("app: serving: %w", err)
 	}
-	// The parent context is done by now; the drain gets its own deadline.
-	drainEnd = time.Now().Add(cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), drainEnd)
+	// The parent context is done by now; the drain gets its own deadline. Publishes
+	// still waiting for the broker when it is near are answered 503 (StopPublishes),
+	// so that no sender meets a closed connection; the server then has until a
+	// little past the deadline to write those answers and see the connections idle.
+	drainStart = time.Now()
+	drainEnd = drainStart.Add(cfg.ShutdownTimeout)
+	stopAt := drainEnd.Add(-min(answerMargin, cfg.ShutdownTimeout/4))
+	stopTimer := time.AfterFunc(time.Until(stopAt), func() {
+		log.Warn("BRIDGE_SHUTDOWN_TIMEOUT is ending: answering 503 to webhooks still waiting for the broker",
+			"in_flight", b.InFlight())
+		b.StopPublishes()
+	})
+	defer stopTimer.Stop()
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), drainEnd.Add(answerMargin))
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown timed out; closing remaining connections", "err", err)
@@ -203,6 +224,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	return failed
 }
+
+// answerMargin is how long before the drain's deadline the webhooks still waiting
+// for the broker are answered, and how long past it the server may take to write
+// those answers: http.Server.Shutdown looks for idle connections every 0.5 s at
+// most once it has waited a while.
+const answerMargin = 250 * time.Millisecond
 
 // closeSink waits for the sink's in-flight publishes, which end at the publish
 // timeout at the latest, but not past the drain's deadline (+0.5 s, inside the

@@ -403,7 +403,19 @@ func TestTLS(t *testing.T) {
 	}
 	if r := b.post(t, sample, "plain-1"); r.Status == 200 {
 		t.Fatal("a plain-HTTP POST to the TLS listener was accepted")
+	} else if r.Status != 400 || r.Header.Get("Content-Type") != "application/json" || !strings.Contains(r.Body, `"error":"this port serves HTTPS`) {
+		// Every answer is JSON, this one too.
+		t.Errorf("plain HTTP to the TLS listener: %d %q %s, want 400 in JSON", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
+	// The listener still serves TLS after it: the check is per connection.
+	req, _ = http.NewRequest(http.MethodPost, "https://"+b.addr+"/webhooks", strings.NewReader(string(sample)))
+	req.Header.Set(bridge.SignatureHeader, bridge.Sign(testSecret, sample))
+	req.Header.Set(bridge.DeliveryHeader, "tls-1")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if err := b.healthcheck(true); err != nil {
 		t.Errorf("healthcheck over TLS: %v", err)
 	}

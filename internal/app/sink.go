@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
@@ -28,17 +29,16 @@ func openSink(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 	)
 	switch c.Sink {
 	case "nats":
-		s, err = openNATS(ctx, c, log, metrics)
+		s, err = natsjs.New(ctx, natsConfig(c, log, metrics))
+		if errors.Is(err, natsjs.ErrListenTaken) {
+			// Often a NATS server already runs there: the bridge can use it instead.
+			return nil, config.Errorf("BRIDGE_NATS_EMBEDDED_LISTEN",
+				"%v; give the embedded server another address, or set BRIDGE_NATS_URL to use the server already listening there", err)
+		}
 	case "rabbitmq":
-		s, err = openRabbitMQ(ctx, c, log, metrics)
+		s, err = rabbitmq.New(ctx, rabbitConfig(c, log, metrics))
 	case "sqs":
-		s, err = awssqs.New(ctx, awssqs.Config{
-			QueueURL:     c.Sqs.QueueURL,
-			Endpoint:     c.Sqs.Endpoint,
-			SenderQueues: senderQueues(c.Senders()),
-			Logger:       log.With("sink", "sqs"),
-			Metrics:      metrics,
-		})
+		s, err = awssqs.New(ctx, sqsConfig(c, log, metrics))
 	default:
 		return nil, config.Errorf("BRIDGE_SINK", "unknown sink %q", c.Sink)
 	}
@@ -48,8 +48,34 @@ func openSink(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 	return s, nil
 }
 
-func openNATS(ctx context.Context, c *config.Config, log *slog.Logger, metrics *sinks.Metrics) (sinks.Sink, error) {
-	s, err := natsjs.New(ctx, natsjs.Config{
+// CheckSink checks the configured broker as `bridge check` does, with the
+// configuration the bridge would use, publishing nothing (each sink's Check). A
+// failure that a sink blames on one of its fields becomes a *config.Error naming
+// the variable.
+func CheckSink(ctx context.Context, c *config.Config) []sinks.CheckResult {
+	log := slog.New(slog.DiscardHandler)
+	var results []sinks.CheckResult
+	switch c.Sink {
+	case "nats":
+		results = natsjs.Check(ctx, natsConfig(c, log, nil))
+	case "rabbitmq":
+		results = rabbitmq.Check(ctx, rabbitConfig(c, log, nil))
+	case "sqs":
+		results = awssqs.Check(ctx, sqsConfig(c, log, nil))
+	default:
+		return []sinks.CheckResult{sinks.Failed("broker", config.Errorf("BRIDGE_SINK", "unknown sink %q", c.Sink))}
+	}
+	vars := c.SinkVariables()
+	for i := range results {
+		if results[i].Err != nil {
+			results[i].Err = sinkError(results[i].Err, vars)
+		}
+	}
+	return results
+}
+
+func natsConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) natsjs.Config {
+	return natsjs.Config{
 		URL:                  c.Nats.URL,
 		Stream:               c.Nats.Stream,
 		SubjectPrefix:        c.Nats.SubjectPrefix,
@@ -69,21 +95,12 @@ func openNATS(ctx context.Context, c *config.Config, log *slog.Logger, metrics *
 		CredsFile:            c.Nats.CredsFile,
 		NkeyFile:             c.Nats.NkeyFile,
 		Replicas:             c.Nats.Replicas,
-	})
-	if errors.Is(err, natsjs.ErrListenTaken) {
-		// Often a NATS server already runs there: the bridge can use it instead.
-		return nil, config.Errorf("BRIDGE_NATS_EMBEDDED_LISTEN",
-			"%v; give the embedded server another address, or set BRIDGE_NATS_URL to use the server already listening there", err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
-func openRabbitMQ(ctx context.Context, c *config.Config, log *slog.Logger, metrics *sinks.Metrics) (sinks.Sink, error) {
+func rabbitConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) rabbitmq.Config {
 	r := c.Rabbitmq
-	s, err := rabbitmq.New(ctx, rabbitmq.Config{
+	return rabbitmq.Config{
 		URL:             r.URL,
 		Exchange:        r.Exchange,
 		SenderExchanges: senderExchanges(c.Senders()),
@@ -97,11 +114,17 @@ func openRabbitMQ(ctx context.Context, c *config.Config, log *slog.Logger, metri
 		},
 		Logger:  log.With("sink", "rabbitmq"),
 		Metrics: metrics,
-	})
-	if err != nil {
-		return nil, err
 	}
-	return s, nil
+}
+
+func sqsConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) awssqs.Config {
+	return awssqs.Config{
+		QueueURL:     c.Sqs.QueueURL,
+		Endpoint:     c.Sqs.Endpoint,
+		SenderQueues: senderQueues(c.Senders()),
+		Logger:       log.With("sink", "sqs"),
+		Metrics:      metrics,
+	}
 }
 
 // sinkError turns a sink's *sinks.ConfigError into a *config.Error naming the
@@ -115,6 +138,15 @@ func sinkError(err error, vars map[string]string) error {
 	var ce *sinks.ConfigError
 	if errors.As(err, &ce) {
 		if v, ok := vars[ce.Field]; ok {
+			var also []string
+			for _, f := range ce.Also {
+				if a, ok := vars[f]; ok {
+					also = append(also, a)
+				}
+			}
+			if len(also) > 0 {
+				return config.Errorf(v, "%v (settings: %s, %s)", ce.Err, v, strings.Join(also, ", "))
+			}
 			return config.Errorf(v, "%v", ce.Err)
 		}
 	}

@@ -62,6 +62,7 @@ func (c *Config) sinkVariables() map[string]string {
 		return map[string]string{
 			"URL":                 url,
 			"Stream":              "BRIDGE_NATS_STREAM",
+			"SubjectPrefix":       "BRIDGE_NATS_SUBJECT_PREFIX",
 			"EmbeddedListen":      "BRIDGE_NATS_EMBEDDED_LISTEN",
 			"EmbeddedToken":       "BRIDGE_NATS_EMBEDDED_TOKEN",
 			"EmbeddedTLSCertFile": "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE",

@@ -232,9 +232,15 @@ func (s *Sink) Ready(ctx context.Context) error {
 			QueueUrl:       aws.String(q.url),
 			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
 		})
-		if err != nil {
-			return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
+		switch {
+		case err == nil:
+			continue
+		case refusal(err) != nil:
+			return refusal(s.redact(err))
+		case unreachable(err):
+			return sinks.Classify(fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err)), sinks.ErrUnavailable)
 		}
+		return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
 	}
 	return nil
 }
@@ -301,7 +307,7 @@ func classifyEntry(f types.BatchResultErrorEntry) error {
 	case !f.SenderFault:
 		return err
 	case code == "InvalidMessageContents":
-		return fmt.Errorf("%w: %w", sinks.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", sinks.ErrInvalidContent, err)
 	case code == "MessageTooLong" || code == "BatchRequestTooLong":
 		return fmt.Errorf("%w: %w", sinks.ErrTooLarge, err)
 	}
@@ -331,10 +337,43 @@ func classifyCall(err error) error {
 	if errors.As(err, &apiErr) {
 		switch strings.TrimPrefix(apiErr.ErrorCode(), "AWS.SimpleQueueService.") {
 		case "InvalidMessageContents":
-			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalid, err)
+			return fmt.Errorf("awssqs: %w: %w", sinks.ErrInvalidContent, err)
 		case "MessageTooLong", "BatchRequestTooLong":
 			return fmt.Errorf("awssqs: %w: %w", sinks.ErrTooLarge, err)
 		}
 	}
+	if r := refusal(err); r != nil {
+		return r
+	}
+	if unreachable(err) {
+		return sinks.Classify(fmt.Errorf("awssqs: send: %w", err), sinks.ErrUnavailable)
+	}
 	return fmt.Errorf("awssqs: send: %w", err)
+}
+
+// refusal is the lasting refusal err stands for (an error wrapping sinks.ErrRefused
+// that says what to fix), or nil: the queue does not exist, or the credentials may
+// not use it. These hold until an operator acts.
+func refusal(err error) error {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return nil
+	}
+	switch strings.TrimPrefix(apiErr.ErrorCode(), "AWS.SimpleQueueService.") {
+	case "QueueDoesNotExist", "NonExistentQueue":
+		return sinks.Classify(fmt.Errorf("awssqs: the queue does not exist (deleted, or another account or region): %w", err), sinks.ErrRefused)
+	case "AccessDenied", "AccessDeniedException", "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.NotFoundException":
+		return sinks.Classify(fmt.Errorf("awssqs: the credentials may not use the queue (IAM: sqs:SendMessage and sqs:GetQueueAttributes on it, and kms:GenerateDataKey and kms:Decrypt on its key if it is encrypted): %w", err), sinks.ErrRefused)
+	case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidSecurity":
+		return sinks.Classify(fmt.Errorf("awssqs: SQS refuses the credentials: %w", err), sinks.ErrRefused)
+	}
+	return nil
+}
+
+// unreachable reports a call that reached no server: the endpoint refused or
+// dropped the connection, or its name does not resolve.
+func unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &dns)
 }

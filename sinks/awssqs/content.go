@@ -51,7 +51,7 @@ func checkText[T string | []byte](what string, s T) error {
 		}
 		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			return fmt.Errorf("awssqs: %w: %s is not valid UTF-8 (byte %d)", sinks.ErrInvalid, what, i)
+			return fmt.Errorf("awssqs: %w: %s is not valid UTF-8 (byte %d)", sinks.ErrInvalidContent, what, i)
 		}
 		if !sqsChar(r) {
 			return badChar(what, r, i)
@@ -68,7 +68,7 @@ func decodeRune[T string | []byte](s T) (rune, int) {
 }
 
 func badChar(what string, r rune, at int) error {
-	return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalid, what, r, at)
+	return fmt.Errorf("awssqs: %w: %s has character %U at byte %d, which SQS does not accept", sinks.ErrInvalidContent, what, r, at)
 }
 
 // maxAttributes is how many message attributes SQS takes on one message.

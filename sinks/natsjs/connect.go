@@ -109,12 +109,16 @@ func connectError(cfg Config, url string, err error) error {
 		alert     tls.AlertError
 	)
 	switch {
-	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &hostname),
-		strings.Contains(err.Error(), "x509: "):
+	case errors.As(err, &hostname):
+		// The certificate is not for the name dialled: the URL's host is at fault.
+		err = fmt.Errorf("the server's certificate does not carry the host name of the URL: %w", err)
+	case errors.As(err, &unknownCA), errors.As(err, &verify), strings.Contains(err.Error(), "x509: "):
+		field = "TLSCAFile"
 		if cfg.TLSCAFile != "" {
-			field = "TLSCAFile"
+			err = fmt.Errorf("the server's certificate does not verify against %s: %w", cfg.TLSCAFile, err)
+		} else {
+			err = fmt.Errorf("the server's certificate does not verify against the system's CA certificates (give the CA that signed it): %w", err)
 		}
-		err = fmt.Errorf("the server's certificate does not verify: %w", err)
 	case errors.As(err, &alert), errors.Is(err, nats.ErrTLS), strings.Contains(err.Error(), "remote error: tls"):
 		// The server verified us and hung up (with TLS 1.3 the client sees the
 		// connection close after its handshake, which nats.go reports as ErrTLS):

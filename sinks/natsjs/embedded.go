@@ -23,35 +23,13 @@ var ErrListenTaken = errors.New("address already in use")
 // startEmbedded runs a JetStream-enabled nats-server inside this process. Its store
 // lives under cfg.DataDir, so published messages survive a restart of the bridge.
 func startEmbedded(cfg Config) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(cfg.EmbeddedListen)
+	host, port, err := checkEmbedded(cfg)
 	if err != nil {
-		return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: %q is not host:port: %w", cfg.EmbeddedListen, err)}
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < -1 || port > 65535 {
-		return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: %q has no valid port", cfg.EmbeddedListen)}
-	}
-	// Anyone who reaches an unauthenticated server can purge the stream, losing
-	// messages the bridge has answered 200 for, or inject unsigned ones.
-	if !isLoopback(host) && cfg.EmbeddedToken == "" {
-		return nil, &sinks.ConfigError{Field: "EmbeddedToken", Err: fmt.Errorf(
-			"natsjs: the embedded server would listen beyond loopback (%s) without authentication: set a token that consumers present", cfg.EmbeddedListen)}
-	}
-	if port > 0 {
-		// The server reports a taken port only by never becoming ready; asking the
-		// kernel first turns a ten-second wait into an immediate, clear error.
-		ln, err := net.Listen("tcp", cfg.EmbeddedListen)
-		if err != nil {
-			return nil, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: embedded server cannot listen on %s: %w (%w)", cfg.EmbeddedListen, ErrListenTaken, err)}
-		}
-		ln.Close()
+		return nil, err
 	}
 	tlsConfig, err := embeddedTLS(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, &sinks.ConfigError{Field: "DataDir", Err: fmt.Errorf("natsjs: %w", err)}
 	}
 	srv, err := server.NewServer(&server.Options{
 		ServerName:    "audiospliter-bridge",
@@ -104,6 +82,39 @@ func embeddedTLS(cfg Config) (*tls.Config, error) {
 		return nil, &sinks.ConfigError{Field: "EmbeddedTLSCertFile", Err: fmt.Errorf("natsjs: the embedded server's certificate and key: %w", err)}
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// checkEmbedded checks what the embedded server needs before it starts: an
+// address it may listen on, free, and a data directory. It returns the address's
+// host and port.
+func checkEmbedded(cfg Config) (host string, port int, err error) {
+	host, portStr, err := net.SplitHostPort(cfg.EmbeddedListen)
+	if err != nil {
+		return "", 0, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: %q is not host:port: %w", cfg.EmbeddedListen, err)}
+	}
+	port, err = strconv.Atoi(portStr)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: %q has no valid port", cfg.EmbeddedListen)}
+	}
+	// Anyone who reaches an unauthenticated server can purge the stream, losing
+	// messages the bridge has answered 200 for, or inject unsigned ones.
+	if !isLoopback(host) && cfg.EmbeddedToken == "" {
+		return "", 0, &sinks.ConfigError{Field: "EmbeddedToken", Err: fmt.Errorf(
+			"natsjs: the embedded server would listen beyond loopback (%s) without authentication: set a token that consumers present", cfg.EmbeddedListen)}
+	}
+	if port > 0 {
+		// The server reports a taken port only by never becoming ready; asking the
+		// kernel first turns a ten-second wait into an immediate, clear error.
+		ln, err := net.Listen("tcp", cfg.EmbeddedListen)
+		if err != nil {
+			return "", 0, &sinks.ConfigError{Field: "EmbeddedListen", Err: fmt.Errorf("natsjs: embedded server cannot listen on %s: %w (%w)", cfg.EmbeddedListen, ErrListenTaken, err)}
+		}
+		ln.Close()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return "", 0, &sinks.ConfigError{Field: "DataDir", Err: fmt.Errorf("natsjs: %w", err)}
+	}
+	return host, port, nil
 }
 
 // isLoopback reports whether host (from host:port) accepts connections only from

@@ -38,4 +38,14 @@ func TestPublishWhileServerDownSaysSo(t *testing.T) {
 	if msg := err.Error(); !strings.HasPrefix(msg, "natsjs: publish: no NATS server reachable") || strings.Contains(msg, "\n") {
 		t.Errorf("error %q: want one line that starts with the cause", msg)
 	}
+	if msg := err.Error(); strings.Contains(msg, "outbound buffer") {
+		t.Errorf("error %q: an outage is not a full buffer", msg)
+	}
+	// The bridge answers it broker_unavailable, and readiness says so too.
+	if !errors.Is(err, sinks.ErrUnavailable) {
+		t.Errorf("Publish with the server down = %v, want ErrUnavailable", err)
+	}
+	if err := sink.Ready(t.Context()); !errors.Is(err, sinks.ErrUnavailable) {
+		t.Errorf("Ready with the server down = %v, want ErrUnavailable", err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,10 @@ type Sink struct {
 	limits    limits       // the server's and the stream's size limits (limits.go)
 	closeOnce sync.Once
 	sockets   stall.Sockets // what nats.go dialed; unused when embedded
+	dials     dialError     // the last dial's failure
 
+	refusals      *refusals     // calls waiting for an answer, ended by a permission violation (refusals.go)
+	refused       sinks.Refusal // a refused publish, until a probe passes
 	errLog        throttle
 	healMu        sync.Mutex
 	lastHeal      time.Time
@@ -97,8 +101,25 @@ type Sink struct {
 // captures the subjects, and returns a ready sink. Failures name the Config field at
 // fault with a *sinks.ConfigError.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
-	cfg = withDefaults(cfg)
-	s := &Sink{cfg: cfg, log: cfg.Logger, calls: stall.NewCalls(cfg.MaxCalls), link: newLink()}
+	s, err := connect(withDefaults(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ensureStream(ctx); err != nil {
+		s.closeConn()
+		return nil, err
+	}
+	if s.server == nil {
+		s.log.Info("connected to nats", "url", sinks.RedactURL(s.nc.ConnectedUrl()), "servers", len(s.nc.Servers()),
+			"tls", s.nc.TLSRequired() || s.cfg.TLSCAFile != "", "auth", authKind(s.cfg), "stream", s.cfg.Stream, "name", s.cfg.ClientName)
+	}
+	return s, nil
+}
+
+// connect connects (or starts the embedded server) with cfg, its defaults set,
+// and touches no stream.
+func connect(cfg Config) (*Sink, error) {
+	s := &Sink{cfg: cfg, log: cfg.Logger, calls: stall.NewCalls(cfg.MaxCalls), link: newLink(), refusals: newRefusals()}
 	s.sockets.Interval = cfg.StallInterval
 
 	opts := []nats.Option{
@@ -115,6 +136,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		// on every attempt.
 		nats.IgnoreAuthErrorAbort(),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A permission violation ends the calls it concerns now, each with the
+			// server's words (refusals.go).
+			s.refusals.notice(err)
 			// A refusal repeats on every reconnect attempt (several a second).
 			if ok, skipped := s.errLog.allow(time.Now(), 10*time.Second); ok {
 				s.log.Error("nats error", "err", sinks.RedactError(err, cfg.URL), "repeats_not_logged", skipped)
@@ -146,7 +170,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		}
 		opts = append(opts, sec...)
 		opts = append(opts,
-			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, sockets: &s.sockets}),
+			nats.SetCustomDialer(dialer{timeout: cfg.ConnectTimeout, sockets: &s.sockets, last: &s.dials}),
 			nats.SkipHostLookup(),
 			// A write that failed (cut by a stalled publish, or past its deadline)
 			// leaves the connection unusable: reconnect at once.
@@ -169,6 +193,10 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		s.shutdownEmbedded()
+		if errors.Is(err, nats.ErrNoServers) && s.dials.get() != nil {
+			// Every dial failed: what they met, as RabbitMQ's sink says it.
+			err = s.dials.get()
+		}
 		return nil, connectError(cfg, url, err)
 	}
 	s.nc = nc
@@ -179,15 +207,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("natsjs: %w", err)
 	}
 	s.js = js
-
-	if err := s.ensureStream(ctx); err != nil {
-		s.closeConn()
-		return nil, err
-	}
-	if s.server == nil {
-		s.log.Info("connected to nats", "url", sinks.RedactURL(nc.ConnectedUrl()), "servers", len(nc.Servers()),
-			"tls", nc.TLSRequired() || cfg.TLSCAFile != "", "auth", authKind(cfg), "stream", cfg.Stream, "name", cfg.ClientName)
-	}
 	return s, nil
 }
 
@@ -246,48 +265,126 @@ func withDefaults(cfg Config) Config {
 }
 
 // ensureStream creates the stream when it is missing and checks that the stream
-// which captures our subjects is the configured one, so a mismatch is a start-up
-// error rather than every publish timing out.
+// captures the subjects, so a mismatch is a start-up error rather than every
+// publish timing out. A JetStream API call the server refuses for want of
+// permission fails at once, quoting the server (refusals.go).
 func (s *Sink) ensureStream(ctx context.Context) error {
-	want := jetstream.StreamConfig{
+	ctx, w := s.refusals.watch(ctx, "$JS.API.>")
+	defer s.refusals.end(w)
+	err := s.ensureStreamWatched(ctx)
+	if r := refused(ctx); r != nil {
+		return &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, r)}
+	}
+	return err
+}
+
+func (s *Sink) ensureStreamWatched(ctx context.Context) error {
+	info, err := s.lookupStream(ctx)
+	if err != nil || info != nil {
+		return err
+	}
+	subjects := s.cfg.SubjectPrefix + ".>"
+	_, err = s.js.CreateStream(ctx, s.wantStream())
+	if err := s.overlapError(ctx, err); err != nil {
+		return err
+	}
+	if err != nil {
+		field := "Stream"
+		if s.cfg.Replicas > 1 {
+			field = "Replicas" // most often: fewer servers than replicas
+		}
+		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
+	}
+	s.limits.noteStream(s.wantStream())
+	s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", subjects, "replicas", s.cfg.Replicas)
+	return nil
+}
+
+// wantStream is the stream the sink creates when it is missing.
+func (s *Sink) wantStream() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:       s.cfg.Stream,
 		Subjects:   []string{s.cfg.SubjectPrefix + ".>"},
 		Storage:    jetstream.FileStorage,
 		Duplicates: s.cfg.DuplicateWindow,
 		Replicas:   s.cfg.Replicas,
 	}
+}
+
+// lookupStream returns the stream's info when it exists and captures the subjects,
+// nil and no error when it does not exist, and an error naming the setting to fix
+// otherwise (no JetStream, a stream that captures other subjects).
+func (s *Sink) lookupStream(ctx context.Context) (*jetstream.StreamInfo, error) {
+	subjects := s.cfg.SubjectPrefix + ".>"
 	st, err := s.js.Stream(ctx, s.cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = s.js.CreateStream(ctx, want)
-		if err != nil {
-			field := "Stream"
-			if s.cfg.Replicas > 1 {
-				field = "Replicas" // most often: fewer servers than replicas
-			}
-			return &sinks.ConfigError{Field: field, Err: fmt.Errorf("natsjs: create stream %s with %d replicas: %w", s.cfg.Stream, s.cfg.Replicas, err)}
-		}
-		s.limits.noteStream(want)
-		s.log.Info("created jetstream stream", "stream", s.cfg.Stream, "subjects", s.cfg.SubjectPrefix+".>", "replicas", s.cfg.Replicas)
+		return nil, nil
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
-		return &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
+		return nil, &sinks.ConfigError{Field: "URL", Err: fmt.Errorf("natsjs: no JetStream answers on this server (it runs without JetStream, or its cluster has not formed yet): %w", err)}
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		// Fixed on the server, or with credentials of another account: not in the
 		// stream's settings.
-		return &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: the account these credentials log in to has no JetStream (enable it for the account on the server, or use credentials of an account that has it): %w", err)}
+		return nil, &sinks.ConfigError{Field: credsField(s.cfg), Err: fmt.Errorf("natsjs: the account these credentials log in to has no JetStream (enable it for the account on the server, or use credentials of an account that has it): %w", err)}
 	case err != nil:
-		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
-	default:
-		s.limits.noteStream(st.CachedInfo().Config)
-		s.noteExisting(st.CachedInfo().Config, want)
+		return nil, &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf("natsjs: look up stream %s: %w", s.cfg.Stream, err)}
 	}
-	probe := s.cfg.SubjectPrefix + ".probe"
-	name, err := s.js.StreamNameBySubject(ctx, probe)
-	if err != nil || name != s.cfg.Stream {
-		return &sinks.ConfigError{Field: "Stream", Err: fmt.Errorf(
-			"natsjs: stream %s does not capture subject %s.> (found %q, %v)", s.cfg.Stream, s.cfg.SubjectPrefix, name, err)}
+	info := st.CachedInfo()
+	s.limits.noteStream(info.Config)
+	s.noteExisting(info.Config, s.wantStream())
+	if !captures(info.Config.Subjects, subjects) {
+		got := info.Config.Subjects
+		return nil, &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf(
+			"natsjs: stream %s exists, and its subjects %s do not capture %s, where the bridge publishes (%s.<event>): "+
+				"add %s to the stream's subjects (nats stream edit %s --subjects %q), or use another stream, or a subject prefix that this stream captures",
+			s.cfg.Stream, quoteList(got), subjects, s.cfg.SubjectPrefix, subjects, s.cfg.Stream, strings.Join(append(slices.Clone(got), subjects), ","))}
 	}
-	return nil
+	return info, nil
+}
+
+// overlapError is the error of a stream that cannot be created because another
+// stream captures some of its subjects, naming that stream; nil for any other err.
+func (s *Sink) overlapError(ctx context.Context, err error) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeSubjectOverlap {
+		return nil
+	}
+	other, _ := s.js.StreamNameBySubject(ctx, s.cfg.SubjectPrefix+".>")
+	return s.takenError(other, err)
+}
+
+// takenError says that the stream cannot be created because stream other
+// captures subjects under the prefix.
+func (s *Sink) takenError(other string, err error) error {
+	msg := fmt.Sprintf("natsjs: stream %s does not exist and cannot be created with subjects %s.>: stream %q already captures subjects under %s.: "+
+		"use that stream (give its name as the stream), or another subject prefix that no stream captures",
+		s.cfg.Stream, s.cfg.SubjectPrefix, other, s.cfg.SubjectPrefix)
+	if err != nil {
+		return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: fmt.Errorf("%s: %w", msg, err)}
+	}
+	return &sinks.ConfigError{Field: "Stream", Also: []string{"SubjectPrefix"}, Err: errors.New(msg)}
+}
+
+// errCodeSubjectOverlap is JetStream's "subjects overlap with an existing stream".
+const errCodeSubjectOverlap jetstream.ErrorCode = 10065
+
+// captures reports whether every subject matching want is matched by one of the
+// stream's subject filters.
+func captures(filters []string, want string) bool {
+	for _, f := range filters {
+		if server.SubjectMatchesFilter(want, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteList shows a stream's subjects as [a.>, b] ("none" when it has none).
+func quoteList(subjects []string) string {
+	if len(subjects) == 0 {
+		return "(none)"
+	}
+	return "[" + strings.Join(subjects, ", ") + "]"
 }
 
 // noteExisting logs, once per sink, how an existing stream differs from the one the
@@ -377,15 +474,21 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	}
 	start := time.Now()
 	var ack pubAck // read only when within returns nil: the call has returned
-	err := s.within(ctx, func() error {
+	watched, w := s.refusals.watch(ctx, subject)
+	err := s.within(watched, func() error {
 		var err error
-		ack, err = s.publishMsg(ctx, m)
+		ack, err = s.publishMsg(watched, m)
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			s.heal(ctx)
 		}
 		return err
 	})
+	s.refusals.end(w)
 	s.cfg.Metrics.ObserveConfirm(start)
+	if r := refused(watched); r != nil {
+		s.refused.Note(subject, r)
+		return r
+	}
 	if err != nil {
 		return classify(ctx, err)
 	}
@@ -396,17 +499,18 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 }
 
 // errNotConnected is a publish while nats.go reconnects: retryable, at once.
-var errNotConnected = errors.New("natsjs: publish: no NATS server reachable, reconnecting")
+var errNotConnected = sinks.Classify(errors.New("natsjs: publish: no NATS server reachable, reconnecting"), sinks.ErrUnavailable)
 
 // classify keeps retryable what may succeed later (server away, stream missing for
 // now, timeouts) and marks permanent what cannot (too large, invalid subject).
 func classify(ctx context.Context, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
-	case errors.Is(err, nats.ErrReconnectBufExceeded):
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionReconnecting):
 		// With no reconnect buffer (ReconnectBufSize(-1)) this is how nats.go says
-		// that it has no server right now; its own words suggest a full buffer.
-		return fmt.Errorf("natsjs: publish: no NATS server reachable, reconnecting (%w)", err)
+		// that it has no server right now; its own words ("outbound buffer limit
+		// exceeded") suggest a full buffer, so they are not repeated.
+		return errNotConnected
 	case ctx.Err() != nil:
 		return fmt.Errorf("natsjs: publish: %w (%w)", ctx.Err(), err)
 	case errors.Is(err, nats.ErrMaxPayload):
@@ -415,8 +519,10 @@ func classify(ctx context.Context, err error) error {
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrTooLarge, err)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeHeaderExceedsMaximum:
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
-	case errors.Is(err, nats.ErrBadSubject), errors.Is(err, nats.ErrBadHeaderMsg):
+	case errors.Is(err, nats.ErrBadHeaderMsg):
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalid, err)
+	case errors.Is(err, nats.ErrBadSubject):
+		return fmt.Errorf("natsjs: %w: %w", sinks.ErrInvalidRoute, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return fmt.Errorf("natsjs: %w: %w", sinks.ErrClosed, err)
 	}
@@ -428,21 +534,21 @@ func classify(ctx context.Context, err error) error {
 // protocol), and subjects longer than maxSubjectLen.
 func validSubject(subject string) error {
 	if len(subject) > maxSubjectLen {
-		return fmt.Errorf("natsjs: %w: subject longer than %d bytes", sinks.ErrInvalid, maxSubjectLen)
+		return fmt.Errorf("natsjs: %w: subject longer than %d bytes", sinks.ErrInvalidRoute, maxSubjectLen)
 	}
 	prev := byte('.')
 	for i := 0; i < len(subject); i++ {
 		c := subject[i]
 		switch {
 		case c <= ' ' || c == 0x7f || c == '*' || c == '>':
-			return fmt.Errorf("natsjs: %w: event is not a valid subject token: white space, control characters, '*' and '>' are not allowed", sinks.ErrInvalid)
+			return fmt.Errorf("natsjs: %w: event is not a valid subject token: white space, control characters, '*' and '>' are not allowed", sinks.ErrInvalidRoute)
 		case c == '.' && prev == '.':
-			return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+			return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalidRoute)
 		}
 		prev = c
 	}
 	if prev == '.' {
-		return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalid)
+		return fmt.Errorf("natsjs: %w: event is not a valid subject: empty token", sinks.ErrInvalidRoute)
 	}
 	return nil
 }
@@ -456,17 +562,40 @@ func (s *Sink) Ready(ctx context.Context) error {
 		return fmt.Errorf("natsjs: %w: %d publishes past their deadlines are still under way", sinks.ErrBackedUp, s.calls.Left())
 	}
 	if s.link.isDown() {
-		return errors.New("natsjs: not connected: reconnecting")
+		return sinks.Classify(errors.New("natsjs: not connected: reconnecting"), sinks.ErrUnavailable)
 	}
-	return s.within(ctx, func() error {
+	cleared, err := s.refused.Check(ctx, func(ctx context.Context, subject string) error {
+		return s.Probe(ctx, s.probeSubject(subject))
+	})
+	if cleared {
+		s.log.Info("the server lets the bridge publish again", "stream", s.cfg.Stream)
+	}
+	if err != nil {
+		return err
+	}
+	watched, w := s.refusals.watch(ctx, "$JS.API.>")
+	done := func() { s.refusals.end(w) }
+	defer done()
+	err = s.within(watched, func() error {
 		if st := s.nc.Status(); st != nats.CONNECTED {
-			return fmt.Errorf("natsjs: connection is %s", st)
+			return sinks.Classify(fmt.Errorf("natsjs: connection is %s", st), sinks.ErrUnavailable)
 		}
-		if _, err := s.js.Stream(ctx, s.cfg.Stream); err != nil {
+		_, err := s.js.Stream(watched, s.cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Deleted at runtime: created again (at most once a second), as a
+			// publish would, since no publish comes while not ready.
+			s.heal(watched)
+			return sinks.Classify(fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, err), sinks.ErrRefused)
+		}
+		if err != nil {
 			return fmt.Errorf("natsjs: stream %s: %w", s.cfg.Stream, err)
 		}
 		return nil
 	})
+	if r := refused(watched); r != nil {
+		return r
+	}
+	return err
 }
 
 // Close implements sinks.Sink. It waits for in-flight publishes while the

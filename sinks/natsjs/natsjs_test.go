@@ -152,6 +152,10 @@ func TestUnreachableAtStart(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Field != "URL" {
 		t.Fatalf("New against a closed port = %v, want a ConfigError on URL", err)
 	}
+	// What the dial met, as the RabbitMQ sink says it, not nats.go's summary.
+	if msg := err.Error(); !strings.Contains(msg, "connection refused") || strings.Contains(msg, "no servers available") {
+		t.Errorf("New against a closed port = %q, want it to say connection refused", msg)
+	}
 }
 
 func TestStreamNotCapturingPrefix(t *testing.T) {
@@ -171,6 +175,27 @@ func TestStreamNotCapturingPrefix(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Field != "Stream" {
 		t.Fatalf("New with a stream that does not capture the prefix = %v, want a ConfigError on Stream", err)
 	}
+	// It says the stream exists, shows its subjects, and offers the fixes.
+	msg := err.Error()
+	for _, want := range []string{"stream OTHER exists", "[other.>]", "audiospliter.>", "nats stream edit OTHER", "another stream", "subject prefix"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "not found") {
+		t.Errorf("error %q says \"not found\" about a stream that exists", msg)
+	}
+	if len(ce.Also) != 1 || ce.Also[0] != "SubjectPrefix" {
+		t.Errorf("Also = %v, want the subject prefix as the other setting that mends it", ce.Also)
+	}
+
+	// A stream of another name already captures the subjects: the bridge cannot
+	// create its own, and says which stream to use.
+	_, err = natsjs.New(t.Context(), natsjs.Config{URL: ts.URL(), Stream: "MINE", SubjectPrefix: "other"})
+	if !errors.As(err, &ce) || ce.Field != "Stream" || !strings.Contains(err.Error(), `stream "OTHER" already captures`) {
+		t.Fatalf("New with the subjects taken by another stream = %v, want a ConfigError on Stream naming OTHER", err)
+	}
+	t.Log(err)
 }
 
 func TestEmbeddedKeepsMessagesAcrossRestart(t *testing.T) {

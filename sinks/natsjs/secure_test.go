@@ -143,6 +143,8 @@ func TestSecureStartupErrors(t *testing.T) {
 		field string
 	}{
 		{"server cert from another CA", func(c *natsjs.Config) { c.TLSCAFile = other.File }, "TLSCAFile"},
+		// Not the URL: the CA file is what to set.
+		{"no CA file: the system roots", func(c *natsjs.Config) { c.TLSCAFile = "" }, "TLSCAFile"},
 		{"CA file missing", func(c *natsjs.Config) { c.TLSCAFile = missing }, "TLSCAFile"},
 		{"CA file not PEM", func(c *natsjs.Config) { c.TLSCAFile = garbage }, "TLSCAFile"},
 		{"client cert the server does not trust", func(c *natsjs.Config) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/stall"
@@ -29,9 +30,35 @@ import (
 type dialer struct {
 	timeout time.Duration
 	sockets *stall.Sockets
+	last    *dialError // the last dial's failure, which nats.go does not report
 }
 
-func (d dialer) Dial(network, address string) (net.Conn, error) {
+// dialError keeps the last failure of a dial. nats.go reports a first connect
+// whose every dial was refused as "no servers available for connection"; the
+// sink says what the dial met instead (connection refused, no such host).
+type dialError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (e *dialError) set(err error) {
+	e.mu.Lock()
+	e.err = err
+	e.mu.Unlock()
+}
+
+func (e *dialError) get() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+func (d dialer) Dial(network, address string) (c net.Conn, err error) {
+	defer func() {
+		if err != nil && d.last != nil {
+			d.last.set(err)
+		}
+	}()
 	// One deadline for the lookup and every dial, as nats.go's own dialer has.
 	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 	defer cancel()
@@ -50,7 +77,6 @@ func (d dialer) Dial(network, address string) (net.Conn, error) {
 			rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 		}
 	}
-	var err error
 	for i, addr := range addrs {
 		// What is left, shared among the addresses not yet tried.
 		per := time.Until(deadline) / time.Duration(len(addrs)-i)

@@ -211,11 +211,21 @@ func (s *Sink) reconnect() *session {
 		sess, err = s.connectAny(ctx)
 		return err
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		// A refusal that holds (a user or a permission removed) answers the
+		// publishes meanwhile 502, and Ready says so, until a reconnect succeeds.
+		var amqpErr *amqp.Error
+		if errors.As(err, &amqpErr) {
+			if refusalOf(amqpErr, "connection") != nil {
+				r := sinks.Classify(fmt.Errorf("rabbitmq: reconnecting: %w", err), sinks.ErrRefused)
+				s.connRefused.Store(&r)
+			}
+		}
 		s.log.Warn("rabbitmq reconnect failed", "err", err, "retry_in", wait.String())
 	})
 	if err != nil {
 		return nil
 	}
+	s.connRefused.Store(nil)
 	s.mu.Lock()
 	if s.gate.IsShut() {
 		s.mu.Unlock()

@@ -69,7 +69,7 @@ const appID = "audiospliter-bridge"
 const maxRoutingKey = 255
 
 var (
-	errNotConnected = errors.New("rabbitmq: not connected")
+	errNotConnected = sinks.Classify(errors.New("rabbitmq: not connected"), sinks.ErrUnavailable)
 	errBlocked      = errors.New("rabbitmq: connection blocked by the broker (resource alarm)")
 	errNacked       = errors.New("rabbitmq: broker did not ack the message (nack or channel closed)")
 	// ErrUnroutable means the exchange routed the message to no queue. It is
@@ -99,6 +99,12 @@ type Sink struct {
 	next    atomic.Uint64
 	calls   *stall.Calls  // every call into amqp091-go that may block on the broker
 	sockets stall.Sockets // every connection dialed
+
+	// refused is a publish the broker refused for good, until a probe passes;
+	// connRefused the lasting refusal met by the latest reconnect attempt (a user
+	// or permission removed), until a reconnect succeeds.
+	refused     sinks.Refusal
+	connRefused atomic.Pointer[error]
 
 	idsMu    sync.Mutex
 	ids      map[string]chan struct{} // message ids being published; closed when done
@@ -233,7 +239,7 @@ func (s *Sink) prepare() error {
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	key := msg.RouteKey()
 	if len(key) > maxRoutingKey {
-		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalid, maxRoutingKey)
+		return fmt.Errorf("rabbitmq: %w: event (or route) longer than %d bytes cannot be a routing key", sinks.ErrInvalidRoute, maxRoutingKey)
 	}
 	if !s.gate.Enter() {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
@@ -256,6 +262,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return fmt.Errorf("rabbitmq: publish: %w", err)
 	}
 	if sess == nil {
+		if r := s.connRefused.Load(); r != nil {
+			return *r
+		}
 		return errNotConnected
 	}
 	if s.blocked.Load() {
@@ -268,6 +277,9 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	exchange := s.exchange(msg.Sender)
 	start := time.Now()
 	err = s.publishSized(ctx, sess, p, exchange, key)
+	if errors.Is(err, sinks.ErrRefused) {
+		s.refused.Note(probeDest(exchange, key), err)
+	}
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
 	switch {
@@ -321,17 +333,32 @@ func toPublishing(msg sinks.Message) amqp.Publishing {
 	}
 }
 
-// Ready implements sinks.Sink.
-func (s *Sink) Ready(context.Context) error {
+// Ready implements sinks.Sink: connected, not blocked, and no refusal that holds
+// (refusals.go).
+func (s *Sink) Ready(ctx context.Context) error {
 	if s.calls.BackedUp() {
 		return fmt.Errorf("rabbitmq: %w: %d writes past their deadlines are still under way", sinks.ErrBackedUp, s.calls.Left())
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	switch {
-	case s.gate.IsShut():
+	if s.gate.IsShut() {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
-	case s.session == nil || s.session.conn.IsClosed():
+	}
+	// A refused publish first: the sink reconnects after one (the broker closed
+	// the channel), and the refusal, not the reconnect, is what holds.
+	cleared, err := s.refused.Check(ctx, s.probeDest)
+	if cleared {
+		s.log.Info("the broker lets the bridge publish again", "exchange", s.cfg.Exchange)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	sess := s.session
+	s.mu.RUnlock()
+	switch {
+	case sess == nil || sess.conn.IsClosed():
+		if r := s.connRefused.Load(); r != nil {
+			return *r
+		}
 		return errNotConnected
 	case s.blocked.Load():
 		return errBlocked

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -31,6 +32,8 @@ type pubChannel struct {
 	ch      *amqp.Channel
 	returns chan amqp.Return
 	slots   chan struct{}
+	down    chan struct{}              // closed once the channel is closed
+	reason  atomic.Pointer[amqp.Error] // why the broker closed it; set before down closes
 
 	mu       sync.Mutex
 	returned map[string]time.Time // message id → when its return arrived
@@ -39,9 +42,45 @@ type pubChannel struct {
 const returnBuffer = 4096
 
 func newPubChannel(ch *amqp.Channel) *pubChannel {
-	pc := &pubChannel{ch: ch, returns: make(chan amqp.Return, returnBuffer), slots: make(chan struct{}, returnBuffer/2), returned: make(map[string]time.Time)}
+	pc := &pubChannel{ch: ch, returns: make(chan amqp.Return, returnBuffer), slots: make(chan struct{}, returnBuffer/2),
+		down: make(chan struct{}), returned: make(map[string]time.Time)}
 	ch.NotifyReturn(pc.returns)
+	// Buffered: the library hands over the close reason before it nacks the
+	// confirms, so a publisher that saw its nack finds the reason.
+	closes := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		if e, ok := <-closes; ok {
+			pc.reason.Store(e)
+		}
+		close(pc.down)
+	}()
 	return pc
+}
+
+// refusal returns the broker's lasting refusal that closed the channel under a
+// publish (403 ACCESS_REFUSED: no write permission on the exchange), as an error
+// wrapping sinks.ErrRefused; nil for any other outcome. A channel closed for a
+// missing exchange (404) is not one: the sink declares the exchange again when it
+// reconnects.
+func (pc *pubChannel) refusal(ctx context.Context) error {
+	if !pc.ch.IsClosed() {
+		return nil
+	}
+	select {
+	case <-pc.down:
+	case <-ctx.Done():
+		return nil
+	}
+	return refusalOf(pc.reason.Load(), "publish")
+}
+
+// refusalOf is the refusal an AMQP error stands for, or nil: 403 ACCESS_REFUSED
+// and 530 NOT_ALLOWED hold until an operator changes the user's permissions.
+func refusalOf(e *amqp.Error, what string) error {
+	if e == nil || e.Code != amqp.AccessRefused && e.Code != amqp.NotAllowed {
+		return nil
+	}
+	return sinks.Classify(fmt.Errorf("rabbitmq: the broker refused the %s: %w (the user needs write permission on the exchange and configure permission to declare it: rabbitmqctl set_permissions)", what, e), sinks.ErrRefused)
 }
 
 func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange string, p amqp.Publishing, key string) error {
@@ -75,6 +114,9 @@ func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange 
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("rabbitmq: publish: the write did not end by the deadline: %w", ctx.Err())
 	case err != nil:
+		if r := pc.refusal(ctx); r != nil {
+			return r
+		}
 		return fmt.Errorf("rabbitmq: publish: %w", err)
 	}
 	if dc == nil {
@@ -92,6 +134,9 @@ func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange 
 	case wasReturned:
 		return fmt.Errorf("%w (exchange %q, routing key %q)", ErrUnroutable, exchange, key)
 	case !acked:
+		if r := pc.refusal(ctx); r != nil {
+			return r
+		}
 		return errNacked
 	}
 	return nil

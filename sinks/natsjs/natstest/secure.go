@@ -18,11 +18,12 @@ import (
 // Secure is how a production server protects itself: TLS (with client certificates
 // verified when ClientCA is set) and one kind of authentication.
 type Secure struct {
-	Cert     *certs.Pair // the server's certificate; nil: no TLS
-	ClientCA *certs.CA   // verify client certificates against this CA; nil: none asked
-	Auth     *Auth       // decentralised JWT auth (operator, accounts, .creds users)
-	Nkeys    []string    // public keys of NKey users (no JWTs)
-	Token    string      // a token clients give (nats://TOKEN@host)
+	Cert     *certs.Pair    // the server's certificate; nil: no TLS
+	ClientCA *certs.CA      // verify client certificates against this CA; nil: none asked
+	Auth     *Auth          // decentralised JWT auth (operator, accounts, .creds users)
+	Nkeys    []string       // public keys of NKey users (no JWTs)
+	Token    string         // a token clients give (nats://TOKEN@host)
+	Users    []*server.User // users with passwords (nats://user:pass@host) and their permissions
 
 	// Client is what the tests' own consumers present: the CA, a client
 	// certificate when ClientCA is set, and credentials.
@@ -49,6 +50,7 @@ func (sec *Secure) apply(o *server.Options) error {
 		}
 	}
 	o.Authorization = sec.Token
+	o.Users = sec.Users
 	for _, pub := range sec.Nkeys {
 		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: pub})
 	}

@@ -50,6 +50,198 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if .Values.tls.listenerSecret -}}HTTPS{{- else -}}HTTP{{- end -}}
 {{- end -}}
 
+{{/* The bridge's environment, mounts and volumes: the same for the bridge, the
+     init container that checks before it (checkAtStart) and the `helm test` pod,
+     so that `bridge check` sees exactly what the bridge will. */}}
+{{- define "bridge.env" -}}
+{{- $secret := include "bridge.secretName" . }}
+{{- $secretDir := include "bridge.secretDir" . }}
+{{- $tlsDir := include "bridge.tlsDir" . }}
+{{- $keys := .Values.secretKeys }}
+{{- $rabbitTLS := .Values.tls.rabbitmq }}
+{{- $natsTLS := .Values.tls.nats }}
+- name: BRIDGE_SINK
+  value: {{ .Values.sink | quote }}
+- name: BRIDGE_LISTEN_ADDR
+  value: ":8080"
+- name: BRIDGE_SHUTDOWN_TIMEOUT
+  value: "{{ .Values.shutdownTimeoutSeconds }}s"
+- name: BRIDGE_WEBHOOK_SECRET_FILE
+  value: {{ printf "%s/webhook-secret" $secretDir | quote }}
+{{- if eq .Values.sink "rabbitmq" }}
+- name: BRIDGE_RABBITMQ_URL_FILE
+  value: {{ printf "%s/rabbitmq-url" $secretDir | quote }}
+{{- with $rabbitTLS.caSecret }}
+- name: BRIDGE_RABBITMQ_TLS_CA_FILE
+  value: {{ printf "%s/rabbitmq-ca/ca.crt" $tlsDir | quote }}
+{{- end }}
+{{- with $rabbitTLS.clientCertSecret }}
+- name: BRIDGE_RABBITMQ_TLS_CERT_FILE
+  value: {{ printf "%s/rabbitmq-client/tls.crt" $tlsDir | quote }}
+- name: BRIDGE_RABBITMQ_TLS_KEY_FILE
+  value: {{ printf "%s/rabbitmq-client/tls.key" $tlsDir | quote }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.sink "nats" }}
+- name: BRIDGE_NATS_URL_FILE
+  value: {{ printf "%s/nats-url" $secretDir | quote }}
+{{- if $keys.natsCreds }}
+- name: BRIDGE_NATS_CREDS_FILE
+  value: {{ printf "%s/nats.creds" $secretDir | quote }}
+{{- end }}
+{{- if $keys.natsNkey }}
+- name: BRIDGE_NATS_NKEY_FILE
+  value: {{ printf "%s/nats.nk" $secretDir | quote }}
+{{- end }}
+{{- with $natsTLS.caSecret }}
+- name: BRIDGE_NATS_TLS_CA_FILE
+  value: {{ printf "%s/nats-ca/ca.crt" $tlsDir | quote }}
+{{- end }}
+{{- with $natsTLS.clientCertSecret }}
+- name: BRIDGE_NATS_TLS_CERT_FILE
+  value: {{ printf "%s/nats-client/tls.crt" $tlsDir | quote }}
+- name: BRIDGE_NATS_TLS_KEY_FILE
+  value: {{ printf "%s/nats-client/tls.key" $tlsDir | quote }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.sink "sqs" }}
+- name: BRIDGE_SQS_QUEUE_URL
+  value: {{ .Values.sqs.queueURL | quote }}
+- name: AWS_REGION
+  value: {{ .Values.sqs.region | quote }}
+{{- end }}
+{{- if .Values.tls.listenerSecret }}
+- name: BRIDGE_TLS_CERT_FILE
+  value: {{ printf "%s/listener/tls.crt" $tlsDir | quote }}
+- name: BRIDGE_TLS_KEY_FILE
+  value: {{ printf "%s/listener/tls.key" $tlsDir | quote }}
+{{- end }}
+{{- range $name, $value := .Values.config }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{- toYaml . | nindent 0 }}
+{{- end }}
+{{- end -}}
+
+{{- define "bridge.volumeMounts" -}}
+{{- $secret := include "bridge.secretName" . }}
+{{- $secretDir := include "bridge.secretDir" . }}
+{{- $tlsDir := include "bridge.tlsDir" . }}
+{{- $keys := .Values.secretKeys }}
+{{- $rabbitTLS := .Values.tls.rabbitmq }}
+{{- $natsTLS := .Values.tls.nats }}
+- name: secrets
+  mountPath: {{ $secretDir }}
+  readOnly: true
+{{- if or .Values.tls.listenerSecret $rabbitTLS.caSecret $rabbitTLS.clientCertSecret $natsTLS.caSecret $natsTLS.clientCertSecret }}
+- name: tls
+  mountPath: {{ $tlsDir }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "bridge.volumes" -}}
+{{- $secret := include "bridge.secretName" . }}
+{{- $secretDir := include "bridge.secretDir" . }}
+{{- $tlsDir := include "bridge.tlsDir" . }}
+{{- $keys := .Values.secretKeys }}
+{{- $rabbitTLS := .Values.tls.rabbitmq }}
+{{- $natsTLS := .Values.tls.nats }}
+# Whole-directory mounts (no subPath), so Kubernetes can update a rotated
+# Secret in place; the bridge re-reads the webhook secret file on change.
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ $secret }}
+          items:
+            - key: {{ $keys.webhookSecret }}
+              path: webhook-secret
+            {{- if eq .Values.sink "rabbitmq" }}
+            - key: {{ $keys.rabbitmqURL }}
+              path: rabbitmq-url
+            {{- end }}
+            {{- if eq .Values.sink "nats" }}
+            - key: {{ $keys.natsURL }}
+              path: nats-url
+            {{- with $keys.natsCreds }}
+            - key: {{ . }}
+              path: nats.creds
+            {{- end }}
+            {{- with $keys.natsNkey }}
+            - key: {{ . }}
+              path: nats.nk
+            {{- end }}
+            {{- end }}
+{{- if or .Values.tls.listenerSecret $rabbitTLS.caSecret $rabbitTLS.clientCertSecret $natsTLS.caSecret $natsTLS.clientCertSecret }}
+- name: tls
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- with .Values.tls.listenerSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - {key: tls.crt, path: listener/tls.crt}
+            - {key: tls.key, path: listener/tls.key}
+      {{- end }}
+      {{- if eq .Values.sink "rabbitmq" }}
+      {{- with $rabbitTLS.caSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - {key: ca.crt, path: rabbitmq-ca/ca.crt}
+      {{- end }}
+      {{- with $rabbitTLS.clientCertSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - {key: tls.crt, path: rabbitmq-client/tls.crt}
+            - {key: tls.key, path: rabbitmq-client/tls.key}
+      {{- end }}
+      {{- end }}
+      {{- if eq .Values.sink "nats" }}
+      {{- with $natsTLS.caSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - {key: ca.crt, path: nats-ca/ca.crt}
+      {{- end }}
+      {{- with $natsTLS.clientCertSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - {key: tls.crt, path: nats-client/tls.crt}
+            - {key: tls.key, path: nats-client/tls.key}
+      {{- end }}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The container's image and hardening, for every container running the binary. */}}
+{{- define "bridge.image" -}}
+image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  runAsNonRoot: true
+  capabilities:
+    drop: ["ALL"]
+{{- end -}}
+
+{{- define "bridge.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
 {{/* Checks the schema cannot express. */}}
 {{- define "bridge.validate" -}}
 {{- if and .Values.secretKeys.natsCreds .Values.secretKeys.natsNkey -}}
@@ -62,5 +254,23 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if kindIs "invalid" $v -}}
 {{- fail (printf "config.%s has no value: remove the line or give it one" $name) -}}
 {{- end -}}
+{{- end -}}
+{{- range $name := list "BRIDGE_PUBLISH_TIMEOUT" "BRIDGE_DEDUP_TTL" -}}
+{{- if hasKey $.Values.config $name -}}
+{{- $v := toString (get $.Values.config $name) -}}
+{{- if and (regexMatch "^[0-9]+(\\.[0-9]+)?$" $v) (ne $v "0") -}}
+{{- fail (printf "config.%s: %s is missing its unit: write %ss (or ms, m, h), quoted in YAML" $name $v $v) -}}
+{{- else if not (regexMatch "^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$" $v) -}}
+{{- fail (printf "config.%s: %q is not a duration: write a number and its unit, such as 10s, 500ms or 2m" $name $v) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $e := .Values.extraEnv -}}
+{{- if hasPrefix "BRIDGE_" (toString $e.name) -}}
+{{- fail (printf "extraEnv[%d]: %s is a variable of the bridge: set it with config.%s, or with the chart's own value for it (sink, secretKeys, tls, sqs, shutdownTimeoutSeconds), not in extraEnv" $i $e.name $e.name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
+{{- fail "ingress.hosts: give at least one host name when ingress.enabled is true" -}}
 {{- end -}}
 {{- end -}}

@@ -1,0 +1,128 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/stall"
+	"github.com/audiospliter/audiospliter-bridge/sinks"
+)
+
+// probeKey is the routing key Check probes for publish permission: the seed's
+// event, which every AudioSpliter deployment sends.
+const probeKey = "job.completed"
+
+// Check checks what the sink needs, with cfg as New would use it: each node's
+// connection (TLS, authentication, the virtual host), the exchange and the queue
+// (whether they exist; the bridge declares the missing ones at start), and the
+// permission to publish to the exchange. It declares nothing and stores nothing:
+// exchange and queue are looked up passively, and the publish probe has an
+// expiration the broker refuses after its permission checks (probe.go).
+func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
+	cfg = withDefaults(cfg)
+	s := &Sink{cfg: cfg, log: cfg.Logger, calls: stall.NewCalls(cfg.MaxCalls)}
+	s.sockets.Interval = cfg.StallInterval
+	defer s.sockets.Cut()
+	if err := s.prepare(); err != nil {
+		return []sinks.CheckResult{sinks.Failed("configuration", err)}
+	}
+	var out []sinks.CheckResult
+	var conn *amqp.Connection
+	for _, ep := range s.nodes {
+		name := "connect " + ep.shown
+		dialCtx, cancel := context.WithTimeout(ctx, s.setupTime())
+		c, err := s.dial(dialCtx, ep)
+		cancel()
+		if err != nil {
+			out = append(out, sinks.Failed(name, err))
+			continue
+		}
+		auth := "PLAIN"
+		if len(c.Config.SASL) > 0 {
+			auth = c.Config.SASL[0].Mechanism()
+		}
+		version, _ := c.Properties["version"].(string)
+		out = append(out, sinks.Passed(name, fmt.Sprintf("RabbitMQ %s, TLS %v, auth %s, virtual host %q", version, ep.tls, auth, c.Config.Vhost)))
+		if conn == nil {
+			conn = c
+		} else {
+			_ = c.CloseDeadline(time.Now().Add(closeWait))
+		}
+	}
+	if conn == nil {
+		return out
+	}
+	defer conn.CloseDeadline(time.Now().Add(closeWait))
+
+	exchangeName := "exchange " + cfg.Exchange
+	exists, err := s.passive(ctx, conn, func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclarePassive(cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil)
+	})
+	exchangeExists := exists
+	switch {
+	case err != nil:
+		out = append(out, sinks.Failed(exchangeName, &sinks.ConfigError{Field: "Exchange", Err: fmt.Errorf("rabbitmq: look up exchange %q: %w", cfg.Exchange, err)}))
+	case exists:
+		out = append(out, sinks.Passed(exchangeName, "exists"))
+	default:
+		out = append(out, sinks.Passed(exchangeName, "missing: the bridge declares it at start, a durable topic exchange (the user needs configure permission on it)"))
+	}
+
+	if cfg.Queue != "" {
+		queueName := "queue " + cfg.Queue
+		var q amqp.Queue
+		exists, err := s.passive(ctx, conn, func(ch *amqp.Channel) error {
+			var err error
+			q, err = ch.QueueDeclarePassive(cfg.Queue, true, false, false, false, nil)
+			return err
+		})
+		switch {
+		case err != nil:
+			out = append(out, sinks.Failed(queueName, &sinks.ConfigError{Field: "Queue", Err: fmt.Errorf("rabbitmq: look up queue %q: %w", cfg.Queue, err)}))
+		case exists:
+			out = append(out, sinks.Passed(queueName, fmt.Sprintf("exists: %d messages, %d consumers", q.Messages, q.Consumers)))
+		default:
+			out = append(out, sinks.Passed(queueName, fmt.Sprintf("missing: the bridge declares it at start, a durable %s queue bound with # (configure permission on it, write on it and read on the exchange to bind it)", cfg.QueueType)))
+		}
+	}
+
+	publishName := fmt.Sprintf("publish to %s with routing key %s", cfg.Exchange, probeKey)
+	if !exchangeExists {
+		return append(out, sinks.Skipped(publishName, "the exchange does not exist yet: the broker can tell only once it does"))
+	}
+	if err := s.probeOn(ctx, conn, s.cfg.Exchange, probeKey); err != nil {
+		if errors.Is(err, sinks.ErrRefused) {
+			err = &sinks.ConfigError{Field: "URL", Also: []string{"Exchange"}, Err: err}
+		}
+		return append(out, sinks.Failed(publishName, err))
+	}
+	return append(out, sinks.Passed(publishName, "allowed (the probe was refused for its expiration: nothing routed)"))
+}
+
+// passive runs a passive declaration on a channel of its own: true when the
+// exchange or queue exists, false when the broker says 404 (it closes that
+// channel), an error for anything else.
+func (s *Sink) passive(ctx context.Context, conn *amqp.Connection, declare func(*amqp.Channel) error) (exists bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	err = s.calls.Run(ctx, func() error {
+		ch, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		return declare(ch)
+	})
+	var amqpErr *amqp.Error
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound:
+		return false, nil
+	}
+	return false, err
+}
