@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -113,4 +115,18 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("%q: event %q, encoding/json %q", body, event, want)
 		}
 	})
+}
+
+// The reasons package verify gives are among the bridge's, so that the contract's
+// table, tested against reasons.go, lists them.
+func TestVerifyReasonsAreListed(t *testing.T) {
+	t.Parallel()
+	listed := map[string]bool{reasonNoSignature: true, reasonBadSignature: true, reasonBadTimestamp: true,
+		reasonOutOfTolerance: true, reasonTooManySignatures: true}
+	for _, err := range []error{verify.ErrMissingSignature, verify.ErrBadSignature, verify.ErrBadTimestamp,
+		verify.ErrTimestampOutOfTolerance, verify.ErrTooManySignatures} {
+		if r := verify.Reason(err); !listed[r] {
+			t.Errorf("verify gives reason %q, which bridge/reasons.go does not list", r)
+		}
+	}
 }

@@ -122,10 +122,15 @@ func (m *metrics) series(sender string) *series {
 	s.failed = m.latency.WithLabelValues(m.labels("failed", sender)...)
 	s.retries = m.retries.WithLabelValues(m.by(sender)...)
 	s.duplicates = m.duplicates.WithLabelValues(m.by(sender)...)
-	for _, k := range []requestKey{
+	keys := []requestKey{
 		{200, reasonConfirmed, sender}, {200, reasonDuplicate, sender}, {401, reasonBadSignature, sender},
 		{502, reasonBrokerRefused, sender}, {503, reasonUnavailable, sender}, {503, reasonNotConfirmed, sender}, {503, reasonBackedUp, sender},
-	} {
+	}
+	if m.senders {
+		// What only a senders file gives, and its alerts and dashboard watch.
+		keys = append(keys, requestKey{401, reasonOutOfTolerance, sender}, requestKey{503, reasonUnroutable, sender})
+	}
+	for _, k := range keys {
 		m.counter(k)
 	}
 	return s

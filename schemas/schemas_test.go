@@ -224,3 +224,41 @@ func resolve(doc map[string]any, ref string) error {
 	}
 	return nil
 }
+
+// The headers of the AsyncAPI document's examples are valid against the header
+// schema.
+func TestAsyncAPIExampleHeadersValidate(t *testing.T) {
+	s := compile(t)
+	raw, err := fs.ReadFile(schemas.FS(), "asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Messages map[string]struct {
+				Examples []struct {
+					Name    string            `yaml:"name"`
+					Headers map[string]string `yaml:"headers"`
+				} `yaml:"examples"`
+			} `yaml:"messages"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name, m := range doc.Components.Messages {
+		for _, ex := range m.Examples {
+			if ex.Headers == nil {
+				continue
+			}
+			n++
+			if err := s.ValidateHeaders(ex.Headers); err != nil {
+				t.Errorf("%s example %s: %v", name, ex.Name, err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no example with headers")
+	}
+}
