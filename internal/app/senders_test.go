@@ -316,3 +316,77 @@ func TestSendersFileMistakeAtStart(t *testing.T) {
 		t.Fatalf("Validate = %v", err)
 	}
 }
+
+// Hostile input on the senders' paths through the whole app (its server limits
+// included): each a clear 4xx, counted by reason and sender, logged with its
+// reason, nothing published; a signature header of a megabyte is refused by the
+// HTTP server itself (431, over its 64 KiB of headers) and the bridge serves on.
+func TestSendersHostileInput(t *testing.T) {
+	t.Parallel()
+	natsAddr := testkit.FreeAddr(t)
+	five := bridgetest.FiveSenders()
+	b := startSenders(t, five, func(c *config.Config) { c.Nats.EmbeddedListen = natsAddr })
+	svix, billing := &five[1], &five[3]
+	hdr, body := svix.Delivery(t, "msg_hostile", time.Now())
+	sw := func(edit func(http.Header)) http.Header {
+		h := hdr.Clone()
+		edit(h)
+		return h
+	}
+	stripeBody := []byte(`{"id":"evt_hostile","type":"invoice.paid"}`)
+	st := func(v string) http.Header {
+		h := http.Header{}
+		h.Set("Stripe-Signature", v)
+		return h
+	}
+	now := time.Now().Unix()
+	cases := []struct {
+		name, path string
+		body       []byte
+		hdr        http.Header
+		status     int
+		reason     string
+	}{
+		{"timestamp not a number", svix.Path, body, sw(func(h http.Header) { h.Set("Webhook-Timestamp", "soon") }), 401, "bad_timestamp"},
+		{"timestamp absurd", svix.Path, body, sw(func(h http.Header) { h.Set("Webhook-Timestamp", strings.Repeat("7", 30)) }), 401, "bad_timestamp"},
+		{"timestamp far in the future", svix.Path, body, sw(func(h http.Header) { h.Set("Webhook-Timestamp", strconv.FormatInt(now+86400*365, 10)) }), 401, "timestamp_out_of_tolerance"},
+		{"thousands of v1 entries", svix.Path, body, sw(func(h http.Header) { h.Set("Webhook-Signature", strings.Repeat(h.Get("Webhook-Signature")+" ", 1000)) }), 401, "too_many_signatures"},
+		{"a signature header of 50 KiB", svix.Path, body, sw(func(h http.Header) { h.Set("Webhook-Signature", "v1,"+strings.Repeat("A", 50<<10)) }), 401, "bad_signature"},
+		{"stripe: thousands of v1", billing.Path, stripeBody, st("t=" + strconv.FormatInt(now, 10) + strings.Repeat(",v1=ab", 5000)), 401, "too_many_signatures"},
+		{"a trailing slash", svix.Path + "/", body, hdr, 404, "unknown_path"},
+	}
+	for _, c := range cases {
+		if r := b.postTo(t, c.path, c.body, c.hdr); r.Status != c.status || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %d %s, want %d in JSON", c.name, r.Status, r.Body, c.status)
+		}
+	}
+	huge := sw(func(h http.Header) { h.Set("Webhook-Signature", "v1,"+strings.Repeat("A", 1<<20)) })
+	if r := b.postTo(t, svix.Path, body, huge); r.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a signature header of 1 MiB: %d, want 431 from the HTTP server", r.Status)
+	}
+	if r := b.deliver(t, svix, "", "after-hostile"); r.Status != 200 {
+		t.Fatalf("the bridge after hostile input: %d %s", r.Status, r.Body)
+	}
+	if msgs := natstest.ReadStream(t, "nats://"+natsAddr, "AUDIOSPLITER", 1); len(msgs) != 1 {
+		t.Errorf("the stream holds %d messages after hostile input and one delivery, want 1", len(msgs))
+	}
+	logs := b.stderr.String()
+	for _, c := range cases {
+		if !strings.Contains(logs, `"reason":"`+c.reason+`"`) {
+			t.Errorf("%s: no log line with reason %s", c.name, c.reason)
+		}
+	}
+	m := b.get(t, "/metrics").Body
+	for _, want := range []string{
+		`audiospliter_bridge_requests_total{code="401",reason="bad_timestamp",sender="svix"} 2`,
+		`audiospliter_bridge_requests_total{code="401",reason="timestamp_out_of_tolerance",sender="svix"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="too_many_signatures",sender="svix"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="bad_signature",sender="svix"} 1`,
+		`audiospliter_bridge_requests_total{code="401",reason="too_many_signatures",sender="billing"} 1`,
+		`audiospliter_bridge_requests_total{code="404",reason="unknown_path",sender=""} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
