@@ -240,7 +240,7 @@ func (b *Bridge) handleSender(r *http.Request, req *request, snd *sender, rb *ra
 
 	var id string
 	if h := snd.identity.Delivery.Header; h != "" {
-		id = headerValue(r.Header, h)
+		id = r.Header.Get(h)
 		if id == "" {
 			return answer{status: http.StatusBadRequest, reason: reasonNoDelivery, body: snd.missingDelivery}
 		}
@@ -262,7 +262,7 @@ func (b *Bridge) handleSender(r *http.Request, req *request, snd *sender, rb *ra
 	}
 	event := p.event
 	if h := snd.identity.Event.Header; h != "" {
-		event = headerValue(r.Header, h)
+		event = r.Header.Get(h)
 		switch {
 		case event == "":
 			return answer{status: http.StatusBadRequest, reason: reasonMissingEvent, body: snd.missingEvent}
@@ -271,7 +271,7 @@ func (b *Bridge) handleSender(r *http.Request, req *request, snd *sender, rb *ra
 		}
 	}
 	req.event = event
-	sig := headerValue(r.Header, snd.identity.Signature)
+	sig := r.Header.Get(snd.identity.Signature)
 	return b.deliver(r, req, snd.idPrefix+id, func(received time.Time) sinks.Message {
 		return b.senderMessage(snd, id, event, p.jobID, sig, body, received)
 	})

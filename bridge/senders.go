@@ -3,7 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 )
@@ -107,13 +106,3 @@ func validSenderName(name string) bool {
 
 // errSendersAndSingle is a Config that sets both ways of naming senders.
 var errSendersAndSingle = errors.New("bridge: Senders replace Secrets and WebhookPath: set one or the other")
-
-// headerValue is the first value of a canonical header key, without the
-// canonicalisation http.Header.Get does (which allocates for a key written
-// otherwise).
-func headerValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
