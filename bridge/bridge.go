@@ -33,8 +33,12 @@ const (
 
 // Config is everything the bridge needs; it never reads the environment.
 type Config struct {
-	Secrets        []string      // at least one, none empty; any may match
-	WebhookPath    string        // default DefaultWebhookPath
+	Secrets     []string // at least one, none empty; any may match (without Senders)
+	WebhookPath string   // default DefaultWebhookPath (without Senders)
+	// Senders, when set, are the senders of a senders file, each on its own path
+	// with its own scheme and secrets (senders.go), instead of the one AudioSpliter
+	// sender of Secrets on WebhookPath, which must then be left empty.
+	Senders        []Sender
 	MaxBodyBytes   int64         // default DefaultMaxBodyBytes
 	PublishTimeout time.Duration // whole publish, retries included; default DefaultPublishTimeout
 	MaxInFlight    int           // default DefaultMaxInFlight
@@ -69,7 +73,9 @@ type Config struct {
 type Bridge struct {
 	cfg       Config
 	log       *slog.Logger
-	verifier  *Verifier
+	verifier  *Verifier // the single sender's; nil with Senders
+	senders   []*sender
+	paths     []string // the senders' paths, for the log of an unknown path
 	dedup     *dedup
 	metrics   *metrics
 	tracing   *tracing // nil: off
@@ -85,7 +91,12 @@ type Bridge struct {
 
 // New checks cfg and returns a bridge ready to serve.
 func New(cfg Config) (*Bridge, error) {
-	if len(cfg.Secrets) == 0 {
+	multi := len(cfg.Senders) > 0
+	switch {
+	case multi && (len(cfg.Secrets) > 0 || cfg.WebhookPath != ""):
+		return nil, errSendersAndSingle
+	case multi:
+	case len(cfg.Secrets) == 0:
 		return nil, errors.New("bridge: no webhook secret")
 	}
 	for _, s := range cfg.Secrets {
@@ -96,10 +107,10 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Sink == nil {
 		return nil, errors.New("bridge: no sink")
 	}
-	if cfg.WebhookPath == "" {
+	if cfg.WebhookPath == "" && !multi {
 		cfg.WebhookPath = DefaultWebhookPath
 	}
-	if cfg.WebhookPath[0] != '/' {
+	if !multi && cfg.WebhookPath[0] != '/' {
 		return nil, fmt.Errorf("bridge: webhook path %q must start with /", cfg.WebhookPath)
 	}
 	if cfg.MaxBodyBytes <= 0 {
@@ -130,24 +141,43 @@ func New(cfg Config) (*Bridge, error) {
 		cfg.Clock = clock.Real{}
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		verifier: NewVerifier(cfg.Secrets),
-		dedup:    newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
-		tracing:  newTracing(cfg.TracerProvider, cfg.Propagator, cfg.WebhookPath),
-		mux:      http.NewServeMux(),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		dedup:   newDedup(cfg.DedupTTL, cfg.DedupMaxEntries, time.Now),
+		tracing: newTracing(cfg.TracerProvider, cfg.Propagator),
+		mux:     http.NewServeMux(),
+	}
+	if multi {
+		var err error
+		if b.senders, err = newSenders(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		b.verifier = NewVerifier(cfg.Secrets)
 	}
 	b.stop, b.stopPublishes = context.WithCancelCause(context.Background())
 	b.bodyReads = admit.NewReads(cfg.MaxBodyReads, cfg.Clock)
 	b.ready = &readiness{sink: cfg.Sink, clock: cfg.Clock, log: cfg.Logger}
-	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil)
+	var names []string
+	for _, snd := range b.senders {
+		names = append(names, snd.Name)
+	}
+	b.metrics = newMetrics(cfg.Registry, b.dedup, cfg.DedupMaxEntries, b.bodyReads, b.tracing != nil, names)
 	if b.tracing != nil {
 		b.log = slog.New(traceHandler{cfg.Logger.Handler()})
 	}
 	// Every answer is JSON, also for a wrong path or method: the mux's own 404 and
 	// 405 are plain text, so the other endpoints check their method themselves and
-	// a catch-all answers the rest.
-	b.mux.HandleFunc(cfg.WebhookPath, b.serveWebhook)
+	// a catch-all answers the rest. A sender's path is matched exactly.
+	if multi {
+		for _, snd := range b.senders {
+			snd.series = b.metrics.named[snd.Name]
+			b.paths = append(b.paths, snd.Path)
+			b.mux.HandleFunc(snd.Path, func(w http.ResponseWriter, r *http.Request) { b.serveWebhook(w, r, snd) })
+		}
+	} else {
+		b.mux.HandleFunc(cfg.WebhookPath, func(w http.ResponseWriter, r *http.Request) { b.serveWebhook(w, r, nil) })
+	}
 	b.mux.Handle("/healthz", onlyGet(http.HandlerFunc(b.serveHealth)))
 	b.mux.Handle("/readyz", onlyGet(http.HandlerFunc(b.serveReady)))
 	b.mux.Handle("/metrics", onlyGet(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
@@ -155,10 +185,20 @@ func New(cfg Config) (*Bridge, error) {
 		// a plain text scrape gets the classic format as before.
 		EnableOpenMetrics: true,
 	})))
-	if cfg.WebhookPath != "/" {
+	if !b.serves("/") {
 		b.mux.HandleFunc("/", b.serveNotFound)
 	}
 	return b, nil
+}
+
+// serves reports whether path is the webhook path or a sender's.
+func (b *Bridge) serves(path string) bool {
+	for _, snd := range b.senders {
+		if snd.Path == path {
+			return true
+		}
+	}
+	return b.senders == nil && b.cfg.WebhookPath == path
 }
 
 var (
@@ -183,9 +223,15 @@ func (b *Bridge) serveNotFound(w http.ResponseWriter, r *http.Request) {
 	if len(path) > maxLoggedPath {
 		path = path[:maxLoggedPath] + "…"
 	}
+	where := slog.String("webhook_path", b.cfg.WebhookPath)
+	if b.senders != nil {
+		// The senders' paths, matched exactly: a trailing slash or another case
+		// is not theirs.
+		where = slog.Any("webhook_paths", b.paths)
+	}
 	b.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook",
 		slog.Int("status", http.StatusNotFound), slog.String("reason", reasonUnknownPath),
-		slog.String("path", path), slog.String("webhook_path", b.cfg.WebhookPath))
+		slog.String("path", path), where)
 }
 
 // onlyGet answers 405 in JSON to anything but GET and HEAD.
@@ -201,10 +247,17 @@ func onlyGet(h http.Handler) http.Handler {
 }
 
 // SetSecrets replaces the webhook secrets: the next request is verified against the
-// new set. An empty list or an empty secret is refused and the old set stays.
-func (b *Bridge) SetSecrets(secrets []string) error { return b.verifier.SetSecrets(secrets) }
+// new set. An empty list or an empty secret is refused and the old set stays. With
+// Senders each sender's Scheme takes its own secrets, and this is an error.
+func (b *Bridge) SetSecrets(secrets []string) error {
+	if b.verifier == nil {
+		return errors.New("bridge: with senders, each sender's scheme takes its secrets (Sender.Scheme.SetSecrets)")
+	}
+	return b.verifier.SetSecrets(secrets)
+}
 
-// ServeHTTP routes the webhook path, /healthz, /readyz and /metrics.
+// ServeHTTP routes the webhook path (or each sender's), /healthz, /readyz and
+// /metrics.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.mux.ServeHTTP(w, r) }
 
 // InFlight is the number of webhooks past the in-flight limit's check now: being

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 	"github.com/audiospliter/audiospliter-bridge/sinks"
 )
 
@@ -62,6 +63,7 @@ func errorBody(msg string) []byte {
 // it has begun.
 type request struct {
 	deliveryID, event string
+	sender            *sender // nil: the single sender
 	start             time.Time
 	// ctx carries the server span (when tracing) from its start: once the signature
 	// is verified, or, for a request refused before that, when it is answered.
@@ -71,13 +73,14 @@ type request struct {
 
 // serveWebhook runs the checks of docs/contract.md in order, then publishes, then answers and
 // writes one log line. The body is never logged, nor the signature or any secret.
-func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	req := request{start: time.Now()}
+// snd is the sender whose path this is; nil for the single sender.
+func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request, snd *sender) {
+	req := request{start: time.Now(), sender: snd}
 	a := b.handle(w, r, &req)
 	if req.ctx == nil {
 		// Refused before its signature was verified: its trace context is the
 		// sender's choice, so its span starts a trace of the bridge's own.
-		req.ctx, req.span = b.tracing.startServer(r, req.start, false)
+		req.ctx, req.span = b.tracing.startServer(r, req.start, false, b.route(snd))
 	}
 
 	h := w.Header()
@@ -92,7 +95,7 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.body)
 	b.tracing.endServer(req.span, &req, a)
 
-	b.metrics.request(a.status, metricReason(a))
+	b.seriesOf(snd).request(a.status, metricReason(a))
 	level := slog.LevelInfo
 	if a.status >= 500 {
 		level = slog.LevelWarn
@@ -100,11 +103,14 @@ func (b *Bridge) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	if !b.log.Enabled(req.ctx, level) {
 		return
 	}
-	var buf [8]slog.Attr // on the stack: the handler copies what it keeps
+	var buf [9]slog.Attr // on the stack: the handler copies what it keeps
 	attrs := append(buf[:0],
 		slog.Int("status", a.status),
 		slog.String("duration", time.Since(req.start).String()),
 	)
+	if snd != nil {
+		attrs = append(attrs, slog.String("sender", snd.Name))
+	}
 	if a.reason != "" {
 		attrs = append(attrs, slog.String("reason", a.reason))
 	}
@@ -153,6 +159,22 @@ func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 }
 
+// route is the path a sender's deliveries arrive on, for traces.
+func (b *Bridge) route(snd *sender) string {
+	if snd != nil {
+		return snd.Path
+	}
+	return b.cfg.WebhookPath
+}
+
+// seriesOf is the metrics of a sender's requests.
+func (b *Bridge) seriesOf(snd *sender) *series {
+	if snd != nil {
+		return snd.series
+	}
+	return b.metrics.single
+}
+
 func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) answer {
 	if r.Method != http.MethodPost {
 		return reject(http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST")
@@ -167,6 +189,10 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	// long the upload took: the server's own write deadline ran from the headers.
 	_ = rc.SetWriteDeadline(time.Now().Add(b.cfg.PublishTimeout + answerWriteTime))
 
+	snd := req.sender
+	if snd != nil {
+		return b.handleSender(r, req, snd, rb)
+	}
 	sig := r.Header.Get(SignatureHeader)
 	if b.verifier.verify(sig, rb.parts...) != nil {
 		reason := reasonBadSignature
@@ -176,7 +202,7 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 		return answer{status: http.StatusUnauthorized, body: bodyInvalidSignature, reason: reason}
 	}
 	// Verified: the sender may now choose the trace this request continues.
-	req.ctx, req.span = b.tracing.startServer(r, req.start, true)
+	req.ctx, req.span = b.tracing.startServer(r, req.start, true, b.cfg.WebhookPath)
 
 	id := r.Header.Get(DeliveryHeader)
 	if id == "" {
@@ -191,12 +217,69 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	// pooled chunks go back before the publish rather than after it.
 	body := rb.bytes()
 	rb.release()
-	event, jobID, msg, reason := parseEnvelope(body)
+	p, msg, reason := parseEnvelope(body, audiospliterEnvelope)
 	if msg != "" {
 		return reject(http.StatusBadRequest, reason, msg)
 	}
-	req.event = event
+	req.event = p.event
+	return b.deliver(r, req, id, func(received time.Time) sinks.Message {
+		return b.message(id, p.event, p.jobID, sig, body, received)
+	})
+}
 
+// handleSender is handle's part after the body is read, for a sender of a senders
+// file: the order of checks is the single sender's, with the sender's scheme. A
+// delivery id in the body (Stripe's) can only be checked once the body is parsed,
+// so its "missing delivery" answer comes after the checks of the body's JSON.
+func (b *Bridge) handleSender(r *http.Request, req *request, snd *sender, rb *rawBody) answer {
+	if err := snd.Scheme.Verify(r.Header, rb.parts, time.Now()); err != nil {
+		// Why, for the log and the metric; the client hears "invalid signature".
+		return answer{status: http.StatusUnauthorized, body: bodyInvalidSignature, reason: verify.Reason(err)}
+	}
+	req.ctx, req.span = b.tracing.startServer(r, req.start, true, snd.Path)
+
+	var id string
+	if h := snd.identity.Delivery.Header; h != "" {
+		id = r.Header.Get(h)
+		if id == "" {
+			return answer{status: http.StatusBadRequest, reason: reasonNoDelivery, body: snd.missingDelivery}
+		}
+		if !validDeliveryID(id) {
+			return answer{status: http.StatusBadRequest, reason: reasonBadDelivery, body: snd.badDelivery}
+		}
+		req.deliveryID = id
+	}
+
+	body := rb.bytes()
+	rb.release()
+	p, msg, reason := parseEnvelope(body, snd.env)
+	if msg != "" {
+		return reject(http.StatusBadRequest, reason, msg)
+	}
+	if snd.env.delivery != "" {
+		id = p.delivery
+		req.deliveryID = id
+	}
+	event := p.event
+	if h := snd.identity.Event.Header; h != "" {
+		event = r.Header.Get(h)
+		switch {
+		case event == "":
+			return answer{status: http.StatusBadRequest, reason: reasonMissingEvent, body: snd.missingEvent}
+		case hasControl(event):
+			return answer{status: http.StatusBadRequest, reason: reasonBadEvent, body: snd.badEvent}
+		}
+	}
+	req.event = event
+	sig := r.Header.Get(snd.identity.Signature)
+	return b.deliver(r, req, snd.idPrefix+id, func(received time.Time) sinks.Message {
+		return b.senderMessage(snd, id, event, p.jobID, sig, body, received)
+	})
+}
+
+// deliver publishes the message build makes, once per message id (key) however
+// many requests carry it at once, within the in-flight bound, and answers.
+func (b *Bridge) deliver(r *http.Request, req *request, key string, build func(received time.Time) sinks.Message) answer {
 	if n := b.inFlight.Add(1); n > int64(b.cfg.MaxInFlight) {
 		b.inFlight.Add(-1)
 		a := reject(http.StatusServiceUnavailable, reasonBusy, "too many webhooks in flight; retry later")
@@ -205,13 +288,14 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 	}
 	defer b.inFlight.Add(-1)
 
-	seen, f, leader := b.dedup.begin(id)
+	ser := b.seriesOf(req.sender)
+	seen, f, leader := b.dedup.begin(key)
 	switch {
 	case seen:
-		b.metrics.duplicates.Inc()
-		return answer{status: http.StatusOK, body: receivedBody(id, true), duplicate: true}
+		ser.duplicates.Inc()
+		return answer{status: http.StatusOK, body: receivedBody(req.deliveryID, true), duplicate: true}
 	case !leader:
-		b.metrics.duplicates.Inc()
+		ser.duplicates.Inc()
 		select {
 		case <-f.done:
 			a := f.answer
@@ -226,10 +310,9 @@ func (b *Bridge) handle(w http.ResponseWriter, r *http.Request, req *request) an
 
 	// The flight ends whatever happens below, a panic included: requests for the
 	// same id wait on it, and would otherwise wait until their clients gave up.
-	a = answer{status: http.StatusInternalServerError, body: bodyInternal, reason: reasonPanic}
-	defer func() { b.dedup.finish(id, f, a, a.status == http.StatusOK) }()
-	msgOut := b.message(id, event, jobID, sig, body, time.Now())
-	a = b.publish(req.ctx, msgOut)
+	a := answer{status: http.StatusInternalServerError, body: bodyInternal, reason: reasonPanic}
+	defer func() { b.dedup.finish(key, f, a, a.status == http.StatusOK) }()
+	a = b.publish(req.ctx, build(time.Now()), req.deliveryID, ser)
 	return a
 }
 
@@ -269,6 +352,41 @@ func hasControl(s string) bool {
 	return false
 }
 
+// senderMessage builds the broker message of a sender of a senders file: the
+// message id is "<sender>:<delivery id>", ce-id the delivery id as received,
+// ce-source and audiospliter-sender the sender's name, ce-type the event after
+// the sender's type prefix (BRIDGE_CE_TYPE_PREFIX for scheme audiospliter only),
+// and the route rendered from the sender's template.
+func (b *Bridge) senderMessage(snd *sender, id, event, jobID, sig string, body []byte, received time.Time) sinks.Message {
+	headers := make([]sinks.Header, 0, 11)
+	headers = append(headers,
+		sinks.Header{Name: sinks.HeaderSpecVersion, Value: "1.0"},
+		sinks.Header{Name: sinks.HeaderID, Value: id},
+		sinks.Header{Name: sinks.HeaderType, Value: snd.typePrefix + event},
+		sinks.Header{Name: sinks.HeaderSource, Value: snd.Name},
+		sinks.Header{Name: sinks.HeaderTime, Value: received.UTC().Format(time.RFC3339Nano)},
+		sinks.Header{Name: sinks.HeaderContentType, Value: "application/json"},
+		sinks.Header{Name: sinks.HeaderDelivery, Value: id},
+		sinks.Header{Name: sinks.HeaderEvent, Value: event},
+	)
+	if !b.cfg.OmitSignature && sig != "" {
+		headers = append(headers, sinks.Header{Name: sinks.HeaderSignature, Value: sig})
+	}
+	if jobID != "" {
+		headers = append(headers, sinks.Header{Name: sinks.HeaderJobID, Value: jobID})
+	}
+	// Last: SQS leaves it out of a message that already has ten attributes.
+	headers = append(headers, sinks.Header{Name: sinks.HeaderSender, Value: snd.Name})
+	msg := sinks.Message{
+		ID: snd.idPrefix + id, Event: event, JobID: jobID, Body: body, Headers: headers, Received: received,
+		Sender: snd.Name,
+	}
+	if snd.Route != nil {
+		msg.Route = snd.Route.Render(snd.Name, event)
+	}
+	return msg
+}
+
 // message builds the broker message of docs/contract.md.
 func (b *Bridge) message(id, event, jobID, sig string, body []byte, received time.Time) sinks.Message {
 	headers := make([]sinks.Header, 0, 10)
@@ -295,7 +413,10 @@ func (b *Bridge) message(id, event, jobID, sig string, body []byte, received tim
 // cancellation is not passed on: a client that hangs up must not abandon a publish
 // whose outcome other requests for the same id are waiting for, and a graceful
 // shutdown lets it finish.
-func (b *Bridge) publish(ctx context.Context, msg sinks.Message) answer {
+//
+// deliveryID is the delivery id as received (the answer's), ser the sender's
+// metrics.
+func (b *Bridge) publish(ctx context.Context, msg sinks.Message, deliveryID string, ser *series) answer {
 	// Detached from the request, but not from StopPublishes; the request's values
 	// (its span) ride along.
 	ctx, cancel := context.WithTimeout(stoppable{b.stop, ctx}, b.cfg.PublishTimeout)
@@ -305,16 +426,21 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message) answer {
 	start := time.Now()
 	attempts, err := publishWithRetry(ctx, func(ctx context.Context, attempt int) error {
 		return b.publishOnce(ctx, msg, attempt)
-	}, b.metrics.retries.Inc)
+	}, ser.retries.Inc)
 	b.metrics.inFlight.Dec()
 
 	if err == nil {
-		b.metrics.observe(ctx, b.metrics.confirmed, time.Since(start))
-		return answer{status: http.StatusOK, body: receivedBody(msg.ID, false), attempts: attempts}
+		b.metrics.observe(ctx, ser.confirmed, time.Since(start))
+		return answer{status: http.StatusOK, body: receivedBody(deliveryID, false), attempts: attempts}
 	}
-	b.metrics.observe(ctx, b.metrics.failed, time.Since(start))
+	b.metrics.observe(ctx, ser.failed, time.Since(start))
 	a := answer{attempts: attempts, err: err}
 	switch {
+	case errors.Is(err, sinks.ErrUnroutable) && msg.Sender != "":
+		// A sender's own exchange with no queue bound (the contract's senders
+		// section): 503, so that the sender retries until an operator binds one.
+		// Without senders file an unroutable message stays a 502 below, as it was.
+		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyUnroutable, retryAfterBroker, reasonUnroutable
 	case errors.Is(err, errPanic):
 		a.status, a.body, a.reason = http.StatusInternalServerError, bodyInternal, reasonPanic
 	case errors.Is(err, sinks.ErrClosed), context.Cause(ctx) == errStopped:
@@ -403,6 +529,7 @@ var (
 	bodyRejected       = errorBody("broker rejected the message")
 	bodyUnavailable    = errorBody("the broker is not reachable; retry later")
 	bodyNotConfirmed   = errorBody("broker did not confirm the message in time; retry later")
+	bodyUnroutable     = errorBody("the broker routed the message to no queue (none is bound for this sender's messages yet); retry later")
 )
 
 // receivedBody is {"received":true,"deliveryId":"…"}; the id's alphabet needs no

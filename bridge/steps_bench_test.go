@@ -52,7 +52,7 @@ func BenchmarkStep(b *testing.B) {
 	b.Run("parse", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, msg, _ := parseEnvelope(body); msg != "" {
+			if _, msg, _ := parseEnvelope(body, audiospliterEnvelope); msg != "" {
 				b.Fatal(msg)
 			}
 		}
@@ -92,8 +92,8 @@ func BenchmarkStep(b *testing.B) {
 	b.Run("metrics", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			br.metrics.request(http.StatusOK, reasonConfirmed)
-			br.metrics.observe(context.Background(), br.metrics.confirmed, time.Millisecond)
+			br.metrics.single.request(http.StatusOK, reasonConfirmed)
+			br.metrics.observe(context.Background(), br.metrics.single.confirmed, time.Millisecond)
 		}
 	})
 	b.Run("answer", func(b *testing.B) {

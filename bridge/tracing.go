@@ -32,26 +32,26 @@ type tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	xray   xray.Propagator
-	route  string
 }
 
-func newTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator, route string) *tracing {
+func newTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) *tracing {
 	if tp == nil {
 		return nil
 	}
 	if prop == nil {
 		prop = propagation.TraceContext{}
 	}
-	return &tracing{tracer: tp.Tracer(tracerName), prop: prop, route: route}
+	return &tracing{tracer: tp.Tracer(tracerName), prop: prop}
 }
 
-// startServer starts the server span of r, dated from start, and returns the
+// startServer starts the server span of r, received on route (the webhook path, or
+// the sender's), dated from start, and returns the
 // context that carries it. Only a request whose signature was verified (trusted)
 // continues the caller's trace (traceparent, tracestate and whatever else the
 // propagator reads); any other starts a trace of the bridge's own, so that an
 // anonymous client can neither pick the trace id a span is recorded under nor
 // make a parent-based sampler record it. With tracing off it returns r's context.
-func (t *tracing) startServer(r *http.Request, start time.Time, trusted bool) (context.Context, trace.Span) {
+func (t *tracing) startServer(r *http.Request, start time.Time, trusted bool, route string) (context.Context, trace.Span) {
 	if t == nil {
 		return r.Context(), nil
 	}
@@ -62,16 +62,16 @@ func (t *tracing) startServer(r *http.Request, start time.Time, trusted bool) (c
 	} else {
 		opts = append(opts, trace.WithNewRoot())
 	}
-	method, name := semconv.HTTPRequestMethodPost, http.MethodPost+" "+t.route
+	method, name := semconv.HTTPRequestMethodPost, http.MethodPost+" "+route
 	if r.Method != http.MethodPost {
 		// Any other method is answered 405; its name stays out of the span name so
 		// that names stay few.
-		method, name = semconv.HTTPRequestMethodOther, "HTTP "+t.route
+		method, name = semconv.HTTPRequestMethodOther, "HTTP "+route
 	}
 	attrs := make([]attribute.KeyValue, 0, 8)
 	attrs = append(attrs,
 		method,
-		semconv.HTTPRoute(t.route),
+		semconv.HTTPRoute(route),
 		semconv.URLPath(r.URL.Path),
 		semconv.URLScheme(scheme(r)),
 		semconv.NetworkProtocolVersion(protoVersion(r)),

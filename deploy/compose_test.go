@@ -34,12 +34,14 @@ var composeProfiles = map[string]struct {
 	"nats":     {[]string{"bridge-nats", "nats"}, "bridge-nats", "nats"},
 	"sqs":      {[]string{"bridge-sqs", "sqs"}, "bridge-sqs", "sqs"},
 	"embedded": {[]string{"bridge-embedded"}, "bridge-embedded", "nats"},
+	"senders":  {[]string{"bridge-senders", "nats"}, "bridge-senders", "nats"},
 }
 
 // composeEnv is the shell environment of a user who followed the file's header.
 var composeEnv = map[string]string{
 	"BRIDGE_WEBHOOK_SECRET":      "compose-test-webhook-secret-0001",
 	"BRIDGE_NATS_EMBEDDED_TOKEN": "compose-test-embedded-token-0001",
+	"STRIPE_WEBHOOK_SECRET":      "whsec_compose_test_stripe_0001",
 }
 
 // loadCompose loads the compose file as `docker compose --profile … config` would,
@@ -124,7 +126,10 @@ func checkComposeBridge(t *testing.T, p *types.Project, name, sink string) {
 	if _, ok := env["BRIDGE_WEBHOOK_SECRET"]; ok {
 		t.Errorf("%s passes the webhook secret as plain environment (docker inspect shows it)", name)
 	}
-	if env["BRIDGE_WEBHOOK_SECRET_FILE"] == "" {
+	switch {
+	case env["BRIDGE_SENDERS_FILE"] != "" && (env["BRIDGE_WEBHOOK_SECRET_FILE"] != "" || env["BRIDGE_WEBHOOK_PATH"] != ""):
+		t.Errorf("%s: BRIDGE_SENDERS_FILE beside BRIDGE_WEBHOOK_SECRET_FILE or _PATH: the bridge refuses that", name)
+	case env["BRIDGE_SENDERS_FILE"] == "" && env["BRIDGE_WEBHOOK_SECRET_FILE"] == "":
 		t.Errorf("%s: no BRIDGE_WEBHOOK_SECRET_FILE", name)
 	}
 	for k, v := range env {
@@ -153,8 +158,10 @@ func checkComposeBridge(t *testing.T, p *types.Project, name, sink string) {
 	}
 	checkNoInlineSecret(t, plain)
 	for k, v := range env {
-		if strings.Contains(v, composeEnv["BRIDGE_WEBHOOK_SECRET"]) {
-			t.Errorf("%s: the webhook secret's value appears in %s", name, k)
+		for _, secret := range []string{"BRIDGE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"} {
+			if strings.Contains(v, composeEnv[secret]) {
+				t.Errorf("%s: the value of %s appears in %s", name, secret, k)
+			}
 		}
 	}
 

@@ -78,7 +78,10 @@ func checkPod(t *testing.T, r *rendered, sink string) {
 			}
 		}
 	}
-	if plain["BRIDGE_WEBHOOK_SECRET_FILE"] == "" {
+	switch senders := plain["BRIDGE_SENDERS_FILE"] != ""; {
+	case senders && plain["BRIDGE_WEBHOOK_SECRET_FILE"] != "":
+		t.Error("both BRIDGE_SENDERS_FILE and BRIDGE_WEBHOOK_SECRET_FILE: the bridge refuses that (exit 2)")
+	case !senders && plain["BRIDGE_WEBHOOK_SECRET_FILE"] == "":
 		t.Error("the webhook secret does not reach the bridge as BRIDGE_WEBHOOK_SECRET_FILE")
 	}
 	switch sink {
@@ -277,11 +280,14 @@ func mountedFiles(t *testing.T, pod corev1.PodSpec, c corev1.Container) files {
 			add(v.Secret.Items)
 		case v.Projected != nil:
 			for _, s := range v.Projected.Sources {
-				if s.Secret == nil {
-					t.Errorf("volume %s projects something other than a Secret", m.Name)
-					continue
+				switch {
+				case s.Secret != nil:
+					add(s.Secret.Items)
+				case s.ConfigMap != nil: // the senders file, beside its senders' secrets
+					add(s.ConfigMap.Items)
+				default:
+					t.Errorf("volume %s projects something other than a Secret or the senders file's ConfigMap", m.Name)
 				}
-				add(s.Secret.Items)
 			}
 		default:
 			t.Errorf("volume %s is neither a Secret nor a projection of Secrets", m.Name)

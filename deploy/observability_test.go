@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -125,7 +126,7 @@ func ruleQueries(t *testing.T) []query {
 		"AudioSpliterBridgeHigh5xxRatio", "AudioSpliterBridgeNotReady", "AudioSpliterBridgePublishP99High",
 		"AudioSpliterBridgeRetriesRising", "AudioSpliterBridgeDedupCacheNearBound",
 		"AudioSpliterBridgeBrokerUnavailable", "AudioSpliterBridgeBrokerSlow", "AudioSpliterBridgeBrokerRefused",
-		"AudioSpliterBridgeWebhooksToAWrongPath",
+		"AudioSpliterBridgeWebhooksToAWrongPath", "AudioSpliterBridgeSignaturesOutOfTolerance",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("%s has no alert %s", rulesFile, want)
@@ -136,7 +137,7 @@ func ruleQueries(t *testing.T) []query {
 
 // grafanaVars are what Grafana substitutes before a query reaches Prometheus.
 var grafanaVars = strings.NewReplacer(
-	"$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h", "$instance", ".*",
+	"$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h", "$instance", ".*", "$sender", ".*",
 )
 
 var labelValues = regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
@@ -284,17 +285,48 @@ func familyOf(name string) string {
 }
 
 // scrapeBridge returns every sample name the running bridge exposes: counters and
-// gauges by name, histograms as _bucket, _sum and _count. The bridge is the binary
-// built from this repository, with its embedded NATS server on free ports.
+// gauges by name, histograms as _bucket, _sum and _count. The bridges are the binary
+// built from this repository, with its embedded NATS server on free ports: one with
+// a single sender, and one with a senders file (whose series carry a sender label),
+// both scraped.
 // The second result holds, by family, the values of each label.
 func scrapeBridge(t *testing.T) (map[string]bool, map[string]map[string]map[string]bool) {
 	t.Helper()
-	r := startBridge(t, map[string]string{
-		"BRIDGE_WEBHOOK_SECRET":       "deploy-test-secret-0123456789",
-		"BRIDGE_LISTEN_ADDR":          "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		"BRIDGE_NATS_EMBEDDED_LISTEN": "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		"BRIDGE_DATA_DIR":             t.TempDir(),
-	})
+	exposed := map[string]bool{}
+	values := map[string]map[string]map[string]bool{}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "stripe.secret"), []byte("whsec_deploy_test_0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	senders := filepath.Join(dir, "senders.yaml")
+	if err := os.WriteFile(senders, []byte("senders:\n  - {name: billing, path: /webhooks/stripe, scheme: stripe, secret_file: stripe.secret}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []map[string]string{
+		{"BRIDGE_WEBHOOK_SECRET": "deploy-test-secret-0123456789"},
+		{"BRIDGE_SENDERS_FILE": senders},
+	} {
+		env["BRIDGE_LISTEN_ADDR"] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		env["BRIDGE_NATS_EMBEDDED_LISTEN"] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		env["BRIDGE_DATA_DIR"] = t.TempDir()
+		scrapeInto(t, env, exposed, values)
+	}
+	// A scrape that lost its format must not make the check vacuous.
+	for _, name := range []string{"audiospliter_bridge_requests_total", "audiospliter_bridge_publish_duration_seconds_bucket", "audiospliter_bridge_sink_reconnects_total"} {
+		if !exposed[name] {
+			t.Fatalf("the scrape has no %s:\n%v", name, exposed)
+		}
+	}
+	if !values["audiospliter_bridge_requests_total"]["sender"]["billing"] {
+		t.Fatalf("the bridge with a senders file exposes no sender label: %v", values["audiospliter_bridge_requests_total"])
+	}
+	return exposed, values
+}
+
+// scrapeInto runs a bridge with env, scrapes it, and adds what it exposes.
+func scrapeInto(t *testing.T, env map[string]string, exposed map[string]bool, values map[string]map[string]map[string]bool) {
+	t.Helper()
+	r := startBridge(t, env)
 	r.waitReady(t)
 	defer r.stop(t)
 	resp, err := http.Get("http://" + r.addr + "/metrics")
@@ -306,10 +338,10 @@ func scrapeBridge(t *testing.T) (map[string]bool, map[string]map[string]map[stri
 	if err != nil {
 		t.Fatalf("/metrics: %v", err)
 	}
-	exposed := map[string]bool{}
-	values := map[string]map[string]map[string]bool{}
 	for name, f := range families {
-		values[name] = map[string]map[string]bool{}
+		if values[name] == nil {
+			values[name] = map[string]map[string]bool{}
+		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if values[name][l.GetName()] == nil {
@@ -330,13 +362,6 @@ func scrapeBridge(t *testing.T) (map[string]bool, map[string]map[string]map[stri
 			exposed[name] = true
 		}
 	}
-	// A scrape that lost its format must not make the check vacuous.
-	for _, name := range []string{"audiospliter_bridge_requests_total", "audiospliter_bridge_publish_duration_seconds_bucket", "audiospliter_bridge_sink_reconnects_total"} {
-		if !exposed[name] {
-			t.Fatalf("the scrape has no %s:\n%v", name, exposed)
-		}
-	}
-	return exposed, values
 }
 
 func parseText(r io.Reader) (map[string]*dto.MetricFamily, error) {

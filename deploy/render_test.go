@@ -34,7 +34,8 @@ type rendered struct {
 	hpa             *autoscalingv2.HorizontalPodAutoscaler
 	serviceMonitor  *monitoringv1.ServiceMonitor
 	ingress         *networkingv1.Ingress
-	testPod         *corev1.Pod // the `helm test` hook
+	sendersConfig   *corev1.ConfigMap // the senders file, with senders
+	testPod         *corev1.Pod       // the `helm test` hook
 	kinds           []string
 	manifest, notes string
 }
@@ -101,6 +102,9 @@ func render(t *testing.T, files []string, sets ...string) (*rendered, error) {
 		case "autoscaling/v2 HorizontalPodAutoscaler":
 			r.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
 			target = r.hpa
+		case "v1 ConfigMap":
+			r.sendersConfig = &corev1.ConfigMap{}
+			target = r.sendersConfig
 		case "networking.k8s.io/v1 Ingress":
 			r.ingress = &networkingv1.Ingress{}
 			target = r.ingress

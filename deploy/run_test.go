@@ -2,6 +2,9 @@ package deploy
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,6 +157,21 @@ func containerEnv(t *testing.T, profile string, hosts map[string]string) map[str
 	}
 	env := imageEnv(t)
 	dir := t.TempDir()
+	// Every secret granted to the service, as the container's /run/secrets holds
+	// them (a senders file names its senders' secret files relative to itself).
+	for _, s := range svc.Secrets {
+		target := s.Target
+		if target == "" {
+			target = s.Source
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = "/run/secrets/" + target
+		}
+		content := secretFile(t, p, svc, "secret "+s.Source, target)
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(target)), []byte(remap(content)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for k, v := range svc.Environment {
 		if v == nil {
 			continue
@@ -234,6 +252,72 @@ func TestComposeEnvironmentStartsBridge(t *testing.T) {
 		env := containerEnv(t, "sqs", map[string]string{"//sqs:4566": "//127.0.0.1:" + p, "localhost:4566": "localhost:" + p})
 		runReady(t, env)
 	})
+}
+
+// TestComposeSenders: the senders profile's environment (its senders file and
+// secrets as /run/secrets holds them) starts a bridge that takes both senders'
+// deliveries, each on its path and signed its way, and refuses each on the
+// other's path. Without Stripe's secret in the shell the bridge stops at start
+// naming the sender and its secret_file.
+func TestComposeSenders(t *testing.T) {
+	requireTCP(t, "127.0.0.1:4222", "a NATS server with JetStream on 127.0.0.1:4222")
+	env := containerEnv(t, "senders", map[string]string{"nats:4222": "127.0.0.1:4222"})
+	r := startBridge(t, env)
+	if r.addr == "" {
+		t.Fatalf("the senders profile's environment does not start the bridge (exit %d):\n%s", r.exitCode, r.log())
+	}
+	r.waitReady(t)
+	defer r.stop(t)
+	post := func(path string, body string, hdr map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+path, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	mac := func(secret, content string) string {
+		h := hmac.New(sha256.New, []byte(secret))
+		h.Write([]byte(content))
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	asBody := `{"event":"job.completed","jobId":"job_compose"}`
+	as := map[string]string{"X-AudioSpliter-Signature": mac(composeEnv["BRIDGE_WEBHOOK_SECRET"], asBody), "X-AudioSpliter-Delivery": "compose-" + id}
+	stBody := `{"id":"evt_compose_` + id + `","type":"invoice.paid"}`
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	st := map[string]string{"Stripe-Signature": "t=" + ts + ",v1=" + mac(composeEnv["STRIPE_WEBHOOK_SECRET"], ts+"."+stBody)}
+	for _, c := range []struct {
+		path, body string
+		hdr        map[string]string
+		want       int
+	}{
+		{"/webhooks/audiospliter", asBody, as, 200},
+		{"/webhooks/stripe", stBody, st, 200},
+		{"/webhooks/stripe", asBody, as, 401},
+		{"/webhooks/audiospliter", stBody, st, 401},
+		{"/webhooks", asBody, as, 404},
+	} {
+		if got := post(c.path, c.body, c.hdr); got != c.want {
+			t.Errorf("POST %s: %d, want %d", c.path, got, c.want)
+		}
+	}
+
+	// Without STRIPE_WEBHOOK_SECRET compose hands the bridge an empty secret file.
+	empty := maps2(env)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(env["BRIDGE_SENDERS_FILE"]), "stripe_webhook_secret"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty["BRIDGE_LISTEN_ADDR"] = "127.0.0.1:0"
+	r2 := startBridge(t, empty)
+	<-r2.exited
+	if r2.exitCode != 2 || !strings.Contains(r2.log(), `sender \"billing\": secret_file`) {
+		t.Errorf("without Stripe's secret: exit %d, want 2 naming the sender and secret_file:\n%s", r2.exitCode, r2.log())
+	}
 }
 
 func runReady(t *testing.T, env map[string]string) {

@@ -98,6 +98,57 @@ func TestAttributeSchema(t *testing.T) {
 	}
 }
 
+// With a senders file: ce-source and audiospliter-sender are the sender's name,
+// ce-type may be the bare event, and the signature is the sender's own header as
+// received, in its scheme's form; anything else is still refused.
+func TestAttributeSchemaSenders(t *testing.T) {
+	s := compile(t)
+	good := map[string]string{
+		"ce-specversion": "1.0", "ce-id": "evt_1", "ce-type": "invoice.paid",
+		"ce-source": "billing", "ce-time": "2026-11-27T18:21:40.06432862Z", "content-type": "application/json",
+		"audiospliter-delivery": "evt_1", "audiospliter-event": "invoice.paid", "audiospliter-sender": "billing",
+	}
+	for scheme, sig := range map[string]string{
+		"audiospliter":                   "sha256=F32AF53104CAB094EC6496CC4EF261AF6E02EC52AC5E1483CAF35A29E54A9A76",
+		"github":                         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+		"standard-webhooks":              "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+		"standard-webhooks, two entries": "v1a,abc v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+		"stripe":                         "t=1700000000,v1=34961433d6d697848f61db0c15fe2a6b181aac357da33cba70ede4be389e9350,v0=00",
+		"hmac sha512 base64":             "sha512=" + strings.Repeat("A", 86) + "==",
+		"hmac sha1 hex":                  strings.Repeat("a", 40),
+	} {
+		h := map[string]string{"audiospliter-signature": sig}
+		for k, v := range good {
+			h[k] = v
+		}
+		if err := s.ValidateHeaders(h); err != nil {
+			t.Errorf("%s: %v", scheme, err)
+		}
+	}
+	for k, v := range map[string]string{
+		"audiospliter-sender":    "Billing",
+		"audiospliter-signature": "v1,short",
+	} {
+		h := map[string]string{}
+		for kk, vv := range good {
+			h[kk] = vv
+		}
+		h[k] = v
+		if err := s.ValidateHeaders(h); err == nil {
+			t.Errorf("%s=%q validated", k, v)
+		}
+	}
+	for _, sig := range []string{"t=1700000000", "xyz", "t=1,v1=zz"} {
+		h := map[string]string{"audiospliter-signature": sig}
+		for k, v := range good {
+			h[k] = v
+		}
+		if err := s.ValidateHeaders(h); err == nil {
+			t.Errorf("signature %q validated", sig)
+		}
+	}
+}
+
 // The AsyncAPI document parses, says it is 3.0, and every $ref in it resolves: to
 // a node of the document itself or to a schema file beside it.
 func TestAsyncAPIRefsResolve(t *testing.T) {
@@ -172,4 +223,42 @@ func resolve(doc map[string]any, ref string) error {
 		}
 	}
 	return nil
+}
+
+// The headers of the AsyncAPI document's examples are valid against the header
+// schema.
+func TestAsyncAPIExampleHeadersValidate(t *testing.T) {
+	s := compile(t)
+	raw, err := fs.ReadFile(schemas.FS(), "asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Messages map[string]struct {
+				Examples []struct {
+					Name    string            `yaml:"name"`
+					Headers map[string]string `yaml:"headers"`
+				} `yaml:"examples"`
+			} `yaml:"messages"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name, m := range doc.Components.Messages {
+		for _, ex := range m.Examples {
+			if ex.Headers == nil {
+				continue
+			}
+			n++
+			if err := s.ValidateHeaders(ex.Headers); err != nil {
+				t.Errorf("%s example %s: %v", name, ex.Name, err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no example with headers")
+	}
 }

@@ -26,6 +26,10 @@ const (
 	HeaderEvent       = "audiospliter-event"
 	HeaderSignature   = "audiospliter-signature"
 	HeaderJobID       = "audiospliter-job-id"
+	// HeaderSender names the sender of a bridge with a senders file (its name in
+	// the file, as ce-source). SQS leaves it out of a message that already has ten
+	// attributes: ce-source carries the same name.
+	HeaderSender = "audiospliter-sender"
 	// W3C trace context of the bridge's publish, present only while the bridge
 	// traces (the CloudEvents distributed-tracing extension uses these names).
 	HeaderTraceParent = "traceparent"
@@ -34,10 +38,20 @@ const (
 
 // Message is one verified webhook delivery on its way to a broker.
 type Message struct {
-	// ID is the delivery id; every sink uses it as the broker's message id.
+	// ID is the message id every sink uses as the broker's (AMQP message_id,
+	// Nats-Msg-Id, SQS FIFO MessageDeduplicationId): the delivery id, or with a
+	// senders file "<sender>:<delivery id>", so that two senders' deliveries never
+	// share one.
 	ID string
-	// Event is the payload's "event"; sinks route by it.
+	// Event is the delivery's event; sinks route by it when Route is empty.
 	Event string
+	// Sender is the name of the sender in the bridge's senders file, or empty
+	// without one. A sink that has a destination of its own for this sender (an
+	// exchange, a queue: its Config) publishes there.
+	Sender string
+	// Route is the routing key (RabbitMQ) or subject suffix (NATS) rendered from
+	// the sender's route; empty means the event, as without a senders file.
+	Route string
 	// JobID is the payload's "jobId", or empty when it has none.
 	JobID string
 	// Body is the request body, byte for byte as received. Sinks must not modify it.
@@ -50,6 +64,15 @@ type Message struct {
 	// traces. SQS carries it as the AWSTraceHeader system attribute, because its
 	// ten message attributes are all taken; other sinks use the traceparent header.
 	AWSTraceHeader string
+}
+
+// RouteKey returns the routing key or subject suffix of msg: its Route, else its
+// event.
+func (msg *Message) RouteKey() string {
+	if msg.Route != "" {
+		return msg.Route
+	}
+	return msg.Event
 }
 
 // Header is one name/value pair of Message.Headers. A slice keeps the order stable
@@ -92,6 +115,11 @@ var (
 	// an operator changes something: a permission denied, no such exchange, stream
 	// or queue. The bridge answers 502 at once and /readyz says broker_refused.
 	ErrRefused = permanent("sinks: the broker refused the publish")
+	// ErrUnroutable means the broker accepted the message but routed it to no
+	// queue (RabbitMQ: no queue bound for its routing key). It is permanent for
+	// the publish (a retry now routes no better); an operator binding a queue
+	// mends it.
+	ErrUnroutable = permanent("sinks: the broker routed the message to no queue")
 	// ErrUnavailable means the sink has no connection to the broker right now (it
 	// reconnects on its own). It is not permanent: the sender retries.
 	ErrUnavailable = errors.New("sinks: the broker is not reachable")

@@ -2,6 +2,7 @@ package test
 
 import (
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
@@ -261,4 +263,43 @@ func TestCheckSQS(t *testing.T) {
 		t.Errorf("deleted queue: exit %d, want 2", code)
 	}
 	want(t, lines, "FAIL", "queue "+queueURL, "BRIDGE_SQS_QUEUE_URL", "does not exist")
+}
+
+// With a senders file: one line per sender (scheme, path, how many secrets, route,
+// its exchange), its own RabbitMQ exchange looked up like the default one; a
+// mistake in the file fails the configuration line naming the sender and field.
+func TestCheckSenders(t *testing.T) {
+	t.Parallel()
+	url := rabbittest.SharedURL(t)
+	exchange, queue := apptest.RabbitNames(t, url)
+	billingExchange, _ := apptest.RabbitNames(t, url)
+	five := bridgetest.FiveSenders()
+	five[3].Destination = "rabbitmq:\n  exchange: " + billingExchange
+	dir := t.TempDir()
+	file := bridgetest.WriteSendersFile(t, dir, five)
+	env := baseEnv(t, map[string]string{"BRIDGE_SINK": "rabbitmq", "BRIDGE_RABBITMQ_URL": url, "BRIDGE_RABBITMQ_EXCHANGE": exchange,
+		"BRIDGE_RABBITMQ_QUEUE": queue, "BRIDGE_SENDERS_FILE": file})
+	delete(env, "BRIDGE_WEBHOOK_SECRET")
+	code, stdout, stderr := run(t, env, "check")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	t.Logf("exit %d:\n%s%s", code, stdout, stderr)
+	noFailure(t, code, lines)
+	want(t, lines, "ok", "configuration", "5 senders from BRIDGE_SENDERS_FILE")
+	want(t, lines, "ok", "sender billing", "scheme stripe on /webhooks/stripe", "1 secrets from", "tolerance 5m0s", "exchange "+billingExchange)
+	want(t, lines, "ok", "sender audiospliter", "route {event}")
+	want(t, lines, "ok", "exchange "+billingExchange+" (sender billing)", "missing: the bridge declares it")
+	for _, s := range five {
+		if strings.Contains(stdout, s.Secret) {
+			t.Errorf("check printed %s's secret", s.Name)
+		}
+	}
+
+	data, _ := os.ReadFile(file)
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "scheme: github", "scheme: gitlab", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = run(t, env, "check")
+	if code != 2 || !strings.Contains(stdout, "FAIL  configuration: BRIDGE_SENDERS_FILE") || !strings.Contains(stdout, `sender "github": scheme`) {
+		t.Errorf("a mistake in the file: exit %d\n%s", code, stdout)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 )
 
@@ -229,5 +230,58 @@ func TestUnknownVariableNamedWhenConfigurationFails(t *testing.T) {
 	}
 	if strings.Contains(logs, value) {
 		t.Error("the value of the misspelt secret variable reached the log")
+	}
+}
+
+// A senders file's mistakes, and the single sender's variables beside it, stop
+// the binary with status 2 and a line naming BRIDGE_SENDERS_FILE, the sender and the
+// field, never a secret. "Set" means present: BRIDGE_WEBHOOK_PATH at its own
+// default value beside the file is refused too.
+func TestSendersFileBadConfiguration(t *testing.T) {
+	t.Parallel()
+	five := bridgetest.FiveSenders()
+	good := bridgetest.WriteSendersFile(t, t.TempDir(), five)
+	edited := func(from, to string) string {
+		dir := t.TempDir()
+		path := bridgetest.WriteSendersFile(t, dir, five)
+		data, _ := os.ReadFile(path)
+		if err := os.WriteFile(path, []byte(strings.Replace(string(data), from, to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		says []string
+	}{
+		{"an unknown scheme", map[string]string{"BRIDGE_SENDERS_FILE": edited("scheme: stripe", "scheme: paypal")}, []string{`sender "billing"`, "scheme"}},
+		{"a path with a trailing slash", map[string]string{"BRIDGE_SENDERS_FILE": edited("path: /webhooks/github", "path: /webhooks/github/")}, []string{`sender "github"`, "path"}},
+		{"a tolerance on github", map[string]string{"BRIDGE_SENDERS_FILE": edited("scheme: github\n", "scheme: github\n    tolerance: 5m\n")}, []string{`sender "github"`, "tolerance"}},
+		{"a missing secret file", map[string]string{"BRIDGE_SENDERS_FILE": edited("secret_file: svix.secret", "secret_file: nowhere.secret")}, []string{`sender "svix"`, "secret_file"}},
+		{"the secret beside it", map[string]string{"BRIDGE_SENDERS_FILE": good, "BRIDGE_WEBHOOK_SECRET": testSecret}, []string{"BRIDGE_WEBHOOK_SECRET"}},
+		{"the webhook path beside it", map[string]string{"BRIDGE_SENDERS_FILE": good, "BRIDGE_WEBHOOK_PATH": "/webhooks"}, []string{"BRIDGE_WEBHOOK_PATH"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			env := baseEnv(t, c.env)
+			if _, ok := c.env["BRIDGE_WEBHOOK_SECRET"]; !ok {
+				delete(env, "BRIDGE_WEBHOOK_SECRET")
+			}
+			msg := failsWith(t, env)
+			if !strings.HasPrefix(msg, "bad configuration: BRIDGE_SENDERS_FILE: ") {
+				t.Errorf("error %q does not name BRIDGE_SENDERS_FILE", msg)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(msg, s) {
+					t.Errorf("error %q does not say %s", msg, s)
+				}
+			}
+			for _, s := range five {
+				if strings.Contains(msg, s.Secret) {
+					t.Errorf("the error shows %s's secret", s.Name)
+				}
+			}
+		})
 	}
 }

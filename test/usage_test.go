@@ -13,6 +13,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/senders"
 )
 
 // A bridge's environment would start it: help must not.
@@ -157,6 +158,7 @@ var specVariables = []string{
 	"BRIDGE_NATS_STREAM", "BRIDGE_NATS_SUBJECT_PREFIX", "BRIDGE_NATS_EMBEDDED_LISTEN",
 	"BRIDGE_DATA_DIR", "BRIDGE_SQS_QUEUE_URL", "BRIDGE_SQS_ENDPOINT", "BRIDGE_CE_SOURCE", "BRIDGE_CE_TYPE_PREFIX",
 	"BRIDGE_FORWARD_SIGNATURE", "BRIDGE_NATS_EMBEDDED_TLS_CERT_FILE", "BRIDGE_NATS_EMBEDDED_TLS_KEY_FILE",
+	"BRIDGE_SENDERS_FILE",
 }
 
 // configVariables lists the variables Config reads, as envconfig derives them.
@@ -198,5 +200,25 @@ func TestDocsDocumentEveryVariable(t *testing.T) {
 		if !bytes.Contains(doc, []byte("`"+v+"`")) {
 			t.Errorf("docs/configuration.md does not document %s", v)
 		}
+	}
+}
+
+// `bridge -h` and docs/configuration.md show the same complete senders file, the
+// one internal/senders decodes in its tests.
+func TestSendersExampleInHelpAndDocs(t *testing.T) {
+	t.Parallel()
+	code, out, _ := run(t, nil, "-h")
+	if code != 0 {
+		t.Fatalf("bridge -h exited %d", code)
+	}
+	if !strings.Contains(out, senders.Example) {
+		t.Errorf("bridge -h does not show the senders file example:\n%s", out)
+	}
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```yaml\n"+senders.Example+"```\n") {
+		t.Error("docs/configuration.md does not show the senders file example of bridge -h")
 	}
 }

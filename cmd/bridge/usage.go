@@ -6,13 +6,15 @@ import (
 	"strings"
 
 	"github.com/audiospliter/audiospliter-bridge/internal/config"
+	"github.com/audiospliter/audiospliter-bridge/internal/senders"
 )
 
 // commandsUsage is the part of the help a mistyped argument needs.
 const commandsUsage = `usage: bridge [command]
 
-Receives signed AudioSpliter webhooks and publishes each to one broker (NATS
-JetStream, RabbitMQ or AWS SQS), answering 200 only once the broker has confirmed it.
+Receives signed webhooks (AudioSpliter's, or several senders' with
+BRIDGE_SENDERS_FILE) and publishes each to one broker (NATS JetStream, RabbitMQ or
+AWS SQS), answering 200 only once the broker has confirmed it.
 
 Commands:
   (none)        run the bridge
@@ -36,7 +38,29 @@ Environment (docs/configuration.md in the repository says more):
 		}
 		fmt.Fprintf(w, "        %s\n", v.Desc)
 	}
+	fmt.Fprint(w, sendersUsage+senders.Example)
 }
+
+// sendersUsage introduces the senders file; its example follows.
+const sendersUsage = `
+Several senders (BRIDGE_SENDERS_FILE, instead of BRIDGE_WEBHOOK_SECRET, _SECRET_FILE
+and _PATH): each sender has its own path, scheme, secret_file and route. Its
+messages have the message id <sender>:<delivery id>, ce-id the delivery id and
+ce-source the sender's name. Schemes:
+  audiospliter       X-AudioSpliter-Signature, hex HMAC-SHA256 of the body;
+                     X-AudioSpliter-Delivery; the body's "event"
+  standard-webhooks  webhook-signature, v1,<base64 HMAC-SHA256> of <id>.<timestamp>.<body>;
+                     webhook-id; the body's "type"; a timestamp outside tolerance: 401
+  github             X-Hub-Signature-256, sha256=<hex HMAC-SHA256> of the body;
+                     X-GitHub-Delivery; X-GitHub-Event
+  stripe             Stripe-Signature, t=<unix>,v1=<hex HMAC-SHA256> of <t>.<body>;
+                     the body's "id" and "type"; a t outside tolerance: 401
+  hmac               HMAC of the body in a configured header; delivery id and event
+                     from a configured header or body field
+A mistake in the file stops the start (exit 2) naming the sender and the field.
+Example:
+
+`
 
 // cli dispatches the command line; with no argument it runs the bridge.
 func cli(args []string, stdout, stderr io.Writer, runBridge func() int) int {

@@ -80,6 +80,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		sqsQueueURL = fs.String("sqs-queue-url", env.sqsQueueURL, "SQS queue to drain (BRIDGE_SQS_QUEUE_URL)")
 		sqsEndpoint = fs.String("sqs-endpoint", env.sqsEndpoint, "local SQS-compatible server (BRIDGE_SQS_ENDPOINT); with it, as in the bridge, the region defaults to "+awssqs.DefaultLocalRegion+" and no instance metadata is asked")
 		quiet       = fs.Duration("quiet", 2*time.Second, "a drained queue counts as empty after this long without a message")
+		withSenders = fs.Bool("senders", env.senders, "the bridge runs with a senders file (default: BRIDGE_SENDERS_FILE is set): message ids are <sender>:<delivery id>, as sendhook -sender writes them to -acked; on SQS, read from ce-source and ce-id")
 	)
 	fs.StringVar(&natsSec.creds, "nats-creds", env.nats.creds, "NATS .creds file (BRIDGE_NATS_CREDS_FILE)")
 	fs.StringVar(&natsSec.nkey, "nats-nkey", env.nats.nkey, "NATS NKey seed file (BRIDGE_NATS_NKEY_FILE)")
@@ -132,7 +133,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		found, err = readStream(ctx, url, *stream, natsSec)
 	case "sqs":
 		fmt.Fprintf(stderr, "sendhook check: -drain: receiving and deleting every message of SQS queue %s; its consumers will not get them\n", sinks.RedactURL(*sqsQueueURL))
-		found, err = drainSQS(ctx, *sqsQueueURL, *sqsEndpoint, *quiet, stderr)
+		found, err = drainSQS(ctx, *sqsQueueURL, *sqsEndpoint, *quiet, *withSenders, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sendhook check: %v\n", err)
@@ -168,6 +169,7 @@ type bridgeSettings struct {
 	sink, stream, queue      string
 	sqsQueueURL, sqsEndpoint string
 	nats                     natsSecurity
+	senders                  bool // BRIDGE_SENDERS_FILE is set
 }
 
 func bridgeEnv(getenv func(string) string) bridgeSettings {
@@ -184,6 +186,7 @@ func bridgeEnv(getenv func(string) string) bridgeSettings {
 		queue:       or("BRIDGE_RABBITMQ_QUEUE", "audiospliter.events"),
 		sqsQueueURL: getenv("BRIDGE_SQS_QUEUE_URL"),
 		sqsEndpoint: getenv("BRIDGE_SQS_ENDPOINT"),
+		senders:     getenv("BRIDGE_SENDERS_FILE") != "",
 		nats: natsSecurity{
 			creds: getenv("BRIDGE_NATS_CREDS_FILE"), nkey: getenv("BRIDGE_NATS_NKEY_FILE"),
 			ca: getenv("BRIDGE_NATS_TLS_CA_FILE"), cert: getenv("BRIDGE_NATS_TLS_CERT_FILE"), key: getenv("BRIDGE_NATS_TLS_KEY_FILE"),
@@ -383,9 +386,11 @@ func streamNames(ctx context.Context, js jetstream.JetStream) string {
 	return "its streams: " + strings.Join(names, ", ")
 }
 
-// drainSQS receives and deletes every message and returns each one's ce-id. AWS
-// settings are found as the bridge finds them (awssqs.LoadAWSConfig).
-func drainSQS(ctx context.Context, queueURL, endpoint string, quiet time.Duration, stderr io.Writer) ([]string, error) {
+// drainSQS receives and deletes every message and returns each one's message id:
+// its ce-id, or with senders "<ce-source>:<ce-id>" (SQS has its own MessageId, and
+// a standard queue keeps no deduplication id). AWS settings are found as the bridge
+// finds them (awssqs.LoadAWSConfig).
+func drainSQS(ctx context.Context, queueURL, endpoint string, quiet time.Duration, senders bool, stderr io.Writer) ([]string, error) {
 	if queueURL == "" {
 		return nil, errors.New("-sqs-queue-url is required")
 	}
@@ -402,7 +407,7 @@ func drainSQS(ctx context.Context, queueURL, endpoint string, quiet time.Duratio
 	last := time.Now()
 	for time.Since(last) < quiet {
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{sinks.HeaderID}, VisibilityTimeout: 300,
+			QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, MessageAttributeNames: []string{sinks.HeaderID, sinks.HeaderSource}, VisibilityTimeout: 300,
 		})
 		if err != nil {
 			return nil, err
@@ -413,7 +418,11 @@ func drainSQS(ctx context.Context, queueURL, endpoint string, quiet time.Duratio
 		}
 		last = time.Now()
 		for _, m := range out.Messages {
-			ids = append(ids, aws.ToString(m.MessageAttributes[sinks.HeaderID].StringValue))
+			id := aws.ToString(m.MessageAttributes[sinks.HeaderID].StringValue)
+			if senders {
+				id = aws.ToString(m.MessageAttributes[sinks.HeaderSource].StringValue) + ":" + id
+			}
+			ids = append(ids, id)
 			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				return nil, err
 			}

@@ -1,17 +1,22 @@
-// Command sendhook signs AudioSpliter webhooks and POSTs them to a bridge: one, to
-// try it, or a load of unique deliveries with a latency report.
+// Command sendhook signs webhooks and POSTs them to a bridge: one, to try it, or a
+// load of unique deliveries with a latency report. It signs as AudioSpliter does,
+// or as any scheme of a senders file does (-scheme, or a sender of -senders-file).
 //
 //	sendhook -secret S                         # the built-in sample, once
 //	sendhook -secret S -file payload.json -id dlv_1
 //	sendhook -secret S -n 20000 -c 64          # load: 20000 requests on 64 connections
 //	sendhook -secret S -duration 5m -c 64 -acked acked.txt
 //	sendhook -secret S -url https://bridge.internal:8443/webhooks -cacert ca.pem
+//	sendhook -scheme standard-webhooks -secret whsec_… -url http://127.0.0.1:8080/webhooks/svix
+//	sendhook -senders-file senders.yaml -sender billing -n 1000 -acked acked.txt
 //	sendhook check -acked acked.txt -sink nats # read the stream; changes nothing
 //	sendhook check -acked acked.txt -sink rabbitmq -queue audiospliter.events -drain
 //
 // The secret may come from SENDHOOK_SECRET or BRIDGE_WEBHOOK_SECRET instead of -secret
-// (the first of a comma-separated list). -acked writes every delivery id answered 200,
-// one per line: the input of `sendhook check`, which reads the broker and reports
+// (the first of a comma-separated list), or from the sender's secret_file with
+// -senders-file. -acked writes every delivery id answered 200 (as the message id the
+// bridge gives it: <sender>:<id> with -sender), one per line: the input of `sendhook
+// check`, which reads the broker and reports
 // deliveries lost (answered 200, not there), duplicated and unexpected. A NATS
 // stream is read without changing it; a RabbitMQ or SQS queue can only be checked
 // by taking its messages off, which `check` does only when given -drain.
@@ -75,9 +80,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		duration = fs.Duration("duration", 0, "load: run for this long")
 		acked    = fs.String("acked", "", "load: write every delivery id answered 200 to this file")
 		caCert   = fs.String("cacert", "", "PEM file of the CA that signed an https bridge's certificate (default: the system roots)")
+		sf       schemeFlags
 	)
+	sf.register(fs)
 	if code, done := parseFlags(fs, args, stdout); done {
 		return code
+	}
+	urlSet := false
+	fs.Visit(func(f *flag.Flag) { urlSet = urlSet || f.Name == "url" })
+	if err := sf.fromSendersFile(target, urlSet, secret); err != nil {
+		fmt.Fprintf(stderr, "sendhook: %v\n", err)
+		return 2
 	}
 	if *secret == "" {
 		*secret = getenv("SENDHOOK_SECRET")
@@ -100,6 +113,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		body = b
 	}
 	t := loadgen.Target{URL: *target, Secret: *secret, Body: body}
+	snd, err := sf.sender(*secret, body, *file != "")
+	if err != nil {
+		fmt.Fprintf(stderr, "sendhook: %v\n", err)
+		return 2
+	}
+	t.Sender = snd
 	if *caCert != "" {
 		pool, err := readCAFile(*caCert)
 		if err != nil {
@@ -139,6 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		var mu sync.Mutex
 		opts.OnReply = func(id string, status int, _ time.Time) {
 			if status == 200 {
+				id = snd.MessageID(id) // with a sender name, what the broker holds
 				mu.Lock()
 				w.WriteString(id)
 				w.WriteByte('\n')

@@ -27,7 +27,7 @@ import (
 // broker is a stop that was asked for: nil.
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
-	if cfg == nil || len(cfg.Secrets()) == 0 {
+	if cfg == nil || len(cfg.Secrets()) == 0 && len(cfg.Senders()) == 0 {
 		return errors.New("app: Options.Config must be a validated configuration (config.Load, or Validate)")
 	}
 	log := opts.Logger
@@ -41,11 +41,11 @@ func Run(ctx context.Context, opts Options) error {
 	if n := cfg.ShortSecrets(); n > 0 {
 		log.Warn("BRIDGE_WEBHOOK_SECRET: a secret shorter than 16 bytes is easy to guess", "count", n)
 	}
+	warnShortSenderSecrets(log, cfg.Senders())
 
-	// The secret file and the TLS pair are read again when they change and on a
-	// reload request, so both rotate without a restart.
-	rl := &reloader{log: log, every: opts.ReloadEvery, secretFile: cfg.WebhookSecretFile,
-		certFile: cfg.TLSCertFile, keyFile: cfg.TLSKeyFile, activeSet: secretsFingerprint(cfg.Secrets())}
+	// The secret files and the TLS pair are read again when they change and on a
+	// reload request, so they rotate without a restart.
+	rl := &reloader{log: log, every: opts.ReloadEvery, certFile: cfg.TLSCertFile, keyFile: cfg.TLSKeyFile}
 	if rl.every <= 0 {
 		rl.every = defaultReloadEvery
 	}
@@ -119,6 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 	bcfg := bridge.Config{
 		Secrets:        cfg.Secrets(),
 		WebhookPath:    cfg.WebhookPath,
+		Senders:        bridgeSenders(cfg.Senders()),
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
 		MaxInFlight:    cfg.MaxInFlight,
@@ -131,6 +132,9 @@ func Run(ctx context.Context, opts Options) error {
 		Registry:       reg,
 		Clock:          clk,
 	}
+	if bcfg.Senders != nil {
+		bcfg.Secrets, bcfg.WebhookPath = nil, ""
+	}
 	if tp != nil {
 		bcfg.TracerProvider = tp
 	}
@@ -140,7 +144,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	reg.MustRegister(readyGauge(ctx, b.Ready))
 
-	rl.setSecrets = b.SetSecrets
+	if cfg.WebhookSecretFile != "" && cfg.Senders() == nil {
+		rl.watchSecrets("BRIDGE_WEBHOOK_SECRET_FILE", cfg.WebhookSecretFile, cfg.Secrets(), b.SetSecrets)
+	}
+	for _, s := range cfg.Senders() {
+		rl.watchSecrets("BRIDGE_SENDERS_FILE: sender "+s.Name+": secret_file", s.SecretFile, s.Secrets(), s.Verifier.SetSecrets, "sender", s.Name)
+	}
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	go rl.run(reloadCtx, opts.Reload)
@@ -174,7 +183,15 @@ func Run(ctx context.Context, opts Options) error {
 			serveErr <- srv.Serve(ln)
 		}
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "path", cfg.WebhookPath, "sink", cfg.Sink, "tls", tlsConfig != nil)
+	if ss := cfg.Senders(); ss != nil {
+		paths := make(map[string]string, len(ss))
+		for _, s := range ss {
+			paths[s.Name] = s.Path
+		}
+		log.Info("listening", "addr", ln.Addr().String(), "senders", paths, "sink", cfg.Sink, "tls", tlsConfig != nil)
+	} else {
+		log.Info("listening", "addr", ln.Addr().String(), "path", cfg.WebhookPath, "sink", cfg.Sink, "tls", tlsConfig != nil)
+	}
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr().String())
 	}

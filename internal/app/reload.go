@@ -23,19 +23,34 @@ const defaultReloadEvery = 2 * time.Second
 // reloader keeps the webhook secrets and the HTTPS certificate in step with their
 // files, polled every `every` and at once on a reload request (SIGHUP). A file that cannot be read
 // or holds nothing usable keeps the last good value in service and logs one error
-// per distinct problem, not one per poll.
+// per distinct problem, not one per poll. The secret files are
+// BRIDGE_WEBHOOK_SECRET_FILE, or each sender's secret_file of a senders file.
 type reloader struct {
 	log   *slog.Logger
 	every time.Duration
 
-	secretFile string
-	setSecrets func([]string) error
-	secretSeen string // fingerprint of the file last acted on: content hash or error text
-	activeSet  string // fingerprint of the secrets in service
+	secrets []*secretFile
 
 	certFile, keyFile string
 	cert              atomic.Pointer[tls.Certificate]
 	certSeen          string
+}
+
+// secretFile is one file of secrets and where its secrets go.
+type secretFile struct {
+	label string // what the log lines begin with: the variable, or the sender's field
+	attrs []any  // what they carry besides (the sender)
+	path  string
+	set   func([]string) error
+	seen  string // fingerprint of the file last acted on: content hash or error text
+	// active is the fingerprint of the secrets in service.
+	active string
+}
+
+// watchSecrets adds a file whose secrets, in service now (initial), go to set
+// when it changes.
+func (r *reloader) watchSecrets(label, path string, initial []string, set func([]string) error, attrs ...any) {
+	r.secrets = append(r.secrets, &secretFile{label: label, attrs: attrs, path: path, set: set, active: secretsFingerprint(initial)})
 }
 
 // loadCertificate reads the TLS pair at start: unlike a later change, a failure
@@ -70,55 +85,59 @@ func (r *reloader) run(ctx context.Context, hup <-chan struct{}) {
 		case <-t.C:
 			r.check()
 		case <-hup:
-			if r.secretFile == "" && r.certFile == "" {
-				r.log.Info("SIGHUP: nothing to read again (neither BRIDGE_WEBHOOK_SECRET_FILE nor BRIDGE_TLS_CERT_FILE is set)")
+			if len(r.secrets) == 0 && r.certFile == "" {
+				r.log.Info("SIGHUP: nothing to read again (neither BRIDGE_WEBHOOK_SECRET_FILE, a senders file nor BRIDGE_TLS_CERT_FILE is set)")
 				continue
 			}
-			r.log.Info("SIGHUP: checking BRIDGE_WEBHOOK_SECRET_FILE and BRIDGE_TLS_CERT_FILE for changes")
+			what := "BRIDGE_WEBHOOK_SECRET_FILE"
+			if len(r.secrets) > 0 && r.secrets[0].attrs != nil {
+				what = "the senders' secret files"
+			}
+			r.log.Info("SIGHUP: checking " + what + " and BRIDGE_TLS_CERT_FILE for changes")
 			r.check()
 		}
 	}
 }
 
 func (r *reloader) check() {
-	if r.secretFile != "" {
-		r.checkSecrets()
+	for _, f := range r.secrets {
+		r.checkSecrets(f)
 	}
 	if r.certFile != "" {
 		r.checkCertificate()
 	}
 }
 
-func (r *reloader) checkSecrets() {
-	data, err := config.ReadSecretData(r.secretFile)
+func (r *reloader) checkSecrets(f *secretFile) {
+	data, err := config.ReadSecretData(f.path)
 	seen := fingerprint(data)
 	if err != nil {
 		seen = "error: " + err.Error()
 	}
-	if seen == r.secretSeen {
+	if seen == f.seen {
 		return
 	}
-	r.secretSeen = seen
+	f.seen = seen
 	var secrets []string
 	if err == nil {
-		secrets, err = config.ParseSecrets(r.secretFile, data)
+		secrets, err = config.ParseSecrets(f.path, data)
 	}
 	if err != nil {
-		r.log.Error("BRIDGE_WEBHOOK_SECRET_FILE: keeping the previous secrets", "err", err)
+		r.log.Error(f.label+": keeping the previous secrets", append([]any{"err", err}, f.attrs...)...)
 		return
 	}
 	set := secretsFingerprint(secrets)
-	if set == r.activeSet {
+	if set == f.active {
 		return // only comments or blank lines changed
 	}
-	if err := r.setSecrets(secrets); err != nil {
-		r.log.Error("BRIDGE_WEBHOOK_SECRET_FILE: keeping the previous secrets", "err", err)
+	if err := f.set(secrets); err != nil {
+		r.log.Error(f.label+": keeping the previous secrets", append([]any{"err", err}, f.attrs...)...)
 		return
 	}
-	r.activeSet = set
-	r.log.Info("BRIDGE_WEBHOOK_SECRET_FILE: secrets replaced", "count", len(secrets))
+	f.active = set
+	r.log.Info(f.label+": secrets replaced", append([]any{"count", len(secrets)}, f.attrs...)...)
 	if n := config.CountShort(secrets); n > 0 {
-		r.log.Warn("BRIDGE_WEBHOOK_SECRET_FILE: a secret shorter than 16 bytes is easy to guess", "count", n)
+		r.log.Warn(f.label+": a secret shorter than 16 bytes is easy to guess", append([]any{"count", n}, f.attrs...)...)
 	}
 }
 

@@ -101,10 +101,11 @@ func natsConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) nats
 func rabbitConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) rabbitmq.Config {
 	r := c.Rabbitmq
 	return rabbitmq.Config{
-		URL:       r.URL,
-		Exchange:  r.Exchange,
-		Queue:     r.Queue,
-		QueueType: r.QueueType,
+		URL:             r.URL,
+		Exchange:        r.Exchange,
+		SenderExchanges: senderExchanges(c.Senders()),
+		Queue:           r.Queue,
+		QueueType:       r.QueueType,
 		TLS: rabbitmq.TLS{
 			CAFile:     r.TLS.CAFile,
 			CertFile:   r.TLS.CertFile,
@@ -118,10 +119,11 @@ func rabbitConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) ra
 
 func sqsConfig(c *config.Config, log *slog.Logger, metrics *sinks.Metrics) awssqs.Config {
 	return awssqs.Config{
-		QueueURL: c.Sqs.QueueURL,
-		Endpoint: c.Sqs.Endpoint,
-		Logger:   log.With("sink", "sqs"),
-		Metrics:  metrics,
+		QueueURL:     c.Sqs.QueueURL,
+		Endpoint:     c.Sqs.Endpoint,
+		SenderQueues: senderQueues(c.Senders()),
+		Logger:       log.With("sink", "sqs"),
+		Metrics:      metrics,
 	}
 }
 

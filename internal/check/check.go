@@ -60,9 +60,15 @@ func Run(ctx context.Context, w io.Writer, opts Options) int {
 		r.line("FAIL", "configuration", err.Error())
 		return r.status()
 	}
-	r.line("ok", "configuration", fmt.Sprintf("sink %s, listening on %s, webhook path %s, publish timeout %s, shutdown timeout %s",
-		cfg.Sink, cfg.ListenAddr, cfg.WebhookPath, cfg.PublishTimeout, cfg.ShutdownTimeout))
-	r.secrets(cfg)
+	if ss := cfg.Senders(); ss != nil {
+		r.line("ok", "configuration", fmt.Sprintf("sink %s, listening on %s, %d senders from BRIDGE_SENDERS_FILE %s, publish timeout %s, shutdown timeout %s",
+			cfg.Sink, cfg.ListenAddr, len(ss), cfg.SendersFile, cfg.PublishTimeout, cfg.ShutdownTimeout))
+		r.senders(cfg)
+	} else {
+		r.line("ok", "configuration", fmt.Sprintf("sink %s, listening on %s, webhook path %s, publish timeout %s, shutdown timeout %s",
+			cfg.Sink, cfg.ListenAddr, cfg.WebhookPath, cfg.PublishTimeout, cfg.ShutdownTimeout))
+		r.secrets(cfg)
+	}
 	if cfg.TLSCertFile != "" {
 		r.certificate(cfg.TLSCertFile, cfg.TLSKeyFile, time.Now())
 	}
@@ -109,6 +115,29 @@ func (r *report) secrets(cfg *config.Config) {
 	r.line("ok", "webhook secrets", fmt.Sprintf("%d from %s", n, from))
 	if short := cfg.ShortSecrets(); short > 0 {
 		r.line("warn", "webhook secrets", fmt.Sprintf("%d of them shorter than 16 bytes: easy to guess", short))
+	}
+}
+
+// senders says, per sender of the senders file, what it is and how many secrets
+// its secret_file holds (the file was loaded: every secret file was read and every
+// scheme built), never what they are.
+func (r *report) senders(cfg *config.Config) {
+	for _, s := range cfg.Senders() {
+		detail := fmt.Sprintf("scheme %s on %s, %d secrets from %s, route %s", s.Scheme, s.Path, len(s.Secrets()), s.SecretFile, s.Route)
+		if s.Tolerance > 0 {
+			detail += ", tolerance " + s.Tolerance.String()
+		}
+		switch {
+		case cfg.Sink == "rabbitmq" && s.Destination.RabbitMQExchange != "":
+			detail += ", exchange " + s.Destination.RabbitMQExchange
+		case cfg.Sink == "sqs" && s.Destination.SQSQueueURL != "":
+			detail += ", queue " + s.Destination.SQSQueueURL
+		}
+		name := "sender " + s.Name
+		r.line("ok", name, detail)
+		if short := config.CountShort(s.Secrets()); short > 0 {
+			r.line("warn", name, fmt.Sprintf("%d of its secrets shorter than 16 bytes: easy to guess", short))
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/senders"
 )
 
 // Prefix is what every variable of Config starts with (followed by _).
@@ -41,6 +43,7 @@ type Config struct {
 	TLSKeyFile        string        `split_words:"true" desc:"private key file of BRIDGE_TLS_CERT_FILE"`
 	DataDir           string        `split_words:"true" default:"./data" desc:"where the embedded NATS server stores its data"`
 	ForwardSignature  bool          `split_words:"true" default:"true" desc:"false leaves the audiospliter-signature header out of every message (a body and its signature read from the queue could be sent again as a new delivery)"`
+	SendersFile       string        `split_words:"true" desc:"YAML file of several senders, each with its path, scheme (audiospliter, standard-webhooks, github, stripe, hmac), secret_file and route; replaces BRIDGE_WEBHOOK_SECRET, _SECRET_FILE and _PATH (see below)"`
 
 	Rabbitmq struct {
 		URL       string `default:"amqp://guest:guest@localhost:5672/" desc:"AMQP URL, or the nodes of a cluster separated by commas; amqps:// for TLS"`
@@ -87,6 +90,7 @@ type Config struct {
 
 	// Set by Validate.
 	secrets          []string
+	senders          []senders.Sender
 	logLevel         slog.Level
 	natsSyncInterval time.Duration // 0: fsync before every PubAck
 	natsURLVar       string        // the variable the NATS URL came from
@@ -169,8 +173,13 @@ func setDefaults(v reflect.Value) error {
 }
 
 // Secrets are the webhook secrets in service at start, from BRIDGE_WEBHOOK_SECRET or
-// its file. Nil before Validate.
+// its file. Nil before Validate, and with a senders file.
 func (c *Config) Secrets() []string { return c.secrets }
+
+// Senders are the senders of BRIDGE_SENDERS_FILE, loaded by Validate: each with
+// its checked settings, its secrets read and its scheme built (Verifier). Nil
+// without the file.
+func (c *Config) Senders() []senders.Sender { return c.senders }
 
 // Level is BRIDGE_LOG_LEVEL, parsed by Validate.
 func (c *Config) Level() slog.Level { return c.logLevel }

@@ -3,8 +3,11 @@ package config
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"time"
+
+	"github.com/audiospliter/audiospliter-bridge/internal/senders"
 )
 
 // Error is a configuration problem; its text names the variable at fault. Every
@@ -45,8 +48,12 @@ func (c *Config) Validate(lookup func(string) (string, bool)) error {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
 	}
-	c.secrets = nil
-	if c.WebhookSecretFile != "" {
+	c.secrets, c.senders = nil, nil
+	if c.SendersFile != "" {
+		if err := c.loadSenders(lookup); err != nil {
+			return err
+		}
+	} else if c.WebhookSecretFile != "" {
 		if c.WebhookSecret != "" {
 			return Errorf("BRIDGE_WEBHOOK_SECRET_FILE", "and BRIDGE_WEBHOOK_SECRET are both set: use one of them")
 		}
@@ -83,11 +90,11 @@ func (c *Config) Validate(lookup func(string) (string, bool)) error {
 	if c.ListenAddr == "" {
 		return Errorf("BRIDGE_LISTEN_ADDR", "must not be empty")
 	}
-	if !strings.HasPrefix(c.WebhookPath, "/") {
+	if c.senders == nil && !strings.HasPrefix(c.WebhookPath, "/") {
 		return Errorf("BRIDGE_WEBHOOK_PATH", "%q must start with /", c.WebhookPath)
 	}
 	for _, p := range reservedPaths {
-		if c.WebhookPath == p {
+		if c.senders == nil && c.WebhookPath == p {
 			return Errorf("BRIDGE_WEBHOOK_PATH", "%q is served by the bridge itself", c.WebhookPath)
 		}
 	}
@@ -119,6 +126,38 @@ func (c *Config) Validate(lookup func(string) (string, bool)) error {
 	}
 	return nil
 }
+
+// loadSenders reads BRIDGE_SENDERS_FILE (internal/senders: strict YAML, the rules
+// of the senders section, every secret file read), which replaces the single
+// sender's variables: one of them set beside it ("set" is present in the
+// environment, whatever its value, as lookup tells; or a field set by a caller
+// that passes no lookup) is a mistake to point out, not to guess about.
+func (c *Config) loadSenders(lookup func(string) (string, bool)) error {
+	for _, v := range []struct {
+		name string
+		set  bool
+	}{
+		{"BRIDGE_WEBHOOK_SECRET", c.WebhookSecret != ""},
+		{"BRIDGE_WEBHOOK_SECRET_FILE", c.WebhookSecretFile != ""},
+		{"BRIDGE_WEBHOOK_PATH", c.WebhookPath != defaultWebhookPath},
+	} {
+		if _, present := lookup(v.name); present || v.set {
+			return Errorf("BRIDGE_SENDERS_FILE", "and %s are both set: the senders file gives each sender its path and secret_file; unset %s", v.name, v.name)
+		}
+	}
+	ss, err := senders.Load(c.SendersFile)
+	if err != nil {
+		return Errorf("BRIDGE_SENDERS_FILE", "%v", err)
+	}
+	c.senders = ss
+	return nil
+}
+
+// defaultWebhookPath is BRIDGE_WEBHOOK_PATH's default, as its tag says.
+var defaultWebhookPath = func() string {
+	f, _ := reflect.TypeFor[Config]().FieldByName("WebhookPath")
+	return f.Tag.Get("default")
+}()
 
 func knownLevel(s string) bool {
 	switch strings.ToLower(s) {

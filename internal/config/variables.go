@@ -43,6 +43,16 @@ func Variables() []Variable {
 // error the sink blames on a field (sinks.ConfigError) names what the operator set.
 // The URL's variable is the one it came from (the variable or its _FILE).
 func (c *Config) SinkVariables() map[string]string {
+	vars := c.sinkVariables()
+	// A sender's own exchange or queue comes from the senders file.
+	if vars != nil {
+		vars["SenderExchanges"] = "BRIDGE_SENDERS_FILE"
+		vars["SenderQueues"] = "BRIDGE_SENDERS_FILE"
+	}
+	return vars
+}
+
+func (c *Config) sinkVariables() map[string]string {
 	switch c.Sink {
 	case "nats":
 		url := c.natsURLVar

@@ -34,6 +34,10 @@ type Target struct {
 	URL    string // e.g. http://127.0.0.1:8080/webhooks
 	Secret string
 	Body   []byte
+	// Sender, when set, signs every delivery with its scheme, anew per request
+	// (sender.go); Secret and Body are then its. Nil: AudioSpliter's scheme, the
+	// request prepared once.
+	Sender *Sender
 	// RootCAs verifies an https bridge's certificate; nil: the system roots.
 	RootCAs *x509.CertPool
 }
@@ -61,13 +65,10 @@ type Reply struct {
 
 // Send posts one delivery with a fresh signature, over net/http (http or https).
 func Send(ctx context.Context, t Target, deliveryID string) (Reply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(t.Body))
+	req, err := t.request(ctx, deliveryID)
 	if err != nil {
 		return Reply{}, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body))
-	req.Header.Set(bridge.DeliveryHeader, deliveryID)
 	resp, err := t.client(0, 0).Do(req)
 	if err != nil {
 		return Reply{}, err
@@ -75,6 +76,30 @@ func Send(ctx context.Context, t Target, deliveryID string) (Reply, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return Reply{Status: resp.StatusCode, Body: body}, err
+}
+
+// request is one signed delivery for net/http.
+func (t Target) request(ctx context.Context, deliveryID string) (*http.Request, error) {
+	if t.Sender != nil {
+		h, body, err := t.Sender.Request(deliveryID, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = h
+		return req, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(t.Body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body))
+	req.Header.Set(bridge.DeliveryHeader, deliveryID)
+	return req, nil
 }
 
 // Options shape a load run. It ends after Requests requests, or after Duration, or
@@ -236,7 +261,8 @@ type poster interface {
 	close()
 }
 
-// rawPoster is one keep-alive HTTP/1.1 connection with the request prepared once.
+// rawPoster is one keep-alive HTTP/1.1 connection with the request prepared once,
+// or, for a Sender, signed anew per request.
 type rawPoster struct {
 	conn    net.Conn
 	r       *bufio.Reader
@@ -244,6 +270,8 @@ type rawPoster struct {
 	body    []byte
 	buf     []byte
 	timeout time.Duration
+	sender  *Sender
+	start   []byte // with a sender: the request line and Host header
 }
 
 func newRawPoster(u *url.URL, t Target, timeout time.Duration) (*rawPoster, error) {
@@ -256,16 +284,40 @@ func newRawPoster(u *url.URL, t Target, timeout time.Duration) (*rawPoster, erro
 		return nil, err
 	}
 	path := u.RequestURI()
+	if t.Sender != nil {
+		start := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\n", path, u.Host)
+		return &rawPoster{conn: conn, r: bufio.NewReader(conn), start: []byte(start), sender: t.Sender, timeout: timeout}, nil
+	}
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: %d\r\n%s: ",
 		path, u.Host, bridge.SignatureHeader, bridge.Sign(t.Secret, t.Body), len(t.Body), bridge.DeliveryHeader)
 	return &rawPoster{conn: conn, r: bufio.NewReader(conn), head: []byte(head), body: t.Body, timeout: timeout}, nil
 }
 
 func (p *rawPoster) post(_ context.Context, id string) (int, error) {
-	p.buf = append(p.buf[:0], p.head...)
-	p.buf = append(p.buf, id...)
-	p.buf = append(p.buf, "\r\n\r\n"...)
-	p.buf = append(p.buf, p.body...)
+	if p.sender != nil {
+		h, body, err := p.sender.Request(id, time.Now())
+		if err != nil {
+			return 0, err
+		}
+		p.buf = append(p.buf[:0], p.start...)
+		for k, vs := range h {
+			for _, v := range vs {
+				p.buf = append(p.buf, k...)
+				p.buf = append(p.buf, ": "...)
+				p.buf = append(p.buf, v...)
+				p.buf = append(p.buf, "\r\n"...)
+			}
+		}
+		p.buf = append(p.buf, "Content-Length: "...)
+		p.buf = strconv.AppendInt(p.buf, int64(len(body)), 10)
+		p.buf = append(p.buf, "\r\n\r\n"...)
+		p.buf = append(p.buf, body...)
+	} else {
+		p.buf = append(p.buf[:0], p.head...)
+		p.buf = append(p.buf, id...)
+		p.buf = append(p.buf, "\r\n\r\n"...)
+		p.buf = append(p.buf, p.body...)
+	}
 	_ = p.conn.SetDeadline(time.Now().Add(p.timeout))
 	if _, err := p.conn.Write(p.buf); err != nil {
 		p.close()
@@ -296,13 +348,10 @@ type stdPoster struct {
 }
 
 func (p *stdPoster) post(ctx context.Context, id string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.t.URL, bytes.NewReader(p.t.Body))
+	req, err := p.t.request(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(bridge.SignatureHeader, bridge.Sign(p.t.Secret, p.t.Body))
-	req.Header.Set(bridge.DeliveryHeader, id)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, err

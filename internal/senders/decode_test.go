@@ -249,3 +249,22 @@ func TestDecodeTooLarge(t *testing.T) {
 		t.Errorf("Decode = %v", err)
 	}
 }
+
+// The example `bridge -h` and docs/configuration.md show is a valid file, with one
+// sender of each scheme.
+func TestExampleDecodes(t *testing.T) {
+	t.Parallel()
+	ss, err := senders.Decode([]byte(senders.Example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemes := map[string]bool{}
+	for _, s := range ss {
+		schemes[s.Scheme] = true
+	}
+	for _, scheme := range verify.Schemes() {
+		if !schemes[scheme] {
+			t.Errorf("the example has no sender of scheme %s", scheme)
+		}
+	}
+}

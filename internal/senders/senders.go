@@ -32,7 +32,12 @@ type Sender struct {
 	Verifier verify.Scheme
 
 	secretFileLine int
+	secrets        []string // as read by Load
 }
+
+// Secrets are the secrets Load read from SecretFile, in service in Verifier at
+// start. Nil after Decode.
+func (s *Sender) Secrets() []string { return s.secrets }
 
 // Destination overrides the bridge's sink settings for one sender.
 type Destination struct {
@@ -87,6 +92,7 @@ func Load(path string) ([]Sender, error) {
 		if s.Verifier, err = s.NewScheme(secrets); err != nil {
 			return nil, fail(err)
 		}
+		s.secrets = secrets
 	}
 	return senders, nil
 }

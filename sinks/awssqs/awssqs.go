@@ -13,6 +13,9 @@
 //
 // The queue's attributes are read at start: a missing queue is a start-up error, and
 // a message larger than the queue's MaximumMessageSize is refused before sending.
+// A sender of the bridge's senders file may have a queue of its own
+// (Config.SenderQueues): read at start the same way, batched apart, FIFO or not
+// on its own; one client serves every queue.
 package awssqs
 
 import (
@@ -20,8 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,27 +54,33 @@ type Config struct {
 	// MaxCalls bounds concurrent API calls on a standard queue (default 16); a FIFO
 	// queue always has one.
 	MaxCalls int
+	// SenderQueues maps a sender's name (sinks.Message.Sender) to a queue of its
+	// own. Each is read at start like QueueURL (a missing queue is a start-up
+	// error) and has its own batches; whether it is FIFO is its own. Senders not
+	// named here send to QueueURL.
+	SenderQueues map[string]string
 	// HTTPClient, when set, carries the API calls (tests count them with it).
 	HTTPClient aws.HTTPClient
 	Logger     *slog.Logger
 	Metrics    *sinks.Metrics // nil: none
 }
 
-// Sink publishes to one SQS queue.
+// Sink publishes to one SQS queue, or with Config.SenderQueues to one per sender.
 type Sink struct {
-	cfg     Config
-	log     *slog.Logger
-	client  *sqs.Client
-	fifo    bool
-	maxSize int // the queue's MaximumMessageSize, bytes
-	// sendOptions adjust send calls: on a standard queue, sendOnceRetry.
-	sendOptions func(*sqs.Options)
+	cfg    Config
+	log    *slog.Logger
+	client *sqs.Client
+	urls   string // every queue URL and the endpoint, comma-separated: what redact takes out
 
-	gate    sinks.Gate
-	batcher *batcher
+	main     *queue            // Config.QueueURL
+	bySender map[string]*queue // Config.SenderQueues; senders sharing a URL share its queue
+	queues   []*queue          // every distinct queue, main first
+
+	gate sinks.Gate
 }
 
-// New reads the AWS configuration and the queue's attributes and starts the batcher.
+// New reads the AWS configuration and the queues' attributes and starts a batcher
+// per queue.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.QueueURL == "" {
 		return nil, &sinks.ConfigError{Field: "QueueURL", Err: errors.New("awssqs: queue URL is required")}
@@ -104,64 +114,59 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		o.DisableMessageChecksumValidation = true
 	})
 	s := &Sink{cfg: cfg, log: cfg.Logger, client: client}
-	if err := s.readAttributes(ctx); err != nil {
+	urls := []string{cfg.QueueURL, cfg.Endpoint}
+	for _, u := range cfg.SenderQueues {
+		urls = append(urls, u)
+	}
+	s.urls = strings.Join(urls, ",")
+	if s.main, err = s.openQueue(ctx, cfg.QueueURL, "", "QueueURL"); err != nil {
 		return nil, err
 	}
-	s.sendOptions = func(*sqs.Options) {}
-	if !s.fifo {
-		retryer := sendOnceRetry()
-		s.sendOptions = func(o *sqs.Options) { o.Retryer = retryer }
+	s.queues = []*queue{s.main}
+	byURL := map[string]*queue{cfg.QueueURL: s.main}
+	for _, sender := range slices.Sorted(maps.Keys(cfg.SenderQueues)) {
+		url := cfg.SenderQueues[sender]
+		q, ok := byURL[url]
+		if !ok {
+			if q, err = s.openQueue(ctx, url, sender, "SenderQueues"); err != nil {
+				s.stopQueues()
+				return nil, err
+			}
+			byURL[url] = q
+			s.queues = append(s.queues, q)
+		}
+		if s.bySender == nil {
+			s.bySender = make(map[string]*queue)
+		}
+		s.bySender[sender] = q
 	}
-	calls := cfg.MaxCalls
-	if s.fifo {
-		calls = 1
-	}
-	s.batcher = newBatcher(s, calls)
 	return s, nil
 }
 
-func (s *Sink) readAttributes(ctx context.Context) error {
-	out, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(s.cfg.QueueURL),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameFifoQueue,
-			types.QueueAttributeNameContentBasedDeduplication,
-			types.QueueAttributeNameMaximumMessageSize,
-		},
-	})
-	if err != nil {
-		field := "QueueURL"
-		var apiErr smithy.APIError
-		if !errors.As(err, &apiErr) && s.cfg.Endpoint != "" {
-			field = "Endpoint" // no answer at all: the endpoint, not the queue
-		}
-		return &sinks.ConfigError{Field: field, Err: fmt.Errorf("awssqs: read attributes of %s: %w", sinks.RedactURL(s.cfg.QueueURL), s.redact(err))}
-	}
-	s.fifo = out.Attributes[string(types.QueueAttributeNameFifoQueue)] == "true" || strings.HasSuffix(s.cfg.QueueURL, ".fifo")
-	s.maxSize = 1 << 20
-	if v, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameMaximumMessageSize)]); err == nil && v > 0 {
-		s.maxSize = v
-	}
-	s.log.Info("sqs queue", "url", sinks.RedactURL(s.cfg.QueueURL), "fifo", s.fifo, "max_message_bytes", s.maxSize,
-		"content_based_dedup", out.Attributes[string(types.QueueAttributeNameContentBasedDeduplication)])
-	return nil
-}
-
-// redact takes the queue's and the endpoint's URLs out of an SDK error: the SDK
+// redact takes the queues' and the endpoint's URLs out of an SDK error: the SDK
 // quotes a URL it cannot parse, credentials and all.
 func (s *Sink) redact(err error) error {
-	return sinks.RedactError(err, s.cfg.QueueURL+","+s.cfg.Endpoint)
+	return sinks.RedactError(err, s.urls)
 }
 
-// FIFO reports whether the queue is a FIFO queue.
-func (s *Sink) FIFO() bool { return s.fifo }
+// FIFO reports whether the queue (Config.QueueURL) is a FIFO queue.
+func (s *Sink) FIFO() bool { return s.main.fifo }
 
 // MaxMessageSize is the queue's MaximumMessageSize as read at start.
-func (s *Sink) MaxMessageSize() int { return s.maxSize }
+func (s *Sink) MaxMessageSize() int { return s.main.maxSize }
+
+// queueOf is where msg goes: its sender's queue, else the default.
+func (s *Sink) queueOf(msg *sinks.Message) *queue {
+	if q, ok := s.bySender[msg.Sender]; ok && msg.Sender != "" {
+		return q
+	}
+	return s.main
+}
 
 // Describe implements sinks.Describer: the queue's name is the destination.
-func (s *Sink) Describe(sinks.Message) (system, destination string) {
-	return "aws_sqs", s.cfg.QueueURL[strings.LastIndexByte(s.cfg.QueueURL, '/')+1:]
+func (s *Sink) Describe(msg sinks.Message) (system, destination string) {
+	url := s.queueOf(&msg).url
+	return "aws_sqs", url[strings.LastIndexByte(url, '/')+1:]
 }
 
 // Publish implements sinks.Sink.
@@ -174,22 +179,24 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("awssqs: publish: %w", err)
 	}
-	if err := checkMessage(msg, s.fifo); err != nil {
+	q := s.queueOf(&msg)
+	if err := checkMessage(msg, q.fifo); err != nil {
 		return err
 	}
 	// The attributes count toward the queue's MaximumMessageSize with the body.
-	hs := sinks.MeasureHeaders(msg.Headers, 0, attributeSize)
-	if err := hs.CheckSize("awssqs", len(msg.Body), s.maxSize, "the queue's MaximumMessageSize"); err != nil {
+	attrs := attributesOf(msg.Headers)
+	hs := sinks.MeasureHeaders(msg.Headers, 0, attrs.size)
+	if err := hs.CheckSize("awssqs", len(msg.Body), q.maxSize, "the queue's MaximumMessageSize"); err != nil {
 		return err
 	}
-	return s.batcher.send(ctx, s.entry(msg), len(msg.Body)+hs.Exact)
+	return q.batcher.send(ctx, entry(msg, q.fifo, attrs), len(msg.Body)+hs.Exact)
 }
 
-// entry builds the batch entry.
-func (s *Sink) entry(msg sinks.Message) types.SendMessageBatchRequestEntry {
+// entry builds the batch entry of msg for a queue that is FIFO or not.
+func entry(msg sinks.Message, fifo bool, a attributes) types.SendMessageBatchRequestEntry {
 	attrs := make(map[string]types.MessageAttributeValue, len(msg.Headers))
 	for _, h := range msg.Headers {
-		if isAttribute(h) {
+		if a.has(h) {
 			attrs[h.Name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(h.Value)}
 		}
 	}
@@ -204,43 +211,52 @@ func (s *Sink) entry(msg sinks.Message) types.SendMessageBatchRequestEntry {
 			},
 		}
 	}
-	if s.fifo {
+	if fifo {
 		group := msg.JobID
 		if group == "" {
 			group = msg.Event
 		}
-		e.MessageDeduplicationId = aws.String(msg.ID)
+		e.MessageDeduplicationId = aws.String(dedupID(msg.ID))
 		e.MessageGroupId = aws.String(groupID(group))
 	}
 	return e
 }
 
-// Ready implements sinks.Sink: the queue answers.
+// Ready implements sinks.Sink: every queue answers.
 func (s *Sink) Ready(ctx context.Context) error {
 	if s.gate.IsShut() {
 		return fmt.Errorf("awssqs: %w", sinks.ErrClosed)
 	}
-	_, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(s.cfg.QueueURL),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
-	})
-	switch {
-	case err == nil:
-		return nil
-	case refusal(err) != nil:
-		return refusal(s.redact(err))
-	case unreachable(err):
-		return sinks.Classify(fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err)), sinks.ErrUnavailable)
+	for _, q := range s.queues {
+		_, err := s.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl:       aws.String(q.url),
+			AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameMaximumMessageSize},
+		})
+		switch {
+		case err == nil:
+			continue
+		case refusal(err) != nil:
+			return refusal(s.redact(err))
+		case unreachable(err):
+			return sinks.Classify(fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err)), sinks.ErrUnavailable)
+		}
+		return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
 	}
-	return fmt.Errorf("awssqs: queue not reachable: %w", s.redact(err))
+	return nil
 }
 
 // Close implements sinks.Sink.
 func (s *Sink) Close() error {
 	if s.gate.Shut() {
-		s.batcher.stop()
+		s.stopQueues()
 	}
 	return nil
+}
+
+func (s *Sink) stopQueues() {
+	for _, q := range s.queues {
+		q.batcher.stop()
+	}
 }
 
 // OneRetry is the SDK retryer of the sink: one immediate second attempt for a

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// batcher coalesces concurrent publishes into SendMessageBatch calls.
+// batcher coalesces concurrent publishes to one queue into SendMessageBatch calls.
 //
 // It waits for a free call slot before it forms a batch, so that while calls are in
 // flight the publishes arriving meanwhile gather into the next batch; a publish that
@@ -20,7 +20,7 @@ import (
 // MaxBatch entries and at most the queue's MaximumMessageSize in all (SQS's limit
 // for a whole batch).
 type batcher struct {
-	s       *Sink
+	q       *queue
 	queue   chan *pending
 	slots   chan struct{}
 	quit    chan struct{}
@@ -36,9 +36,9 @@ type pending struct {
 	result chan error // buffered: the batcher never blocks on a publisher that left
 }
 
-func newBatcher(s *Sink, maxCalls int) *batcher {
+func newBatcher(q *queue, maxCalls int) *batcher {
 	b := &batcher{
-		s:     s,
+		q:     q,
 		queue: make(chan *pending, 1024),
 		slots: make(chan struct{}, maxCalls),
 		quit:  make(chan struct{}),
@@ -89,11 +89,11 @@ func (b *batcher) run() {
 		var linger <-chan time.Time
 		var timer *time.Timer
 		if busy {
-			timer = time.NewTimer(b.s.cfg.Linger)
+			timer = time.NewTimer(b.q.s.cfg.Linger)
 			linger = timer.C
 		}
 	fill:
-		for len(batch) < b.s.cfg.MaxBatch {
+		for len(batch) < b.q.s.cfg.MaxBatch {
 			var p *pending
 			select {
 			case p = <-b.queue:
@@ -107,7 +107,7 @@ func (b *batcher) run() {
 					break fill
 				}
 			}
-			if size+p.size > b.s.maxSize {
+			if size+p.size > b.q.maxSize {
 				carry = p
 				break fill
 			}
@@ -140,10 +140,10 @@ func (b *batcher) call(batch []*pending) {
 	}
 	ctx, cancel := callContext(live)
 	defer cancel()
-	b.s.cfg.Metrics.ObserveBatch(len(live))
-	defer b.s.cfg.Metrics.ObserveConfirm(time.Now())
+	b.q.s.cfg.Metrics.ObserveBatch(len(live))
+	defer b.q.s.cfg.Metrics.ObserveConfirm(time.Now())
 
-	if b.s.cfg.MaxBatch == 1 {
+	if b.q.s.cfg.MaxBatch == 1 {
 		live[0].result <- b.sendOne(ctx, live[0].entry)
 		return
 	}
@@ -153,13 +153,13 @@ func (b *batcher) call(batch []*pending) {
 		entries[i] = p.entry
 		entries[i].Id = aws.String(b.entryID[i])
 	}
-	out, err := b.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.s.cfg.QueueURL), Entries: entries}, b.s.sendOptions)
+	out, err := b.q.s.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(b.q.url), Entries: entries}, b.q.sendOptions)
 	if err != nil {
-		err = b.s.redact(err)
+		err = b.q.s.redact(err)
 		if len(live) > 1 && refusedForContent(err) {
 			// SQS refused the whole request for what one entry holds, before storing
 			// any: each entry goes again on its own, so only the culprit fails.
-			b.s.log.Warn("sqs batch refused as a whole; sending its entries one by one", "entries", len(live), "err", err)
+			b.q.s.log.Warn("sqs batch refused as a whole; sending its entries one by one", "entries", len(live), "err", err)
 			for _, p := range live {
 				p.result <- b.sendOne(ctx, p.entry)
 			}
@@ -182,7 +182,7 @@ func (b *batcher) call(batch []*pending) {
 			// SDK's own check would fail the whole batch for one entry).
 			err := verifyStored(entries[i], ok.MD5OfMessageBody, ok.MD5OfMessageAttributes)
 			if err != nil {
-				b.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
+				b.q.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
 			}
 			live[i].result <- err
 			answered[i] = true
@@ -203,16 +203,16 @@ func (b *batcher) call(batch []*pending) {
 
 // sendOne sends one entry with SendMessage and returns its own outcome.
 func (b *batcher) sendOne(ctx context.Context, e types.SendMessageBatchRequestEntry) error {
-	out, err := b.s.client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: aws.String(b.s.cfg.QueueURL), MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
+	out, err := b.q.s.client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(b.q.url), MessageBody: e.MessageBody, MessageAttributes: e.MessageAttributes,
 		MessageDeduplicationId: e.MessageDeduplicationId, MessageGroupId: e.MessageGroupId,
 		MessageSystemAttributes: e.MessageSystemAttributes,
-	}, b.s.sendOptions)
+	}, b.q.sendOptions)
 	if err != nil {
-		return classifyCall(b.s.redact(err))
+		return classifyCall(b.q.s.redact(err))
 	}
 	if err := verifyStored(e, out.MD5OfMessageBody, out.MD5OfMessageAttributes); err != nil {
-		b.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
+		b.q.s.log.Warn("sqs stored a message that differs from the one sent; not confirmed", "err", err)
 		return err
 	}
 	return nil

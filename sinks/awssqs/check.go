@@ -3,6 +3,8 @@ package awssqs
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,8 +15,8 @@ import (
 )
 
 // Check checks what the sink needs, with cfg as New would use it: the AWS region
-// and credentials, and the queue's attributes (which also proves the credentials may
-// read them). It sends nothing: SQS cannot tell whether SendMessage is allowed
+// and credentials, and the attributes of the queue and of each sender's own queue
+// (which also proves the credentials may read them). It sends nothing: SQS cannot tell whether SendMessage is allowed
 // without a message being sent, so that check is skipped, saying so.
 func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 	awsCfg, err := LoadAWSConfig(ctx, cfg.Endpoint)
@@ -33,16 +35,34 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 		}
 		o.Retryer = OneRetry()
 	})
-	name := "queue " + cfg.QueueURL
+	out = append(out, checkQueue(ctx, client, cfg.QueueURL, "QueueURL", ""))
+	seen := map[string]bool{cfg.QueueURL: true}
+	for _, sender := range slices.Sorted(maps.Keys(cfg.SenderQueues)) {
+		if url := cfg.SenderQueues[sender]; !seen[url] {
+			seen[url] = true
+			out = append(out, checkQueue(ctx, client, url, "SenderQueues", sender))
+		}
+	}
+	return append(out, sinks.Skipped("send to the queue",
+		"SQS cannot tell whether sqs:SendMessage is allowed without sending a message (the IAM policy simulator can)"))
+}
+
+// checkQueue reads one queue's attributes; field is the Config field it comes
+// from, sender the sender whose own queue it is ("" : the default).
+func checkQueue(ctx context.Context, client *sqs.Client, url, field, sender string) sinks.CheckResult {
+	name := "queue " + url
+	if sender != "" {
+		name += " (sender " + sender + ")"
+	}
 	got, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(cfg.QueueURL),
+		QueueUrl:       aws.String(url),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameAll},
 	})
 	if err != nil {
 		if r := refusal(err); r != nil {
 			err = r
 		}
-		return append(out, sinks.Failed(name, &sinks.ConfigError{Field: "QueueURL", Err: err}))
+		return sinks.Failed(name, &sinks.ConfigError{Field: field, Err: err})
 	}
 	a := got.Attributes
 	kind := "standard"
@@ -58,9 +78,7 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 		"redrive " + or(a[string(types.QueueAttributeNameRedrivePolicy)], "none"),
 		"about " + or(a[string(types.QueueAttributeNameApproximateNumberOfMessages)], "?") + " messages",
 	}
-	out = append(out, sinks.Passed(name, strings.Join(detail, ", ")))
-	return append(out, sinks.Skipped("send to the queue",
-		"SQS cannot tell whether sqs:SendMessage is allowed without sending a message (the IAM policy simulator can)"))
+	return sinks.Passed(name, strings.Join(detail, ", "))
 }
 
 func or(v, def string) string {

@@ -81,10 +81,29 @@ func isAttribute(h sinks.Header) bool {
 	return h.Value != "" && h.Name != sinks.HeaderTraceParent && h.Name != sinks.HeaderTraceState
 }
 
-// attributeSize is what header name: value counts toward the message's size as a
-// String attribute (its name, data type and value), 0 when it is not sent as one.
-func attributeSize(name, value string) int {
-	if !isAttribute(sinks.Header{Name: name, Value: value}) {
+// attributes tells which headers of one message travel as message attributes:
+// those isAttribute takes, less audiospliter-sender when the others already make
+// SQS's ten (ce-source carries the same name).
+type attributes struct{ dropSender bool }
+
+func attributesOf(headers []sinks.Header) attributes {
+	n := 0
+	for _, h := range headers {
+		if isAttribute(h) && h.Name != sinks.HeaderSender {
+			n++
+		}
+	}
+	return attributes{dropSender: n >= maxAttributes}
+}
+
+func (a attributes) has(h sinks.Header) bool {
+	return isAttribute(h) && !(a.dropSender && h.Name == sinks.HeaderSender)
+}
+
+// size is what header name: value counts toward the message's size as a String
+// attribute (its name, data type and value), 0 when it is not sent as one.
+func (a attributes) size(name, value string) int {
+	if !a.has(sinks.Header{Name: name, Value: value}) {
 		return 0
 	}
 	return len(name) + len("String") + len(value)
@@ -97,9 +116,10 @@ func checkMessage(msg sinks.Message, fifo bool) error {
 	if err := checkText("body", msg.Body); err != nil {
 		return err
 	}
+	a := attributesOf(msg.Headers)
 	n := 0
 	for _, h := range msg.Headers {
-		if !isAttribute(h) {
+		if !a.has(h) {
 			continue
 		}
 		if n++; n > maxAttributes {
@@ -112,9 +132,10 @@ func checkMessage(msg sinks.Message, fifo bool) error {
 			return checkText("attribute "+h.Name, h.Value) // named only when it fails
 		}
 	}
-	// A delivery id is 1-128 of [A-Za-z0-9._:-], which SQS takes; the check keeps
+	// A delivery id is 1-128 of [A-Za-z0-9._:-], which SQS takes, and a longer
+	// message id ("<sender>:<delivery id>") is hashed (dedupID); the check keeps
 	// the rule next to the others should ids ever be made otherwise.
-	if fifo && !validGroupID(msg.ID) {
+	if fifo && !validGroupID(dedupID(msg.ID)) {
 		return fmt.Errorf("awssqs: %w: the message id is not 1-128 ASCII letters, digits or punctuation, as SQS wants a MessageDeduplicationId", sinks.ErrInvalid)
 	}
 	return nil
@@ -146,6 +167,18 @@ func groupID(s string) string {
 	}
 	sum := sha256.Sum256([]byte(s))
 	return "h-" + hex.EncodeToString(sum[:16])
+}
+
+// dedupID maps a message id to a FIFO MessageDeduplicationId. SQS takes at most
+// 128 characters; a longer id (a sender's name, ':' and a delivery id of up to 128
+// characters) becomes "h-" and the 64 hex digits of its SHA-256: the same id
+// always maps to the same key, and two ids to two keys.
+func dedupID(id string) string {
+	if len(id) <= 128 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h-" + hex.EncodeToString(sum[:])
 }
 
 func validGroupID(s string) bool {

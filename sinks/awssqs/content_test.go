@@ -1,6 +1,8 @@
 package awssqs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -88,10 +90,30 @@ func TestGroupID(t *testing.T) {
 	}
 }
 
+// A message id over SQS's 128 becomes "h-" and its whole SHA-256 in hex:
+// printf 'billing:…' | sha256sum. Shorter ids are kept as they are.
+func TestDedupID(t *testing.T) {
+	id := "billing:" + strings.Repeat("d", 128)
+	sum := sha256.Sum256([]byte(id))
+	if got, want := dedupID(id), "h-"+hex.EncodeToString(sum[:]); got != want || len(got) != 66 {
+		t.Errorf("dedupID(%d characters) = %q, want %q", len(id), got, want)
+	}
+	if short := "billing:" + strings.Repeat("d", 120); dedupID(short) != short {
+		t.Errorf("a message id of %d characters was changed", len(short))
+	}
+	if dedupID(id) == dedupID(id+"x") {
+		t.Error("two message ids share a deduplication id")
+	}
+}
+
 // SQS's rules for attributes beyond their values: at most ten, names of its
-// alphabet, and a FIFO deduplication id of its alphabet and length. Each is refused
-// before any call, as ErrInvalid.
+// alphabet, and a FIFO deduplication id of its alphabet (a longer message id is
+// hashed into one). Each is refused before any call, as ErrInvalid.
 func TestCheckMessageAttributeRules(t *testing.T) {
+	// The sender is dropped only when the other ten are all there.
+	if a := attributesOf(sinktest.NewSenderMessage("billing", "d").Headers); a.dropSender {
+		t.Error("a message of nine attributes and the sender drops the sender")
+	}
 	msg := func(edit func(*sinks.Message)) sinks.Message {
 		m := sinktest.NewMessage("rules")
 		if edit != nil {
@@ -109,7 +131,9 @@ func TestCheckMessageAttributeRules(t *testing.T) {
 		ok   bool
 	}{
 		{"the contract's ten", msg(nil), true, true},
-		{"eleven", msg(add("audiospliter-sender", "billing")), false, false},
+		{"eleven", msg(add("x-extra", "billing")), false, false},
+		// audiospliter-sender as the eleventh is left out (ce-source carries it).
+		{"the sender as the eleventh", msg(add(sinks.HeaderSender, "billing")), false, true},
 		{"an empty one is not sent", msg(add("audiospliter-sender", "")), false, true},
 		{"trace context is not an attribute", msg(add(sinks.HeaderTraceParent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")), false, true},
 		{"a name with a space", msg(func(m *sinks.Message) { m.Headers[0].Name = "ce specversion" }), false, false},
@@ -117,7 +141,10 @@ func TestCheckMessageAttributeRules(t *testing.T) {
 		{"a name ending in .", msg(func(m *sinks.Message) { m.Headers[0].Name = "ce." }), false, false},
 		{"a reserved prefix", msg(func(m *sinks.Message) { m.Headers[0].Name = "Amazon.x" }), false, false},
 		{"a name of 257", msg(func(m *sinks.Message) { m.Headers[0].Name = strings.Repeat("n", 257) }), false, false},
-		{"a deduplication id of 129", msg(func(m *sinks.Message) { m.ID = strings.Repeat("i", 129) }), true, false},
+		// A message id over 128 is hashed into a deduplication id (dedupID); one of
+		// characters SQS does not take is refused.
+		{"a deduplication id of 129", msg(func(m *sinks.Message) { m.ID = strings.Repeat("i", 129) }), true, true},
+		{"a deduplication id with a space", msg(func(m *sinks.Message) { m.ID = "billing:a b" }), true, false},
 		{"the same id on a standard queue", msg(func(m *sinks.Message) { m.ID = strings.Repeat("i", 129) }), false, true},
 	} {
 		err := checkMessage(c.msg, c.fifo)

@@ -435,12 +435,13 @@ func (s *Sink) heal(ctx context.Context) {
 // Stream is the name of the stream the sink publishes to.
 func (s *Sink) Stream() string { return s.cfg.Stream }
 
-// Subject returns the subject an event is published on.
-func (s *Sink) Subject(event string) string { return s.cfg.SubjectPrefix + "." + event }
+// Subject returns the subject an event (or a message's Route) is published on:
+// <prefix>.<route>, in the sink's one stream whatever the sender.
+func (s *Sink) Subject(route string) string { return s.cfg.SubjectPrefix + "." + route }
 
 // Describe implements sinks.Describer: the subject is the destination.
 func (s *Sink) Describe(msg sinks.Message) (system, destination string) {
-	return "nats", s.Subject(msg.Event)
+	return "nats", s.Subject(msg.RouteKey())
 }
 
 // Publish implements sinks.Sink.
@@ -450,7 +451,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	}
 	defer s.gate.Leave()
 
-	subject := s.Subject(msg.Event)
+	subject := s.Subject(msg.RouteKey())
 	if err := validSubject(subject); err != nil {
 		return err
 	}

@@ -46,7 +46,11 @@ func openEnvWith(t testing.TB, ts *testServer, cfg natsjs.Config) sinktest.Env {
 	return sinktest.Env{
 		Sink: s,
 		Read: func(t *testing.T, atLeast int) []sinktest.Received {
-			return readStream(t, ts.URL(), cfg.Stream, atLeast, ts.ClientOptions()...)
+			got := readStream(t, ts.URL(), cfg.Stream, atLeast, ts.ClientOptions()...)
+			for i := range got {
+				got[i].Route = strings.TrimPrefix(got[i].Headers["subject"], cfg.SubjectPrefix+".")
+			}
+			return got
 		},
 		Restart: func(t *testing.T) { ts.Restart(t) },
 	}
@@ -78,7 +82,8 @@ func TestConformance(t *testing.T) {
 			}
 			return openEnv(t, ts)
 		},
-		Dedup: true,
+		Dedup:  true,
+		Routes: true,
 	})
 }
 

@@ -48,7 +48,8 @@ func TestSecureConformanceTLSCreds(t *testing.T) {
 			}
 			return openEnvWith(t, e.Server, e.sinkConfig())
 		},
-		Dedup: true,
+		Dedup:  true,
+		Routes: true,
 	})
 }
 

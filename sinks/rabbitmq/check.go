@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -90,17 +92,44 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 		}
 	}
 
-	publishName := fmt.Sprintf("publish to %s with routing key %s", cfg.Exchange, probeKey)
-	if !exchangeExists {
-		return append(out, sinks.Skipped(publishName, "the exchange does not exist yet: the broker can tell only once it does"))
-	}
-	if err := s.probeOn(ctx, conn, probeKey); err != nil {
-		if errors.Is(err, sinks.ErrRefused) {
-			err = &sinks.ConfigError{Field: "URL", Also: []string{"Exchange"}, Err: err}
+	out = append(out, s.checkPublish(ctx, conn, cfg.Exchange, probeKey, exchangeExists, "Exchange"))
+
+	// Each sender's own exchange: declared at start like the default one; binding
+	// queues to it is the operator's (until then its deliveries are unroutable).
+	for _, sender := range slices.Sorted(maps.Keys(cfg.SenderExchanges)) {
+		x := cfg.SenderExchanges[sender]
+		name := fmt.Sprintf("exchange %s (sender %s)", x, sender)
+		exists, err := s.passive(ctx, conn, func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclarePassive(x, amqp.ExchangeTopic, true, false, false, false, nil)
+		})
+		switch {
+		case err != nil:
+			out = append(out, sinks.Failed(name, &sinks.ConfigError{Field: "SenderExchanges", Err: fmt.Errorf("rabbitmq: look up exchange %q of sender %q: %w", x, sender, err)}))
+			continue
+		case exists:
+			out = append(out, sinks.Passed(name, "exists (bind a queue to it, or its deliveries are answered 503 unroutable)"))
+		default:
+			out = append(out, sinks.Passed(name, "missing: the bridge declares it at start, a durable topic exchange; then bind a queue to it"))
 		}
-		return append(out, sinks.Failed(publishName, err))
+		out = append(out, s.checkPublish(ctx, conn, x, sender+"."+probeKey, exists, "SenderExchanges"))
 	}
-	return append(out, sinks.Passed(publishName, "allowed (the probe was refused for its expiration: nothing routed)"))
+	return out
+}
+
+// checkPublish probes the permission to publish to exchange with key, when it
+// exists; field is the Config field a refusal is blamed on besides the URL.
+func (s *Sink) checkPublish(ctx context.Context, conn *amqp.Connection, exchange, key string, exists bool, field string) sinks.CheckResult {
+	name := fmt.Sprintf("publish to %s with routing key %s", exchange, key)
+	if !exists {
+		return sinks.Skipped(name, "the exchange does not exist yet: the broker can tell only once it does")
+	}
+	if err := s.probeOn(ctx, conn, exchange, key); err != nil {
+		if errors.Is(err, sinks.ErrRefused) {
+			err = &sinks.ConfigError{Field: "URL", Also: []string{field}, Err: err}
+		}
+		return sinks.Failed(name, err)
+	}
+	return sinks.Passed(name, "allowed (the probe was refused for its expiration: nothing routed)")
 }
 
 // passive runs a passive declaration on a channel of its own: true when the

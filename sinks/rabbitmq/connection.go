@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -107,6 +109,15 @@ func (s *Sink) declare(conn *amqp.Connection) error {
 	defer ch.Close()
 	if err := ch.ExchangeDeclare(s.cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return &sinks.ConfigError{Field: "Exchange", Err: fmt.Errorf("rabbitmq: declare exchange %q: %w", s.cfg.Exchange, err)}
+	}
+	// Each sender's own exchange, in a stable order so that a failure is the
+	// same one every time. A refusal closes the channel: the error names the
+	// sender, whose destination is at fault.
+	for _, sender := range slices.Sorted(maps.Keys(s.cfg.SenderExchanges)) {
+		x := s.cfg.SenderExchanges[sender]
+		if err := ch.ExchangeDeclare(x, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return &sinks.ConfigError{Field: "SenderExchanges", Err: fmt.Errorf("rabbitmq: declare exchange %q of sender %q: %w", x, sender, err)}
+		}
 	}
 	if s.cfg.Queue == "" {
 		return nil

@@ -58,7 +58,7 @@ func (z *sizes) accept(size int64) {
 
 // publishSized publishes p on a pool channel, or, when its body is larger than any
 // this connection has carried, alone on the probe channel.
-func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishing, key string) error {
+func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishing, exchange, key string) error {
 	z := sess.sizes
 	size := int64(len(p.Body))
 	if err := z.tooLarge(size); err != nil {
@@ -66,7 +66,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 	}
 	pool := func() error {
 		pc := sess.channels[s.next.Add(1)%uint64(len(sess.channels))]
-		return pc.publish(ctx, s.calls, s.cfg.Exchange, p, key)
+		return pc.publish(ctx, s.calls, exchange, p, key)
 	}
 	if size <= z.accepted.Load() {
 		return pool()
@@ -89,7 +89,7 @@ func (s *Sink) publishSized(ctx context.Context, sess *session, p amqp.Publishin
 	if err != nil {
 		return err
 	}
-	err = pc.publish(ctx, s.calls, s.cfg.Exchange, p, key)
+	err = pc.publish(ctx, s.calls, exchange, p, key)
 	if err == nil || errors.Is(err, ErrUnroutable) { // a returned message passed the size check
 		z.accept(size)
 		return err

@@ -29,6 +29,21 @@ const probeExpiration = "audiospliter-bridge-permission-probe"
 // wrapping sinks.ErrRefused when the broker refuses (no write permission, no such
 // exchange), another error when it did not tell.
 func (s *Sink) Probe(ctx context.Context, key string) error {
+	return s.probeExchange(ctx, s.cfg.Exchange, key)
+}
+
+// probeDest is Probe of a destination that probeDest(exchange, key) made: the
+// exchange may be a sender's own.
+func (s *Sink) probeDest(ctx context.Context, dest string) error {
+	exchange, key, _ := strings.Cut(dest, "\x00")
+	return s.probeExchange(ctx, exchange, key)
+}
+
+// probeDest names what a refused publish went to, for sinks.Refusal: the exchange
+// and the routing key.
+func probeDest(exchange, key string) string { return exchange + "\x00" + key }
+
+func (s *Sink) probeExchange(ctx context.Context, exchange, key string) error {
 	s.mu.RLock()
 	sess := s.session
 	s.mu.RUnlock()
@@ -38,11 +53,11 @@ func (s *Sink) Probe(ctx context.Context, key string) error {
 		}
 		return errNotConnected
 	}
-	return s.probeOn(ctx, sess.conn, key)
+	return s.probeOn(ctx, sess.conn, exchange, key)
 }
 
-// probeOn is Probe on conn.
-func (s *Sink) probeOn(ctx context.Context, conn *amqp.Connection, key string) error {
+// probeOn is Probe on conn, of exchange.
+func (s *Sink) probeOn(ctx context.Context, conn *amqp.Connection, exchange, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	var reason *amqp.Error
@@ -53,7 +68,7 @@ func (s *Sink) probeOn(ctx context.Context, conn *amqp.Connection, key string) e
 		}
 		defer ch.Close()
 		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-		if err := ch.PublishWithContext(ctx, s.cfg.Exchange, key, false, false, amqp.Publishing{Expiration: probeExpiration}); err != nil {
+		if err := ch.PublishWithContext(ctx, exchange, key, false, false, amqp.Publishing{Expiration: probeExpiration}); err != nil {
 			return fmt.Errorf("rabbitmq: probe: %w", err)
 		}
 		// A call the broker answers in order, after the publish: when it comes
@@ -80,7 +95,7 @@ func (s *Sink) probeOn(ctx context.Context, conn *amqp.Connection, key string) e
 	case reason.Code == amqp.PreconditionFailed && strings.Contains(strings.ToLower(reason.Reason), "expiration"):
 		return nil
 	case reason.Code == amqp.NotFound:
-		return sinks.Classify(fmt.Errorf("rabbitmq: the broker has no exchange %q: %w", s.cfg.Exchange, reason), sinks.ErrRefused)
+		return sinks.Classify(fmt.Errorf("rabbitmq: the broker has no exchange %q: %w", exchange, reason), sinks.ErrRefused)
 	}
 	if r := refusalOf(reason, "publish"); r != nil {
 		return r

@@ -1,6 +1,9 @@
 // Package rabbitmq is the RabbitMQ sink. It publishes persistent, mandatory
-// messages to a durable topic exchange with the event as routing key, on a small pool
-// of confirm-mode channels so that many publishes wait for their confirms at once.
+// messages to a durable topic exchange with the event (or the message's Route) as
+// routing key, on a small pool of confirm-mode channels so that many publishes wait
+// for their confirms at once. A sender of the bridge's senders file may have an
+// exchange of its own (Config.SenderExchanges), declared like the default one on
+// the same connection.
 //
 // A publish counts only when the broker acks it and did not return it first: for an
 // unroutable mandatory message RabbitMQ sends basic.return and then basic.ack, so
@@ -29,15 +32,21 @@ import (
 // Config is the sink's whole configuration; zero values take the docs/configuration.md defaults,
 // except Queue: empty means no queue is declared.
 type Config struct {
-	URL            string // default amqp://guest:guest@localhost:5672/; a cluster's nodes separated by commas
-	TLS            TLS    // files for amqps:// URLs
-	Exchange       string // default audiospliter
-	Queue          string // declared and bound with # when not empty
-	QueueType      string // classic (default) or quorum
-	Channels       int    // confirm-mode channels in the pool; default 4
-	ConnectTimeout time.Duration
-	Logger         *slog.Logger
-	Metrics        *sinks.Metrics // nil: none
+	URL      string // default amqp://guest:guest@localhost:5672/; a cluster's nodes separated by commas
+	TLS      TLS    // files for amqps:// URLs
+	Exchange string // default audiospliter
+	// SenderExchanges maps a sender's name (sinks.Message.Sender) to an exchange
+	// of its own, declared at start (and on every reconnect) as a durable topic
+	// exchange like Exchange. Binding queues to it is the operator's: with none
+	// bound, its messages are unroutable (ErrUnroutable). Senders not named here
+	// publish to Exchange.
+	SenderExchanges map[string]string
+	Queue           string // declared and bound with # when not empty
+	QueueType       string // classic (default) or quorum
+	Channels        int    // confirm-mode channels in the pool; default 4
+	ConnectTimeout  time.Duration
+	Logger          *slog.Logger
+	Metrics         *sinks.Metrics // nil: none
 
 	// StallInterval: a write to a broker that takes no data for this long fails
 	// and the connection is made anew (default stall.Interval).
@@ -65,8 +74,17 @@ var (
 	errNacked       = errors.New("rabbitmq: broker did not ack the message (nack or channel closed)")
 	// ErrUnroutable means the exchange routed the message to no queue. It is
 	// permanent for this attempt: retrying cannot help until a queue is bound.
-	ErrUnroutable = sinks.Permanent(errors.New("rabbitmq: message unroutable: no queue is bound for its routing key"))
+	// It wraps sinks.ErrUnroutable.
+	ErrUnroutable error = unroutable{}
 )
+
+type unroutable struct{}
+
+func (unroutable) Error() string {
+	return "rabbitmq: message unroutable: no queue is bound for its routing key"
+}
+
+func (unroutable) Unwrap() error { return sinks.ErrUnroutable }
 
 // Sink publishes to RabbitMQ.
 type Sink struct {
@@ -120,6 +138,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	s.session = sess
 	// What an operator checks first when messages do not show up where expected.
 	attrs := []any{"node", s.nodes[s.lastNode].shown, "nodes", len(s.nodes), "exchange", s.cfg.Exchange, "exchange_type", amqp.ExchangeTopic}
+	if len(s.cfg.SenderExchanges) > 0 {
+		attrs = append(attrs, "sender_exchanges", s.cfg.SenderExchanges)
+	}
 	if s.cfg.Queue != "" {
 		attrs = append(attrs, "queue", s.cfg.Queue, "queue_type", s.cfg.QueueType, "binding", "#")
 	} else {
@@ -182,8 +203,16 @@ func (s *Sink) exclusive(ctx context.Context, id string) (done func(), err error
 }
 
 // Describe implements sinks.Describer: the exchange is the destination.
-func (s *Sink) Describe(sinks.Message) (system, destination string) {
-	return "rabbitmq", s.cfg.Exchange
+func (s *Sink) Describe(msg sinks.Message) (system, destination string) {
+	return "rabbitmq", s.exchange(msg.Sender)
+}
+
+// exchange is where a sender's messages go: its own exchange, else the default.
+func (s *Sink) exchange(sender string) string {
+	if x, ok := s.cfg.SenderExchanges[sender]; ok && sender != "" {
+		return x
+	}
+	return s.cfg.Exchange
 }
 
 // prepare parses the node list and checks that the TLS settings can apply.
@@ -208,8 +237,9 @@ func (s *Sink) prepare() error {
 
 // Publish implements sinks.Sink.
 func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
-	if len(msg.Event) > maxRoutingKey {
-		return fmt.Errorf("rabbitmq: %w: event longer than %d bytes cannot be a routing key", sinks.ErrInvalidRoute, maxRoutingKey)
+	key := msg.RouteKey()
+	if len(key) > maxRoutingKey {
+		return fmt.Errorf("rabbitmq: %w: event (or route) longer than %d bytes cannot be a routing key", sinks.ErrInvalidRoute, maxRoutingKey)
 	}
 	if !s.gate.Enter() {
 		return fmt.Errorf("rabbitmq: %w", sinks.ErrClosed)
@@ -244,10 +274,11 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	if err := checkProperties(p, sess.frameMax); err != nil {
 		return err
 	}
+	exchange := s.exchange(msg.Sender)
 	start := time.Now()
-	err = s.publishSized(ctx, sess, p, msg.Event)
+	err = s.publishSized(ctx, sess, p, exchange, key)
 	if errors.Is(err, sinks.ErrRefused) {
-		s.refused.Note(msg.Event, err)
+		s.refused.Note(probeDest(exchange, key), err)
 	}
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
@@ -257,7 +288,7 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 	case errors.Is(err, errNacked):
 		s.cfg.Metrics.Nacked()
 	}
-	if errors.Is(err, ErrUnroutable) && s.cfg.Queue != "" {
+	if errors.Is(err, ErrUnroutable) && s.cfg.Queue != "" && exchange == s.cfg.Exchange {
 		// Our own queue is bound with "#", so a return means it or its binding was
 		// deleted at runtime: declare the topology again and let the bridge retry.
 		s.heal(ctx, sess)
@@ -313,7 +344,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 	}
 	// A refused publish first: the sink reconnects after one (the broker closed
 	// the channel), and the refusal, not the reconnect, is what holds.
-	cleared, err := s.refused.Check(ctx, s.Probe)
+	cleared, err := s.refused.Check(ctx, s.probeDest)
 	if cleared {
 		s.log.Info("the broker lets the bridge publish again", "exchange", s.cfg.Exchange)
 	}

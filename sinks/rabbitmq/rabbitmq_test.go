@@ -56,6 +56,7 @@ func TestConformance(t *testing.T) {
 		OpenUnroutable: func(t *testing.T) sinks.Sink {
 			return openSink(t, shared, rabbittest.Topology{Exchange: rabbittest.NewTopology(t, shared).Exchange}, "classic")
 		},
+		Routes: true,
 	})
 }
 

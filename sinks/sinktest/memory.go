@@ -131,7 +131,7 @@ func (m *Memory) read(t *testing.T, atLeast int) []Received {
 func (m *Memory) received() []Received {
 	var out []Received
 	for _, msg := range m.Messages() {
-		r := Received{ID: msg.ID, Body: msg.Body, Headers: make(map[string]string)}
+		r := Received{ID: msg.ID, Body: msg.Body, Headers: make(map[string]string), Route: msg.RouteKey()}
 		for _, h := range msg.Headers {
 			r.Headers[h.Name] = h.Value
 		}

@@ -13,6 +13,7 @@ func TestMemoryConformance(t *testing.T) {
 	sinktest.Run(t, sinktest.Harness{
 		Open:      func(*testing.T) sinktest.Env { return sinktest.NewMemory().Env() },
 		Dedup:     true,
+		Routes:    true,
 		NoRestart: "an in-memory sink has no broker to restart",
 	})
 }

@@ -36,6 +36,9 @@ type Received struct {
 	ID      string            // the broker's message id
 	Headers map[string]string // headers or attributes, by docs/contract.md name
 	Body    []byte
+	// Route is the routing key (RabbitMQ) or the subject after the prefix and its
+	// dot (NATS) the message arrived with; empty for a broker without routing.
+	Route string
 }
 
 // Env is one sink publishing to a destination of its own.
@@ -56,6 +59,9 @@ type Harness struct {
 	Open func(t *testing.T) Env
 	// Dedup is true when the broker itself drops a second message with the same id.
 	Dedup bool
+	// Routes is true when the broker routes by key (Received.Route is set): a
+	// message's Route, else its event, is the key it arrives with.
+	Routes bool
 	// OpenUnroutable, when not nil, returns a sink whose messages the broker cannot
 	// route anywhere; Publish must fail for them. Brokers without routing leave it
 	// nil and the case is not run.
@@ -88,6 +94,31 @@ func NewMessage(id string) sinks.Message {
 	}
 }
 
+// NewSenderMessage returns a message shaped as a bridge with a senders file builds
+// it for sender's delivery id: the message id "<sender>:<delivery>", ce-id the
+// delivery id as received, ce-source and audiospliter-sender the sender's name,
+// and the route "<sender>.<event>". It has no jobId, so that it keeps all of its
+// headers within SQS's ten message attributes.
+func NewSenderMessage(sender, delivery string) sinks.Message {
+	msg := NewMessage(delivery)
+	msg.ID, msg.Sender, msg.JobID = sender+":"+delivery, sender, ""
+	msg.Route = sender + "." + msg.Event
+	headers := msg.Headers[:0]
+	for _, h := range msg.Headers {
+		switch h.Name {
+		case sinks.HeaderJobID:
+			continue
+		case sinks.HeaderSource:
+			h.Value = sender
+		case sinks.HeaderType:
+			h.Value = msg.Event
+		}
+		headers = append(headers, h)
+	}
+	msg.Headers = append(headers, sinks.Header{Name: sinks.HeaderSender, Value: sender})
+	return msg
+}
+
 // Run runs the whole suite.
 func Run(t *testing.T, h Harness) {
 	t.Run("ReadyAfterOpen", func(t *testing.T) { testReady(t, h) })
@@ -96,6 +127,12 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CancelledContext", func(t *testing.T) { testCancelled(t, h) })
 	t.Run("PublishAfterClose", func(t *testing.T) { testAfterClose(t, h) })
 	t.Run("DuplicateID", func(t *testing.T) { testDuplicate(t, h) })
+	t.Run("TwoSendersOneDeliveryID", func(t *testing.T) { testTwoSenders(t, h) })
+	if h.Routes {
+		t.Run("Route", func(t *testing.T) { testRoute(t, h) })
+	} else {
+		t.Log("Route: not applicable, the broker has no routing key")
+	}
 	// Cases a broker cannot have are left out rather than skipped, so that under
 	// CI, where a skip is a failure, the suite stays green for every sink.
 	if h.OpenUnroutable != nil {
@@ -249,6 +286,69 @@ func testDuplicate(t *testing.T, h Harness) {
 	}
 	for _, m := range got {
 		AssertCarries(t, m, msg)
+	}
+}
+
+// Two senders' deliveries with the same delivery id are two messages; a retry of
+// one of them (the same message id) is still one where the broker deduplicates.
+func testTwoSenders(t *testing.T, h Harness) {
+	env := open(t, h)
+	ctx := ctxFor(t, 10*time.Second)
+	a, b := NewSenderMessage("alpha", "same-1"), NewSenderMessage("beta", "same-1")
+	for _, msg := range []sinks.Message{a, b, a} {
+		if err := env.Sink.Publish(ctx, msg); err != nil {
+			t.Fatalf("Publish %s: %v", msg.ID, err)
+		}
+	}
+	got := env.Read(t, 2)
+	if h.Dedup {
+		// Give a wrongly kept copy of the retry time to show: a wait for
+		// something that must not happen, so no condition to wait for.
+		time.Sleep(200 * time.Millisecond)
+		got = env.Read(t, 2)
+	}
+	ids := make(map[string]int)
+	for _, m := range got {
+		ids[m.ID]++
+		switch m.ID {
+		case a.ID:
+			AssertCarries(t, m, a)
+		case b.ID:
+			AssertCarries(t, m, b)
+		default:
+			t.Errorf("read back message id %q, want %q or %q", m.ID, a.ID, b.ID)
+		}
+	}
+	if ids[a.ID] < 1 || ids[b.ID] != 1 {
+		t.Fatalf("read back %v, want both senders' messages", ids)
+	}
+	if h.Dedup && ids[a.ID] != 1 {
+		t.Fatalf("read back %v: the retry of %s made a second copy on a broker that deduplicates", ids, a.ID)
+	}
+}
+
+// A message with a Route arrives with it as its routing key or subject suffix;
+// one without, with its event.
+func testRoute(t *testing.T, h Harness) {
+	env := open(t, h)
+	ctx := ctxFor(t, 10*time.Second)
+	routed := NewSenderMessage("alpha", "route-1")
+	routed.Route = "alpha.billing.invoice-paid"
+	plain := NewMessage("route-2")
+	for _, msg := range []sinks.Message{routed, plain} {
+		if err := env.Sink.Publish(ctx, msg); err != nil {
+			t.Fatalf("Publish %s: %v", msg.ID, err)
+		}
+	}
+	want := map[string]string{routed.ID: routed.Route, plain.ID: plain.Event}
+	got := env.Read(t, 2)
+	if len(got) != 2 {
+		t.Fatalf("read %d messages, want 2", len(got))
+	}
+	for _, m := range got {
+		if m.Route != want[m.ID] {
+			t.Errorf("message %s arrived with route %q, want %q", m.ID, m.Route, want[m.ID])
+		}
 	}
 }
 

@@ -307,8 +307,10 @@ func (s *Server) DeleteQueue(t testing.TB, url string) {
 }
 
 // Received returns the messages as the conformance suite compares them. SQS makes
-// its own MessageId; the delivery id travels as ce-id and audiospliter-delivery
-// (and as MessageDeduplicationId on FIFO queues), so ID is the latter.
+// its own MessageId; the message id travels as MessageDeduplicationId on FIFO
+// queues, and is otherwise the delivery id (audiospliter-delivery), after the
+// sender's name and a colon when the message names its sender
+// (audiospliter-sender), as the bridge makes it with a senders file.
 func Received(ms []types.Message) []sinktest.Received {
 	out := make([]sinktest.Received, 0, len(ms))
 	for _, m := range ms {
@@ -317,6 +319,12 @@ func Received(ms []types.Message) []sinktest.Received {
 			r.Headers[k] = aws.ToString(v.StringValue)
 		}
 		r.ID = r.Headers[sinks.HeaderDelivery]
+		if sender := r.Headers[sinks.HeaderSender]; sender != "" {
+			r.ID = sender + ":" + r.ID
+		}
+		if id, ok := m.Attributes[string(types.MessageSystemAttributeNameMessageDeduplicationId)]; ok && id != "" {
+			r.ID = id
+		}
 		out = append(out, r)
 	}
 	return out

@@ -121,11 +121,11 @@ func Drain(t testing.TB, url, queue string) []string {
 }
 
 // Received returns the deliveries as the conformance suite compares them: the
-// message id, the string headers, the body.
+// message id, the string headers, the body, the routing key.
 func Received(ds []amqp.Delivery) []sinktest.Received {
 	out := make([]sinktest.Received, 0, len(ds))
 	for _, d := range ds {
-		r := sinktest.Received{ID: d.MessageId, Body: d.Body, Headers: map[string]string{}}
+		r := sinktest.Received{ID: d.MessageId, Body: d.Body, Headers: map[string]string{}, Route: d.RoutingKey}
 		for k, v := range d.Headers {
 			if s, ok := v.(string); ok {
 				r.Headers[k] = s

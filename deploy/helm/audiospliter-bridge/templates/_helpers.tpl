@@ -38,6 +38,40 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* Where the referenced Secrets appear in the container. */}}
 {{- define "bridge.secretDir" -}}/etc/audiospliter-bridge/secrets{{- end -}}
 {{- define "bridge.tlsDir" -}}/etc/audiospliter-bridge/tls{{- end -}}
+{{- define "bridge.sendersDir" -}}/etc/audiospliter-bridge/senders{{- end -}}
+
+{{/* The senders file of .Values.senders: the file's own keys, each secret_file
+     beside it (<name>.secret, relative to the file), where the senders volume
+     puts the sender's Secret key. */}}
+{{- define "bridge.sendersFile" -}}
+senders:
+{{- range .Values.senders }}
+  - name: {{ .name | quote }}
+    path: {{ .path | quote }}
+    scheme: {{ .scheme | quote }}
+    secret_file: {{ printf "%s.secret" .name | quote }}
+    {{- with .tolerance }}
+    tolerance: {{ . | quote }}
+    {{- end }}
+    {{- with .route }}
+    route: {{ . | quote }}
+    {{- end }}
+    {{- with .destination }}
+    destination:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with .hmac }}
+    hmac:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the release's own Secret has a key to mount: the webhook secret
+     without senders, or a broker URL (SQS has none). */}}
+{{- define "bridge.mainSecret" -}}
+{{- if or (not .Values.senders) (ne .Values.sink "sqs") -}}true{{- end -}}
+{{- end -}}
 
 {{/* The pod's grace period: the preStop sleep, then the bridge's own shutdown bound
      (it exits within BRIDGE_SHUTDOWN_TIMEOUT + 1 s), then a margin, so Kubernetes
@@ -66,8 +100,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: ":8080"
 - name: BRIDGE_SHUTDOWN_TIMEOUT
   value: "{{ .Values.shutdownTimeoutSeconds }}s"
+{{- if .Values.senders }}
+- name: BRIDGE_SENDERS_FILE
+  value: {{ printf "%s/senders.yaml" (include "bridge.sendersDir" .) | quote }}
+{{- else }}
 - name: BRIDGE_WEBHOOK_SECRET_FILE
   value: {{ printf "%s/webhook-secret" $secretDir | quote }}
+{{- end }}
 {{- if eq .Values.sink "rabbitmq" }}
 - name: BRIDGE_RABBITMQ_URL_FILE
   value: {{ printf "%s/rabbitmq-url" $secretDir | quote }}
@@ -132,9 +171,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $keys := .Values.secretKeys }}
 {{- $rabbitTLS := .Values.tls.rabbitmq }}
 {{- $natsTLS := .Values.tls.nats }}
+{{- if include "bridge.mainSecret" . }}
 - name: secrets
   mountPath: {{ $secretDir }}
   readOnly: true
+{{- end }}
+{{- if .Values.senders }}
+- name: senders
+  mountPath: {{ include "bridge.sendersDir" . }}
+  readOnly: true
+{{- end }}
 {{- if or .Values.tls.listenerSecret $rabbitTLS.caSecret $rabbitTLS.clientCertSecret $natsTLS.caSecret $natsTLS.clientCertSecret }}
 - name: tls
   mountPath: {{ $tlsDir }}
@@ -151,6 +197,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $natsTLS := .Values.tls.nats }}
 # Whole-directory mounts (no subPath), so Kubernetes can update a rotated
 # Secret in place; the bridge re-reads the webhook secret file on change.
+{{- if include "bridge.mainSecret" . }}
 - name: secrets
   projected:
     defaultMode: 0440
@@ -158,8 +205,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
       - secret:
           name: {{ $secret }}
           items:
+            {{- if not .Values.senders }}
             - key: {{ $keys.webhookSecret }}
               path: webhook-secret
+            {{- end }}
             {{- if eq .Values.sink "rabbitmq" }}
             - key: {{ $keys.rabbitmqURL }}
               path: rabbitmq-url
@@ -176,6 +225,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
               path: nats.nk
             {{- end }}
             {{- end }}
+{{- end }}
+{{- if .Values.senders }}
+# The senders file and, beside it, each sender's secret: one directory, so that
+# the file names its secret files relative to itself; the bridge re-reads them on
+# change.
+- name: senders
+  projected:
+    defaultMode: 0440
+    sources:
+      - configMap:
+          name: {{ include "bridge.fullname" . }}-senders
+          items:
+            - {key: senders.yaml, path: senders.yaml}
+      {{- range .Values.senders }}
+      - secret:
+          name: {{ .secret.name }}
+          items:
+            - key: {{ default "secret" .secret.key }}
+              path: {{ printf "%s.secret" .name }}
+      {{- end }}
+{{- end }}
 {{- if or .Values.tls.listenerSecret $rabbitTLS.caSecret $rabbitTLS.clientCertSecret $natsTLS.caSecret $natsTLS.clientCertSecret }}
 - name: tls
   projected:
@@ -268,6 +338,29 @@ seccompProfile:
 {{- range $i, $e := .Values.extraEnv -}}
 {{- if hasPrefix "BRIDGE_" (toString $e.name) -}}
 {{- fail (printf "extraEnv[%d]: %s is a variable of the bridge: set it with config.%s, or with the chart's own value for it (sink, secretKeys, tls, sqs, shutdownTimeoutSeconds), not in extraEnv" $i $e.name $e.name) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.senders -}}
+{{- if hasKey .Values.config "BRIDGE_WEBHOOK_PATH" -}}
+{{- fail "config.BRIDGE_WEBHOOK_PATH: with senders each sender has its own path; remove it (the bridge refuses both)" -}}
+{{- end -}}
+{{- $names := dict -}}
+{{- $paths := dict -}}
+{{- range $i, $s := .Values.senders -}}
+{{- if hasKey $names $s.name -}}
+{{- fail (printf "senders[%d].name: %q is also the name of another sender" $i $s.name) -}}
+{{- end -}}
+{{- if hasKey $paths $s.path -}}
+{{- fail (printf "senders[%d].path: %q is also the path of another sender" $i $s.path) -}}
+{{- end -}}
+{{- $_ := set $names $s.name true -}}
+{{- $_ := set $paths $s.path true -}}
+{{- if and $s.hmac (ne $s.scheme "hmac") -}}
+{{- fail (printf "senders[%d].hmac: applies only to scheme hmac" $i) -}}
+{{- end -}}
+{{- if and $s.tolerance (not (has $s.scheme (list "standard-webhooks" "stripe"))) -}}
+{{- fail (printf "senders[%d].tolerance: applies only to schemes standard-webhooks and stripe (the others sign no timestamp)" $i) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) -}}
