@@ -119,7 +119,7 @@ func readPieces(r io.Reader, announced int64) (*rawBody, error) {
 			rb.parts = append(rb.parts, (*c)[:n])
 		}
 	}
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return rb, nil
 	}
 	return rb, err

@@ -54,7 +54,7 @@ func TestBodyReadsPastTheBound(t *testing.T) {
 	metric := func() string { return h.do(t, http.MethodGet, "/metrics", nil, nil).raw }
 	wantRefused := func(name string, c net.Conn) {
 		t.Helper()
-		resp := answered(c, 10*time.Second)
+		resp := answered(c, 10*time.Second) //nolint:bodyclose // answered closes it
 		if resp == nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !resp.Close {
 			t.Errorf("%s: %v, want 503 with Retry-After: 1 and Connection: close", name, resp)
 		}

@@ -51,7 +51,7 @@ func signedHead(path string, body []byte, id string) string {
 }
 
 func status(c net.Conn) string {
-	resp := answered(c, 20*time.Second)
+	resp := answered(c, 20*time.Second) //nolint:bodyclose // answered closes it
 	if resp == nil {
 		return "closed"
 	}

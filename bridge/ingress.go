@@ -443,9 +443,9 @@ func (b *Bridge) publish(ctx context.Context, msg sinks.Message, deliveryID stri
 		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyUnroutable, retryAfterBroker, reasonUnroutable
 	case errors.Is(err, errPanic):
 		a.status, a.body, a.reason = http.StatusInternalServerError, bodyInternal, reasonPanic
-	case errors.Is(err, sinks.ErrClosed), context.Cause(ctx) == errStopped:
+	case errors.Is(err, sinks.ErrClosed), errors.Is(context.Cause(ctx), errStopped):
 		a.status, a.body, a.retryAfter, a.reason = http.StatusServiceUnavailable, bodyShuttingDown, retryAfterBroker, reasonShuttingDown
-		if context.Cause(ctx) == errStopped && !errors.Is(err, errStopped) {
+		if errors.Is(context.Cause(ctx), errStopped) && !errors.Is(err, errStopped) {
 			a.err = fmt.Errorf("%w; the last attempt: %w", errStopped, err)
 		}
 	case errors.Is(err, sinks.ErrTooLarge):

@@ -67,7 +67,7 @@ func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
 
 func wantAttr(t *testing.T, s sdktrace.ReadOnlySpan, key, want string) {
 	t.Helper()
-	if got := attrs(s)[attribute.Key(key)].Emit(); got != want {
+	if got := attrs(s)[attribute.Key(key)].String(); got != want {
 		t.Errorf("span %q: %s = %q, want %q", s.Name(), key, got, want)
 	}
 }

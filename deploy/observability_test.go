@@ -63,7 +63,7 @@ func selectors(t *testing.T, where, expr string) []selector {
 		if vs, ok := n.(*parser.VectorSelector); ok {
 			s := selector{metric: vs.Name, where: where}
 			for _, m := range vs.LabelMatchers {
-				if m.Name == labels.MetricName {
+				if m.Name == model.MetricNameLabel {
 					if m.Type == labels.MatchEqual {
 						s.metric = m.Value
 					}

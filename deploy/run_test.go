@@ -76,7 +76,7 @@ func startBridge(t *testing.T, env map[string]string) *bridgeRun {
 				}
 			}
 		}
-		io.Copy(io.Discard, pipe)
+		_, _ = io.Copy(io.Discard, pipe) // drained so the process never blocks on its output
 		err := r.cmd.Wait()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -88,7 +88,7 @@ func startBridge(t *testing.T, env map[string]string) *bridgeRun {
 		select {
 		case <-r.exited:
 		default:
-			r.cmd.Process.Kill()
+			_ = r.cmd.Process.Kill() // it has run long enough; its exit is read next
 			<-r.exited
 		}
 	})
@@ -123,7 +123,7 @@ func (r *bridgeRun) waitReady(t *testing.T) {
 // stop sends SIGTERM and expects a clean exit.
 func (r *bridgeRun) stop(t *testing.T) {
 	t.Helper()
-	r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = r.cmd.Process.Signal(syscall.SIGTERM) // an exited process is what the select below expects
 	select {
 	case <-r.exited:
 		if r.exitCode != 0 {
@@ -220,7 +220,7 @@ func TestImageEmbeddedNeedsToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded server: %v", err)
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second)) // a failure shows as the read below failing
 	br := bufio.NewReader(c)
 	info, _ := br.ReadString('\n')
 	if !strings.Contains(info, `"auth_required":true`) {
@@ -390,8 +390,8 @@ func startFauxqs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	go func() { _ = cmd.Wait(); close(done) }() // killed at the end: its status says nothing
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/health")
@@ -402,7 +402,7 @@ func startFauxqs(t *testing.T) int {
 			}
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 			t.Fatalf("fauxqs not healthy in 30 s:\n%s", out.String())
 		}

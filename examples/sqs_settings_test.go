@@ -40,7 +40,7 @@ func goExample(t *testing.T) string {
 		}
 		goBin = filepath.Join(dir, "sqs")
 		if out, err := exec.Command("go", "build", "-o", goBin, "./go/sqs").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./go/sqs: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./go/sqs: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -9,11 +9,11 @@ package test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,7 +63,9 @@ func TestMain(m *testing.M) {
 
 // goTool is the go command that runs the tests (else the one on the PATH).
 func goTool() (string, error) {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go test sets GOROOT for the test binary; the go command found there is the
+	// one that runs the tests.
+	gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
 		if gobin, err = exec.LookPath("go"); err != nil {
 			return "", fmt.Errorf("no go command to build with: %w", err)
@@ -204,7 +206,8 @@ func run(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if _, exited := err.(*exec.ExitError); err != nil && !exited {
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
 			t.Fatal(err)
 		}
 	case <-time.After(60 * time.Second):

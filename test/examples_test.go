@@ -66,7 +66,7 @@ func goExample(t *testing.T, name string) string {
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build ./examples/go/...: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build ./examples/go/...: %w\n%s", err, out)
 		}
 	})
 	if b.err != nil {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -44,7 +43,11 @@ func TestParent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gotest := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-v", "./...")
+	gobin, err := goTool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotest := exec.Command(gobin, "test", "-v", "./...")
 	gotest.Dir = dir
 	gotest.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
 	verbose, err := gotest.CombinedOutput()

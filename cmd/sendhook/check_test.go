@@ -220,7 +220,9 @@ func visible(t *testing.T, c *sqs.Client, queueURL string) int {
 		t.Fatal(err)
 	}
 	var n int
-	fmt.Sscan(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], &n)
+	if _, err := fmt.Sscan(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], &n); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 

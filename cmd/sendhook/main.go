@@ -160,8 +160,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if status == 200 {
 				id = snd.MessageID(id) // with a sender name, what the broker holds
 				mu.Lock()
-				w.WriteString(id)
-				w.WriteByte('\n')
+				_, _ = w.WriteString(id) // a bufio.Writer's error shows at Flush, which is checked
+				_ = w.WriteByte('\n')
 				mu.Unlock()
 			}
 		}

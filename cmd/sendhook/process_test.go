@@ -39,7 +39,7 @@ func bridgeBinary(t *testing.T) string {
 		bridgeBin = filepath.Join(dir, "bridge")
 		out, err := exec.Command("go", "build", "-o", bridgeBin, "../bridge").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -69,7 +69,13 @@ func startProc(t *testing.T, env map[string]string) *proc {
 		t.Fatal(err)
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.exited; p.exited <- nil })
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		if err := <-p.exited; err == nil {
+			t.Log("sendhook had exited before it was killed")
+		}
+		p.exited <- nil
+	})
 	ready := func() bool {
 		select {
 		case err := <-p.exited:

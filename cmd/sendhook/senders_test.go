@@ -138,7 +138,10 @@ func startSendersApp(t *testing.T, five []bridgetest.Sender, edit func(*config.C
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the bridge stopped with %v", err)
+			}
 		case <-time.After(40 * time.Second):
 			t.Error("bridge did not stop")
 		}

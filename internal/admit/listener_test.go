@@ -344,7 +344,11 @@ func TestBurstOfRequests(t *testing.T) {
 			defer c.Close()
 			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err == nil && resp.StatusCode == 200 {
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
 				answered.Add(1)
 			}
 		})

@@ -115,7 +115,9 @@ func TestServedHoldersAreNeverTaken(t *testing.T) {
 	clk.Advance(time.Hour)
 	wantTaken(t, b, "b", true)
 	wantTaken(t, served, "served", false)
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 
 	// c's turn began at b's Grace instant, an hour ago; served's begins now.
 	served.Done()
@@ -127,7 +129,9 @@ func TestServedHoldersAreNeverTaken(t *testing.T) {
 	wantTaken(t, served, "served once done, before Grace", false)
 	clk.Advance(1)
 	wantTaken(t, served, "served once done, at Grace", true)
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Marking begins the turn again: the holder goes to the back of the line and the
@@ -147,7 +151,9 @@ func TestMarkMovesToTheBack(t *testing.T) {
 	clk.Set(t0.Add(100*time.Millisecond + admit.Grace))
 	wantTaken(t, b, "b", true)
 	wantTaken(t, a, "a", false)
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A freed slot goes to the newcomers in order of arrival, at once, and nobody is
@@ -167,8 +173,8 @@ func TestFreedSlotGoesToTheFirstWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-secondDone:
-		t.Fatal("the second newcomer got a slot when one was freed for two")
+	case err := <-secondDone:
+		t.Fatalf("the second newcomer got a slot (%v) when one was freed for two", err)
 	default:
 	}
 	b.Release()
@@ -237,7 +243,7 @@ func TestCallsAfterTheEndChangeNothing(t *testing.T) {
 	c := take(t, p) // takes b's slot
 	b.Mark()
 	b.Done()
-	if !b.Release() || !b.Release() {
+	if !b.Release() || !b.Release() { //nolint:staticcheck // SA4000: Release twice on purpose, both must say taken
 		t.Error("a taken slot's Release: want true every time")
 	}
 	if n := p.InUse(); n != 1 {

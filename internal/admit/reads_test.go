@@ -58,6 +58,7 @@ func TestReadsCutTheOldestOrRefuse(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
+		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}

@@ -236,7 +236,7 @@ func TestCheckReady(t *testing.T) {
 	if err := b.healthcheck(false); err != nil {
 		t.Fatalf("healthcheck of a ready bridge: %v", err)
 	}
-	b.stop(t)
+	_ = b.stop(t)
 	if err := b.healthcheck(false); err == nil {
 		t.Fatal("healthcheck of a stopped bridge succeeded")
 	}

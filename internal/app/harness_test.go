@@ -76,7 +76,7 @@ func startBridge(t *testing.T, edit func(*config.Config), opts ...func(*app.Opti
 	case <-time.After(20 * time.Second):
 		t.Fatal("bridge did not start in 20s")
 	}
-	t.Cleanup(func() { r.stop(t) })
+	t.Cleanup(func() { _ = r.stop(t) })
 	return r
 }
 

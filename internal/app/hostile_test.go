@@ -108,14 +108,19 @@ func TestConnectionsAreBounded(t *testing.T) {
 	_, _ = third.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
 	_ = third.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	r := bufio.NewReader(third)
-	if _, err := http.ReadResponse(r, nil); err == nil {
+	if resp, err := http.ReadResponse(r, nil); err == nil {
+		resp.Body.Close()
 		t.Fatal("a third connection was served while two were busy and the limit is two")
 	}
 	held[0].Close()
 	_ = third.SetReadDeadline(time.Now().Add(3 * time.Second))
 	resp, err := http.ReadResponse(r, nil)
-	if err != nil || resp.StatusCode != 200 {
+	if err != nil {
 		t.Fatalf("after a slot freed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after a slot freed: %d", resp.StatusCode)
 	}
 }
 

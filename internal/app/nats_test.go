@@ -32,7 +32,7 @@ func TestNATSEmbeddedToken(t *testing.T) {
 	if msgs := streamMsgs(t, "nats://"+token+"@"+natsAddr, "AUDIOSPLITER"); len(msgs) != 1 {
 		t.Fatalf("stream holds %d messages, want 1", len(msgs))
 	}
-	b.stop(t)
+	_ = b.stop(t)
 	if strings.Contains(b.stderr.String(), token) {
 		t.Errorf("the token reached the log:\n%s", b.stderr.String())
 	}
@@ -101,7 +101,7 @@ func TestNATSEmbeddedSyncWired(t *testing.T) {
 		if r := b.post(t, sample, "sync-1"); r.Status != 200 {
 			t.Fatalf("POST = %d %s", r.Status, r.Body)
 		}
-		b.stop(t)
+		_ = b.stop(t)
 		if !strings.Contains(b.stderr.String(), c.want) {
 			t.Errorf("BRIDGE_NATS_EMBEDDED_SYNC=%q: no %s in the start-up log:\n%s", c.value, c.want, b.stderr.String())
 		}

@@ -385,7 +385,7 @@ func TestTraceFlushKeepsTheShutdownBound(t *testing.T) {
 		t.Fatalf("POST = %d %s", r.Status, r.Body)
 	}
 	start := time.Now()
-	b.stop(t)
+	_ = b.stop(t)
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("exit took %s with a stalled collector, want at most the 1s shutdown timeout + 1s", took)
 	}

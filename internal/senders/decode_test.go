@@ -73,7 +73,7 @@ func TestDecodeRules(t *testing.T) {
 		{"the smallest file", one(base...), ok},
 
 		// Strict decoding.
-		{"unknown key", one(with("tolerence: 5m")...), wantErr(6, `"a"`, "tolerence", "unknown key")},
+		{"unknown key", one(with("tolerence: 5m")...), wantErr(6, `"a"`, "tolerence", "unknown key")}, //nolint:misspell // the misspelt key is the case
 		{"unknown nested key", one("path: /a", "scheme: hmac", "secret_file: s", "hmac:", "  header: X-Sig", "  algo: sha1"), wantErr(8, `"a"`, "hmac.algo", "unknown key")},
 		{"unknown key in a flow mapping", one(with("destination: {rabbitmq: {exchange: x, durable: true}}")...), wantErr(6, `"a"`, "destination.rabbitmq.durable", "unknown key")},
 		{"unknown top-level key", "sender:\n  - name: a\n", wantErr(1, "", "sender", "unknown key")},

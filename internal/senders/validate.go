@@ -204,7 +204,7 @@ func checkExchange(name string) error {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return errors.New("may hold only A-Z a-z 0-9 - _ . :")
+			return errors.New("may hold only A-Z a-z 0-9 and the characters - _ . and colon")
 		}
 	}
 	return nil

@@ -16,7 +16,7 @@ func TestRunReturnsTheCallsError(t *testing.T) {
 	t.Parallel()
 	c := stall.NewCalls(2)
 	boom := errors.New("boom")
-	if err := c.Run(t.Context(), func() error { return boom }); err != boom {
+	if err := c.Run(t.Context(), func() error { return boom }); err != boom { //nolint:errorlint // the very error, not one wrapping it
 		t.Fatalf("Run = %v, want the call's error", err)
 	}
 	if err := c.Run(t.Context(), func() error { return nil }); err != nil {

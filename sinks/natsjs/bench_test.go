@@ -34,8 +34,6 @@ func each(b *testing.B, bench func(b *testing.B, c int)) {
 	}
 }
 
-const benchSecret = "whsec-bench-0123456789abcdef"
-
 var benchBody = []byte(fmt.Sprintf(`{"event":"job.completed","jobId":"job_bench","data":{"segments":[],"pad":"%s"}}`,
 	bytes.Repeat([]byte("x"), 1024-80)))
 

@@ -55,10 +55,10 @@ func securityOptions(cfg Config) ([]nats.Option, error) {
 		// The option reads the file only when connecting: ask it for the JWT and a
 		// signature now, so that a bad file is named as such.
 		if _, err := probe.UserJWT(); err != nil {
-			return nil, credsError(cfg.CredsFile, err)
+			return nil, credsError(cfg.CredsFile)
 		}
 		if _, err := probe.SignatureCB([]byte("probe")); err != nil {
-			return nil, credsError(cfg.CredsFile, err)
+			return nil, credsError(cfg.CredsFile)
 		}
 	}
 	if cfg.NkeyFile != "" {
@@ -78,10 +78,9 @@ func securityOptions(cfg Config) ([]nats.Option, error) {
 
 // credsError describes a .creds file that cannot be used without echoing what
 // nats.go or nkeys said about its content: only whether it can be read.
-func credsError(path string, err error) error {
-	if openErr := canOpen(path); openErr != nil {
-		err = openErr
-	} else {
+func credsError(path string) error {
+	err := canOpen(path)
+	if err == nil {
 		err = errors.New("is not a .creds file with a user JWT and an NKey seed")
 	}
 	return &sinks.ConfigError{Field: "CredsFile", Err: fmt.Errorf("natsjs: creds file %s: %w", path, err)}

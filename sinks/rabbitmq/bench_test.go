@@ -29,7 +29,6 @@ var benchBody = func() []byte {
 
 // concurrencies are the loads every benchmark here runs at: one request at a time
 // (latency) and 64 at once (throughput).
-const benchSecret = "whsec-bench-0123456789abcdef"
 
 var concurrencies = []int{1, 64}
 

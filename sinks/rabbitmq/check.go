@@ -58,7 +58,7 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 	if conn == nil {
 		return out
 	}
-	defer conn.CloseDeadline(time.Now().Add(closeWait))
+	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWait)) }() // a check: nothing to lose
 
 	exchangeName := "exchange " + cfg.Exchange
 	exists, err := s.passive(ctx, conn, func(ch *amqp.Channel) error {

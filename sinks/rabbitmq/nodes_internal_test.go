@@ -81,7 +81,7 @@ func TestNodesError(t *testing.T) {
 	if err := nodesError([]error{down, down}); !errors.As(err, &ce) || ce.Field != "URL" {
 		t.Errorf("nodesError = %v, want the field URL", err)
 	}
-	if err := nodesError([]error{cert}); err != cert {
+	if err := nodesError([]error{cert}); err != cert { //nolint:errorlint // the very error, not one wrapping it
 		t.Errorf("one node: %v, want its error as it is", err)
 	}
 }

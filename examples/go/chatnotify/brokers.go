@@ -122,7 +122,7 @@ func (c *rabbitSource) run(ctx context.Context, n *notifier) error {
 				}
 				select {
 				case e := <-closed:
-					return fmt.Errorf("the broker ended the consumer on %s: %v", c.queue, e)
+					return fmt.Errorf("the broker ended the consumer on %s: %w", c.queue, e)
 				case <-time.After(time.Second):
 					return fmt.Errorf("the broker ended the consumer on %s", c.queue)
 				}

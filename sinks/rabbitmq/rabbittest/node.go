@@ -117,7 +117,7 @@ func boot(opts Options) (*Node, error) {
 	)
 	if out, err := n.launch(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("rabbitmq-server -detached: %v %s", err, out)
+		return nil, fmt.Errorf("rabbitmq-server -detached: %w %s", err, out)
 	}
 	n.watchOwner()
 	if err := n.WaitAMQP(90 * time.Second); err != nil {
@@ -150,7 +150,7 @@ func (n *Node) writeFiles(opts Options, port string, rmq *user.User) error {
 		}
 	}
 	if out, err := exec.Command("chown", "-R", rmq.Uid+":"+rmq.Gid, n.Dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("chown: %v %s", err, out)
+		return fmt.Errorf("chown: %w %s", err, out)
 	}
 	return os.Chmod(n.Dir, 0o755)
 }
@@ -179,7 +179,7 @@ func (n *Node) WaitAMQP(limit time.Duration) error {
 		conn.Close()
 		return true
 	}) {
-		return fmt.Errorf("private node %s not accepting AMQP after %s: %v", n.Name, limit, err)
+		return fmt.Errorf("private node %s not accepting AMQP after %s: %w", n.Name, limit, err)
 	}
 	return nil
 }
