@@ -15,7 +15,9 @@
 // So a client that sends its request within Grace of its first byte keeps its
 // slot, and one that sends nothing, or trickles, gives it up after Grace once a
 // newcomer comes. A body read never waits: a request waiting would hold its
-// connection's buffers and goroutine, and a flood of them the process's memory. The holders not served form a line in the order their turns
-// began; only its front can be taken, and one timer, armed while newcomers wait,
-// fires at the instant the front turns Grace old. No ticker, no polling.
+// connection's buffers and goroutine, and a flood of them the process's memory.
+//
+// The holders not served form a line in the order their turns began; only its
+// front can be taken, and one timer, armed while newcomers wait, fires at the
+// instant the front turns Grace old. No ticker, no polling.
 package admit
