@@ -169,6 +169,17 @@ func TestDecodeRules(t *testing.T) {
 		{"route with a wildcard", one(with(`route: "{event}.>"`)...), wantErr(6, `"a"`, "route", "printable ASCII")},
 		{"route with an empty token", one(with(`route: "a..{event}"`)...), wantErr(6, `"a"`, "route", "empty token")},
 		{"route beginning with .", one(with(`route: ".{event}"`)...), wantErr(6, `"a"`, "route", "empty token")},
+		// Routes keep senders apart: no event of a header before the first '.', and
+		// one route only with {event} there.
+		{"route {event} with an event from a header", one(with(`route: "{event}"`)...), wantErr(6, `"a"`, "route", "a header the signature does not cover")},
+		{"route {sender}{event} with an event from a header", one(with(`route: "{sender}{event}"`)...), wantErr(6, `"a"`, "route", "before its first '.'")},
+		{"route {sender}.{event} with an event from a header", one(with(`route: "x-{sender}.{event}"`)...), ok},
+		{"route {event} with a signed event", one("path: /a", "scheme: stripe", "secret_file: s", `route: "{event}"`), ok},
+		{"route {event} with hmac's event_header", one("path: /a", "scheme: hmac", "secret_file: s", "hmac: {header: X-S, delivery_header: X-D, event_header: X-E}", `route: "{event}"`), wantErr(7, `"a"`, "route", "a header the signature does not cover")},
+		{"route {event} with hmac's event_field", one("path: /a", "scheme: hmac", "secret_file: s", "hmac: {header: X-S, delivery_header: X-D, event_field: kind}", `route: "{event}"`), ok},
+		{"two routes with {event} first", "senders:\n" +
+			"  - {name: a, path: /a, scheme: stripe, secret_file: s, route: \"{event}\"}\n" +
+			"  - {name: b, path: /b, scheme: audiospliter, secret_file: s, route: \"{event}.x\"}\n", wantErr(3, `"b"`, "route", "for one sender only, and sender \"a\" does")},
 
 		// destination
 		{"destination empty", one(with("destination: {}")...), ok},

@@ -70,6 +70,22 @@ func ParseRoute(template string) (Route, error) {
 	return r, nil
 }
 
+// leadsWithEvent reports whether {event} appears before the route's first '.',
+// in the token that tells senders apart: there an event chosen by whoever sends
+// can spell another sender's keys ("{event}" with "billing.invoice.paid",
+// "{sender}{event}" with "-ci.push").
+func (r Route) leadsWithEvent() bool {
+	for _, p := range r.pieces {
+		if strings.Contains(p.literal, ".") {
+			return false
+		}
+		if p.value == 2 {
+			return true
+		}
+	}
+	return false
+}
+
 // String returns the template as written.
 func (r Route) String() string { return r.template }
 

@@ -28,6 +28,7 @@ func validate(doc *document, t tree) ([]Sender, error) {
 	out := make([]Sender, len(doc.Senders))
 	names := map[string]int{}
 	paths := map[string]int{}
+	leads := map[bool]int{} // the sender whose route holds {event} before its first '.'
 	for i, e := range doc.Senders {
 		fail := func(field, msg string) error {
 			return &Error{Line: t.keyLine(i, field), Sender: label(i, e.Name), Field: field, Msg: msg}
@@ -41,6 +42,12 @@ func validate(doc *document, t tree) ([]Sender, error) {
 		}
 		if j, dup := paths[s.Path]; dup {
 			return nil, fail("path", "is also the path of sender "+label(j, out[j].Name))
+		}
+		if s.Route.leadsWithEvent() {
+			if j, dup := leads[true]; dup {
+				return nil, fail("route", "may hold {event} before its first '.' for one sender only, and sender "+label(j, out[j].Name)+" does: their events could spell each other's keys; begin with {sender} or a literal and a '.'")
+			}
+			leads[true] = i
 		}
 		names[s.Name], paths[s.Path] = i, i
 		s.Line = t.keyLine(i, "")
@@ -139,7 +146,27 @@ func check(e entry, fail func(field, msg string) error) (Sender, error) {
 		}
 		return s, fail("scheme", err.Error())
 	}
+	// Routes keep senders apart: {event} comes after the first '.', so that the
+	// first token is the sender's (or a literal of the operator's); one sender may
+	// keep the single-sender layout, {event} alone, if its event is signed. An
+	// event read from a header is not: anyone holding one captured delivery can
+	// send it again with any event.
+	if s.Route.leadsWithEvent() && eventFromHeader(s) {
+		return s, fail("route", "must not hold {event} before its first '.': this scheme's event comes from a header the signature does not cover, so whoever replays a delivery could choose another sender's keys; begin with {sender} or a literal and a '.'")
+	}
 	return s, nil
+}
+
+// eventFromHeader reports whether the sender's event is read from a request
+// header (unsigned) rather than from the signed body.
+func eventFromHeader(s Sender) bool {
+	switch s.Scheme {
+	case verify.SchemeGitHub:
+		return true
+	case verify.SchemeHMAC:
+		return s.HMAC.EventHeader != ""
+	}
+	return false
 }
 
 func validName(name string) bool {
