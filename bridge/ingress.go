@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -266,7 +267,9 @@ func (b *Bridge) handleSender(r *http.Request, req *request, snd *sender, rb *ra
 		switch {
 		case event == "":
 			return answer{status: http.StatusBadRequest, reason: reasonMissingEvent, body: snd.missingEvent}
-		case hasControl(event):
+		case hasControl(event) || !utf8.ValidString(event):
+			// A body's event is UTF-8 with the body; a header's is any bytes, and it
+			// becomes ce-type and the routing key or subject.
 			return answer{status: http.StatusBadRequest, reason: reasonBadEvent, body: snd.badEvent}
 		}
 	}

@@ -22,7 +22,7 @@ const (
 	reasonInvalidJSON       = "invalid_json"               // body is not JSON
 	reasonNotObject         = "not_object"                 // body is JSON but not an object
 	reasonMissingEvent      = "missing_event"              // no event, null or ""
-	reasonBadEvent          = "bad_event"                  // event not a string, or with control characters
+	reasonBadEvent          = "bad_event"                  // event not a string, not UTF-8, or with control characters
 	reasonBusy              = "busy"                       // BRIDGE_MAX_IN_FLIGHT reached
 	reasonClientGone        = "client_gone"                // a joiner's client hung up before the first publish ended
 	reasonNotConfirmed      = "not_confirmed"              // no confirm within BRIDGE_PUBLISH_TIMEOUT: a slow broker, or a confirm lost

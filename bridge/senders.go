@@ -83,7 +83,7 @@ func newSenders(cfg Config) ([]*sender, error) {
 		}
 		if h := id.Event.Header; h != "" {
 			snd.missingEvent = errorBody("missing " + h + " header (the event)")
-			snd.badEvent = errorBody(h + " (the event) must not contain control characters")
+			snd.badEvent = errorBody(h + " (the event) must be UTF-8 without control characters")
 		}
 		out = append(out, snd)
 	}

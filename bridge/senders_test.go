@@ -331,6 +331,14 @@ func TestSenderHostileInput(t *testing.T) {
 		return hdr
 	}
 	stGood := verify.SignStripe(billing.Secret, now, stripeBody)
+	github := &five[2]
+	ghHeaders := func(event string) http.Header {
+		hdr := http.Header{}
+		hdr.Set("X-Hub-Signature-256", verify.SignGitHub(github.Secret, github.Body))
+		hdr.Set("X-GitHub-Delivery", "gh-1")
+		hdr["X-Github-Event"] = []string{event} // as sent, bytes and all
+		return hdr
+	}
 	cases := []struct {
 		name, path string
 		body       []byte
@@ -347,6 +355,8 @@ func TestSenderHostileInput(t *testing.T) {
 		{"stripe: thousands of v1", billing.Path, stripeBody, stHeaders("t=" + ts + strings.Repeat(",v1=00", 3000)), 401, "too_many_signatures"},
 		{"stripe: t not a number", billing.Path, stripeBody, stHeaders("t=now,v1=00"), 401, "bad_timestamp"},
 		{"stripe: t far ahead", billing.Path, stripeBody, stHeaders(strings.Replace(stGood, "t="+ts, "t="+strconv.FormatInt(now.Unix()+3600, 10), 1)), 401, "timestamp_out_of_tolerance"},
+		// An event from a header becomes ce-type and the routing key or subject.
+		{"github: an event not UTF-8", github.Path, github.Body, ghHeaders("push\xff\xfe"), 400, "bad_event"},
 		{"a path with a trailing slash", svix.Path + "/", body, swHeaders(ts, good), 404, "unknown_path"},
 		{"a path with another case", strings.ToUpper(svix.Path), body, swHeaders(ts, good), 404, "unknown_path"},
 	}
@@ -389,6 +399,7 @@ func TestSenderHostileInput(t *testing.T) {
 		`audiospliter_bridge_requests_total{code="401",reason="bad_timestamp",sender="billing"} 1`,
 		`audiospliter_bridge_requests_total{code="401",reason="timestamp_out_of_tolerance",sender="billing"} 1`,
 		`audiospliter_bridge_requests_total{code="404",reason="unknown_path",sender=""} 2`,
+		`audiospliter_bridge_requests_total{code="400",reason="bad_event",sender="github"} 1`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "requests_total"))
