@@ -3,6 +3,8 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 )
@@ -61,12 +63,10 @@ func newSenders(cfg Config) ([]*sender, error) {
 			return nil, fmt.Errorf("bridge: sender %d: name %q must be 1 to 32 characters of a-z, 0-9 and -", i+1, s.Name)
 		case names[s.Name]:
 			return nil, fmt.Errorf("bridge: sender %q is named twice", s.Name)
-		case s.Path == "" || s.Path[0] != '/':
-			return nil, fmt.Errorf("bridge: sender %q: path %q must start with /", s.Name, s.Path)
+		case CheckSenderPath(s.Path) != nil:
+			return nil, fmt.Errorf("bridge: sender %q: path %q %v", s.Name, s.Path, CheckSenderPath(s.Path))
 		case paths[s.Path]:
 			return nil, fmt.Errorf("bridge: sender %q: path %q is another sender's", s.Name, s.Path)
-		case s.Path == "/healthz" || s.Path == "/readyz" || s.Path == "/metrics":
-			return nil, fmt.Errorf("bridge: sender %q: path %q is the bridge's own", s.Name, s.Path)
 		case s.Scheme == nil:
 			return nil, fmt.Errorf("bridge: sender %q has no scheme", s.Name)
 		}
@@ -106,3 +106,41 @@ func validSenderName(name string) bool {
 
 // errSendersAndSingle is a Config that sets both ways of naming senders.
 var errSendersAndSingle = errors.New("bridge: Senders replace Secrets and WebhookPath: set one or the other")
+
+// ownPaths are the bridge's own endpoints, which no sender may take.
+var ownPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// CheckSenderPath accepts a sender's path if it is an absolute path of segments of URL-unreserved characters.
+// It refuses a trailing slash rather than trimming it: net/http serves a pattern
+// that ends in "/" for every path below it, so "/webhooks/x/" would take
+// deliveries meant for an unknown path (404), and "/a" and "/a/" would be two
+// spellings of one sender. With one spelling, paths that differ only by a
+// trailing slash cannot both be configured. Empty, "." and ".." segments, which
+// net/http redirects, and characters it reads as a pattern ("{", " ") are
+// refused too.
+func CheckSenderPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("is required")
+	case p[0] != '/':
+		return errors.New("must start with /")
+	case len(p) > 256:
+		return errors.New("must be at most 256 bytes")
+	case strings.HasSuffix(p, "/"):
+		return errors.New("must not end with / (net/http would serve every path below it)")
+	case slices.Contains(ownPaths, p):
+		return errors.New("is one of the bridge's own endpoints (" + strings.Join(ownPaths, ", ") + ")")
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return errors.New("must not hold empty, . or .. segments")
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+				return errors.New("may hold only A-Z a-z 0-9 - . _ ~ between its slashes")
+			}
+		}
+	}
+	return nil
+}

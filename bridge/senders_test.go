@@ -447,6 +447,17 @@ func TestSendersConfigRefused(t *testing.T) {
 		{"two on one path", func(c *bridge.Config) { b2 := b; b2.Path = a.Path; c.Senders = []bridge.Sender{a, b2} }},
 		{"a name with a colon", func(c *bridge.Config) { a2 := a; a2.Name = "a:b"; c.Senders = []bridge.Sender{a2} }},
 		{"the metrics path", func(c *bridge.Config) { a2 := a; a2.Path = "/metrics"; c.Senders = []bridge.Sender{a2} }},
+		// Paths are matched exactly: none that net/http's mux would take as a
+		// subtree or a pattern (two patterns panicked inside the mux).
+		{"a trailing slash", func(c *bridge.Config) { a2 := a; a2.Path = "/x/"; c.Senders = []bridge.Sender{a2} }},
+		{"the root", func(c *bridge.Config) { a2 := a; a2.Path = "/"; c.Senders = []bridge.Sender{a2} }},
+		{"below the health check", func(c *bridge.Config) { a2 := a; a2.Path = "/healthz/"; c.Senders = []bridge.Sender{a2} }},
+		{"a pattern", func(c *bridge.Config) { a2 := a; a2.Path = "/a/{id}"; c.Senders = []bridge.Sender{a2} }},
+		{"two patterns", func(c *bridge.Config) {
+			a2, b2 := a, b
+			a2.Path, b2.Path = "/{a}", "/{b}"
+			c.Senders = []bridge.Sender{a2, b2}
+		}},
 		{"no scheme", func(c *bridge.Config) { a2 := a; a2.Scheme = nil; c.Senders = []bridge.Sender{a2} }},
 	} {
 		cfg := base

@@ -7,15 +7,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/audiospliter/audiospliter-bridge/bridge"
+
 	"github.com/audiospliter/audiospliter-bridge/bridge/verify"
 )
 
-// reservedPaths are the bridge's own endpoints.
-var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
-
 const (
 	maxName     = 32
-	maxPath     = 256
 	maxExchange = 255 // RabbitMQ's limit on a name
 )
 
@@ -66,7 +64,7 @@ func check(e entry, fail func(field, msg string) error) (Sender, error) {
 	case !validName(e.Name):
 		return s, fail("name", "must be 1 to 32 characters of a-z, 0-9 and -")
 	}
-	if err := checkPath(e.Path); err != nil {
+	if err := bridge.CheckSenderPath(e.Path); err != nil {
 		return s, fail("path", err.Error())
 	}
 	switch {
@@ -180,41 +178,6 @@ func validName(name string) bool {
 		}
 	}
 	return true
-}
-
-// checkPath accepts an absolute path of segments of URL-unreserved characters.
-// It refuses a trailing slash rather than trimming it: net/http serves a pattern
-// that ends in "/" for every path below it, so "/webhooks/x/" would take
-// deliveries meant for an unknown path (404), and "/a" and "/a/" would be two
-// spellings of one sender. With one spelling, paths that differ only by a
-// trailing slash cannot both be configured. Empty, "." and ".." segments, which
-// net/http redirects, and characters it reads as a pattern ("{", " ") are
-// refused too.
-func checkPath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("is required")
-	case p[0] != '/':
-		return errors.New("must start with /")
-	case len(p) > maxPath:
-		return errors.New("must be at most 256 bytes")
-	case strings.HasSuffix(p, "/"):
-		return errors.New("must not end with / (net/http would serve every path below it)")
-	case slices.Contains(reservedPaths, p):
-		return errors.New("is one of the bridge's own endpoints (" + strings.Join(reservedPaths, ", ") + ")")
-	}
-	for _, seg := range strings.Split(p[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return errors.New("must not hold empty, . or .. segments")
-		}
-		for i := 0; i < len(seg); i++ {
-			c := seg[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-				return errors.New("may hold only A-Z a-z 0-9 - . _ ~ between its slashes")
-			}
-		}
-	}
-	return nil
 }
 
 // checkExchange accepts a name RabbitMQ lets the bridge declare: the AMQP 0-9-1
