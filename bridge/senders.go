@@ -64,7 +64,7 @@ func newSenders(cfg Config) ([]*sender, error) {
 		case names[s.Name]:
 			return nil, fmt.Errorf("bridge: sender %q is named twice", s.Name)
 		case CheckSenderPath(s.Path) != nil:
-			return nil, fmt.Errorf("bridge: sender %q: path %q %v", s.Name, s.Path, CheckSenderPath(s.Path))
+			return nil, fmt.Errorf("bridge: sender %q: path %q %w", s.Name, s.Path, CheckSenderPath(s.Path))
 		case paths[s.Path]:
 			return nil, fmt.Errorf("bridge: sender %q: path %q is another sender's", s.Name, s.Path)
 		case s.Scheme == nil:
