@@ -38,6 +38,11 @@ func redactOne(raw string) string {
 	if u.User == nil && strings.Contains(raw, "@") {
 		return "(unparsable URL)"
 	}
+	// An @ after the one that ended the user part is most likely one of the
+	// password's, not escaped: the parser took the password's rest for the host.
+	if u.User != nil && strings.Count(raw, "@") > 1 {
+		return "(unparsable URL)"
+	}
 	// A fragment means nothing to a broker; it may hold whatever was pasted there.
 	u.Fragment, u.RawFragment = "", ""
 	if u.User != nil {

@@ -24,6 +24,11 @@ func TestRedactURL(t *testing.T) {
 		{"", ""},
 		// An @ where the parser sees no user part: shown as nothing rather than guessed at.
 		{"a:/://s3cret@", "(unparsable URL)"},
+		// An @ left in a password: the parser ends the user part at the first @, and
+		// the rest of the password would show as the host and path.
+		{"amqp://guest:p@s3cret/word@localhost:5672/", "(unparsable URL)"},
+		{"nats://bridge:Top@s3cret99/x@127.0.0.1:4222", "(unparsable URL)"},
+		{"nats://s3cret@x@127.0.0.1:4222", "(unparsable URL)"},
 		// An escaped @ in a vhost is no user part, and the URL is shown as it is.
 		{"amqp://rabbit/team%40prod", "amqp://rabbit/team%40prod"},
 		{"amqp://rabbit:5672/%2f", "amqp://rabbit:5672/%2f"},
