@@ -179,6 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	fmt.Fprint(stdout, res.String())
+	if res.Stopped > 0 {
+		// A run the server cut short is no measurement: say so, and fail.
+		fmt.Fprintf(stderr, "sendhook: the run stopped early: %d of %d connections could not reconnect (%v)\n", res.Stopped, opts.Concurrency, res.StopErr)
+		return 1
+	}
 	return 0
 }
 

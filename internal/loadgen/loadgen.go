@@ -123,6 +123,10 @@ type Result struct {
 	Elapsed   time.Duration
 	Statuses  map[int]int
 	Latencies []time.Duration // sorted, one per answered request
+	// Stopped counts the connections that ended before the run did because a new
+	// one could not be opened (the server went away); StopErr is the last reason.
+	Stopped int
+	StopErr error
 }
 
 // Percentile returns the p-quantile (0 < p ≤ 1) of the latencies.
@@ -159,6 +163,9 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, " %d×%d", c, r.Statuses[c])
 	}
 	b.WriteString("\n")
+	if r.Stopped > 0 {
+		fmt.Fprintf(&b, "stopped early: %d connection(s) could not reconnect: %v\n", r.Stopped, r.StopErr)
+	}
 	return b.String()
 }
 
@@ -208,10 +215,11 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 				mu.Unlock()
 				return
 			}
-			defer p.close()
+			defer func() { p.close() }() // the last one opened
 			var lat []time.Duration
 			statuses := map[int]int{}
 			errs, sent := 0, 0
+			var stopErr error
 			for ctx.Err() == nil {
 				n := next.Add(1)
 				if o.Requests > 0 && n > int64(o.Requests) {
@@ -232,12 +240,23 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 					if status == 0 {
 						errs++
 					}
-					if p, err = newPoster(); err != nil { // the connection is gone: open another
+					p.close() // the connection is gone: open another
+					np, err := newPoster()
+					if err != nil {
+						if ctx.Err() == nil {
+							stopErr = err
+						}
+						p = closedPoster{}
 						break
 					}
+					p = np
 				}
 			}
 			mu.Lock()
+			if stopErr != nil {
+				res.Stopped++
+				res.StopErr = stopErr
+			}
 			res.Requests += sent
 			res.Errors += errs
 			res.Latencies = append(res.Latencies, lat...)
@@ -255,6 +274,12 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 	}
 	return res, nil
 }
+
+// closedPoster stands for a connection already closed.
+type closedPoster struct{}
+
+func (closedPoster) post(context.Context, string) (int, error) { return 0, net.ErrClosed }
+func (closedPoster) close()                                    {}
 
 type poster interface {
 	post(ctx context.Context, deliveryID string) (int, error)
