@@ -133,6 +133,7 @@ func Open[T any](ctx context.Context, c *Calls, open func() (T, error), undo fun
 	var (
 		mu     sync.Mutex
 		gaveUp bool
+		have   bool // made holds what open made in time
 		made   T
 	)
 	err := c.Run(ctx, func() error {
@@ -146,13 +147,18 @@ func Open[T any](ctx context.Context, c *Calls, open func() (T, error), undo fun
 			undo(v)
 			return nil
 		}
-		made = v
+		made, have = v, true
 		return nil
 	})
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
 		gaveUp = true
+		if have {
+			// Made as its caller gave up (Run returned the context's error while
+			// the call was returning): nobody takes it, so it is undone.
+			undo(made)
+		}
 		var zero T
 		return zero, err
 	}

@@ -132,9 +132,10 @@ func (s *Sink) dialTLS(ctx context.Context, addr string, config *tls.Config) (*t
 	if err != nil {
 		return nil, nil, err
 	}
-	c := tls.Client(stall.WriteBehind(w), config)
+	behind := stall.WriteBehind(w)
+	c := tls.Client(behind, config)
 	if err := c.HandshakeContext(ctx); err != nil {
-		w.Close()
+		_ = behind.Close() // its writer goroutine with it; closes w
 		return nil, nil, err
 	}
 	return c, w, nil
