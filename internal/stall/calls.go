@@ -22,7 +22,10 @@ type Calls struct {
 	slots   chan struct{}
 	queue   chan *job // never blocks a sender: only slot holders send
 	workers atomic.Int32
-	idle    atomic.Int32 // workers waiting on queue
+	// spare counts the workers waiting on queue that no queued call has claimed.
+	// A call claims one or starts a worker, so every queued call has a worker of
+	// its own and never waits behind another that blocks.
+	spare atomic.Int32
 	left    atomic.Int64 // calls whose caller has gone, still running
 }
 
@@ -67,11 +70,19 @@ func (c *Calls) Run(ctx context.Context, call func() error) error {
 	j.ctx, j.call = ctx, call
 	j.state.Store(running)
 	c.queue <- j
-	// A worker for every call that may be under way at once, started when none
-	// waits; an extra one now and then (a worker about to wait) is harmless.
-	if c.idle.Load() == 0 {
-		if w := c.workers.Load(); int(w) < cap(c.slots) && c.workers.CompareAndSwap(w, w+1) {
-			go c.work()
+	if c.spare.Add(-1) < 0 {
+		// No worker waits unclaimed: start one for this call. At n workers one is
+		// about to wait (it freed this call's slot), so the call is taken soon.
+		c.spare.Add(1)
+		for {
+			w := c.workers.Load()
+			if int(w) >= cap(c.slots) {
+				break
+			}
+			if c.workers.CompareAndSwap(w, w+1) {
+				go c.work()
+				break
+			}
 		}
 	}
 	select {
@@ -95,12 +106,14 @@ const (
 	returned
 )
 
-// work runs queued calls, one at a time, for as long as the process lives.
+// work runs queued calls, one at a time, for as long as the process lives. It was
+// started for a call, so it takes one before it counts itself spare.
 func (c *Calls) work() {
-	for {
-		c.idle.Add(1)
+	for first := true; ; first = false {
+		if !first {
+			c.spare.Add(1)
+		}
 		j := <-c.queue
-		c.idle.Add(-1)
 		err := j.ctx.Err() // a call queued behind others is not started late
 		if err == nil {
 			err = j.call()

@@ -182,3 +182,71 @@ func TestOpenUndoesWhatIsMadeTooLate(t *testing.T) {
 		t.Fatalf("undone %d, want 8", v)
 	}
 }
+
+// Every queued call has a worker of its own: a call that returns at once never
+// waits behind one that blocks while slots are free. Two calls start together
+// beside one idle worker; both once saw it and started no other (25 of 200 rounds).
+func TestCallDoesNotQueueBehindABlockedOne(t *testing.T) {
+	t.Parallel()
+	const rounds = 200
+	stuck := 0
+	for range rounds {
+		c := stall.NewCalls(8)
+		if err := c.Run(t.Context(), func() error { return nil }); err != nil { // one worker
+			t.Fatal(err)
+		}
+		// Not needed to pass: it lets the worker go back to wait, the case that failed.
+		time.Sleep(time.Millisecond)
+		release, begin := make(chan struct{}), make(chan struct{})
+		quick := make(chan error, 1)
+		go func() {
+			<-begin
+			_ = c.Run(t.Context(), func() error { <-release; return nil })
+		}()
+		go func() {
+			<-begin
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			quick <- c.Run(ctx, func() error { return nil })
+		}()
+		close(begin)
+		if err := <-quick; err != nil {
+			stuck++
+		}
+		close(release)
+	}
+	if stuck > 0 {
+		t.Fatalf("in %d of %d rounds a call that returns at once waited out its deadline behind a blocked call, with 6 of 8 slots free", stuck, rounds)
+	}
+}
+
+// What open makes as its caller gives up is undone, never lost (a RabbitMQ
+// channel left open on a live connection).
+func TestOpenNeverLosesWhatItMade(t *testing.T) {
+	t.Parallel()
+	c := stall.NewCalls(4)
+	const rounds = 3000
+	lost := 0
+	for range rounds {
+		ctx, cancel := context.WithCancel(t.Context())
+		var opened, undone atomic.Bool
+		errc := make(chan error, 1)
+		go func() {
+			_, err := stall.Open(ctx, c, func() (int, error) {
+				<-ctx.Done() // finishes just as its caller gives up
+				opened.Store(true)
+				return 1, nil
+			}, func(int) { undone.Store(true) })
+			errc <- err
+		}()
+		cancel()
+		err := <-errc
+		testkit.Eventually(t, 5*time.Second, func() bool { return c.Left() == 0 }, "the call did not return")
+		if err != nil && opened.Load() && !undone.Load() {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d values made as the caller gave up were neither returned nor undone", lost, rounds)
+	}
+}

@@ -62,14 +62,16 @@ func TestWriteThatMovesNothingFails(t *testing.T) {
 	t.Logf("stalled write failed after %s", took.Round(time.Millisecond))
 }
 
-// A slow link is not a stall: the peer reads 8 KiB every 2 ms (at most 4 MB/s). The
-// write as a whole lasts several intervals, far beyond what the socket buffers
+// A slow link is not a stall: the peer reads 8 KiB every 5 ms (at most 1.6 MB/s).
+// The write as a whole lasts several intervals, far beyond what the socket buffers
 // absorb; each piece moves well within one (a few ms here: the socket keeps at most
-// 64 KiB unsent).
+// 64 KiB unsent). The interval is a second so that a reader descheduled for a
+// while on a loaded machine is not taken for a stalled peer (250 ms failed under
+// -race -count=20 beside other work).
 func TestSlowLinkIsNotAStall(t *testing.T) {
 	t.Parallel()
 	client, server := pair(t)
-	const interval = 250 * time.Millisecond
+	const interval = time.Second
 	c := stall.NewConn(client, interval)
 	want := bytes.Repeat([]byte("0123456789abcdef"), (4<<20)/16)
 	got := make(chan []byte, 1)
@@ -82,7 +84,7 @@ func TestSlowLinkIsNotAStall(t *testing.T) {
 			if err != nil {
 				break
 			}
-			time.Sleep(2 * time.Millisecond) // the link's pace, not a wait for a result
+			time.Sleep(5 * time.Millisecond) // the link's pace, not a wait for a result
 		}
 		got <- buf.Bytes()
 	}()
