@@ -10,6 +10,7 @@ import (
 	"net"
 	neturl "net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,9 +148,37 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	// retry then was a duplicate), or published by someone else.
 	list(stdout, "unexpected", r.Unexpected)
 	if len(r.Lost) > 0 {
+		if sender := senderOfLost(r.Lost, r.Unexpected); sender != "" {
+			fmt.Fprintf(stdout, "hint: the broker holds the lost ids as %s:<id>: the bridge has a senders file, so its message ids are <sender>:<delivery id>; send with -sender %s (or -senders-file) and check again\n", sender, sender)
+		}
 		return 1
 	}
 	return 0
+}
+
+// senderOfLost returns the sender whose prefix, put before every lost id, gives an
+// id the broker holds: the ids of a load sent without -sender to a bridge with a
+// senders file. "" if there is no such sender.
+func senderOfLost(lost, unexpected []string) string {
+	held := make(map[string]bool, len(unexpected))
+	sender := ""
+	for _, id := range unexpected {
+		if s, rest, ok := strings.Cut(id, ":"); ok {
+			held[id] = true
+			if sender == "" && slices.Contains(lost, rest) {
+				sender = s
+			}
+		}
+	}
+	if sender == "" {
+		return ""
+	}
+	for _, id := range lost {
+		if !held[sender+":"+id] {
+			return ""
+		}
+	}
+	return sender
 }
 
 // list prints at most maxListed ids, one a line, and how many more there are.
