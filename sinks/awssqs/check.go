@@ -19,9 +19,15 @@ import (
 // (which also proves the credentials may read them). It sends nothing: SQS cannot tell whether SendMessage is allowed
 // without a message being sent, so that check is skipped, saying so.
 func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
+	// Every URL may hold a secret in its user part or query: none reaches a line.
+	urls := []string{cfg.QueueURL, cfg.Endpoint}
+	for _, u := range cfg.SenderQueues {
+		urls = append(urls, u)
+	}
+	all := strings.Join(urls, ",")
 	awsCfg, err := LoadAWSConfig(ctx, cfg.Endpoint)
 	if err != nil {
-		return []sinks.CheckResult{sinks.Failed("AWS region and credentials", err)}
+		return []sinks.CheckResult{sinks.Failed("AWS region and credentials", sinks.RedactError(err, all))}
 	}
 	creds, _ := awsCfg.Credentials.Retrieve(ctx)
 	out := []sinks.CheckResult{sinks.Passed("AWS region and credentials", fmt.Sprintf("region %s, credentials from %s", awsCfg.Region, creds.Source))}
@@ -35,12 +41,12 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 		}
 		o.Retryer = OneRetry()
 	})
-	out = append(out, checkQueue(ctx, client, cfg.QueueURL, "QueueURL", ""))
+	out = append(out, checkQueue(ctx, client, cfg.QueueURL, "QueueURL", "", all))
 	seen := map[string]bool{cfg.QueueURL: true}
 	for _, sender := range slices.Sorted(maps.Keys(cfg.SenderQueues)) {
 		if url := cfg.SenderQueues[sender]; !seen[url] {
 			seen[url] = true
-			out = append(out, checkQueue(ctx, client, url, "SenderQueues", sender))
+			out = append(out, checkQueue(ctx, client, url, "SenderQueues", sender, all))
 		}
 	}
 	return append(out, sinks.Skipped("send to the queue",
@@ -48,9 +54,10 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 }
 
 // checkQueue reads one queue's attributes; field is the Config field it comes
-// from, sender the sender whose own queue it is ("" : the default).
-func checkQueue(ctx context.Context, client *sqs.Client, url, field, sender string) sinks.CheckResult {
-	name := "queue " + url
+// from, sender the sender whose own queue it is ("" : the default), all every
+// URL whose secrets must not show.
+func checkQueue(ctx context.Context, client *sqs.Client, url, field, sender, all string) sinks.CheckResult {
+	name := "queue " + sinks.RedactURL(url)
 	if sender != "" {
 		name += " (sender " + sender + ")"
 	}
@@ -62,7 +69,7 @@ func checkQueue(ctx context.Context, client *sqs.Client, url, field, sender stri
 		if r := refusal(err); r != nil {
 			err = r
 		}
-		return sinks.Failed(name, &sinks.ConfigError{Field: field, Err: err})
+		return sinks.Failed(name, &sinks.ConfigError{Field: field, Err: sinks.RedactError(err, all)})
 	}
 	a := got.Attributes
 	kind := "standard"
