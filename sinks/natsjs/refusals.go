@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,7 +33,8 @@ import (
 const probeStream = "audiospliter-bridge.permission-probe"
 
 var (
-	violationPublish = regexp.MustCompile(`Permissions Violation for Publish to "([^"]*)"`)
+	// The server quotes the subject as Go's %q does: a quote or backslash in it is escaped.
+	violationPublish = regexp.MustCompile(`Permissions Violation for Publish to ("(?:[^"\\]|\\.)*")`)
 	// A reply subject (the inbox) refused, to publish with or to subscribe to: no
 	// answer can come, whatever the subject.
 	violationReply = regexp.MustCompile(`Permissions Violation for (Publish with Reply of|Subscription to) "`)
@@ -94,7 +96,10 @@ func (r *refusals) notice(err error) {
 	all := violationReply.MatchString(text)
 	var subject string
 	if m := violationPublish.FindStringSubmatch(text); m != nil {
-		subject = m[1]
+		var err error
+		if subject, err = strconv.Unquote(m[1]); err != nil {
+			subject = m[1][1 : len(m[1])-1]
+		}
 	} else if !all {
 		return
 	}

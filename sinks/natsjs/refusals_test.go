@@ -3,6 +3,7 @@ package natsjs_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,29 @@ func TestNoJetStreamAPIPermissionAtStart(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %s: the refusal was waited out", took)
+	}
+}
+
+// The server quotes a refused subject as Go's %q does: one with a quote (an event
+// may hold one) is still matched to its publish, refused at once, not waited out
+// and answered 503 for every retry.
+func TestPermissionRefusedForASubjectWithAQuote(t *testing.T) {
+	t.Parallel()
+	ts := natstest.StartSecure(t, natstest.Secure{Users: permittedUsers("audiospliter.job.>")})
+	url := strings.Replace(ts.URL(), "://", "://bridge:bridge-pw@", 1)
+	s, err := natsjs.New(t.Context(), natsjs.Config{URL: url, Logger: testkit.Logger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer s.Close()
+	for _, event := range []string{`x"y`, `x\y`, "x\u00e9y"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		msg := sinktest.NewMessage("quoted-" + strconv.Itoa(len(event)))
+		msg.Event = event
+		err := s.Publish(ctx, msg)
+		cancel()
+		if !errors.Is(err, sinks.ErrRefused) {
+			t.Errorf("Publish of event %q to a forbidden subject = %v, want ErrRefused", event, err)
+		}
 	}
 }
