@@ -29,6 +29,13 @@ func (r *Refusal) Note(dest string, err error) {
 	r.dest, r.err, r.probed = dest, err, time.Now()
 }
 
+// For reports whether a refusal of dest holds.
+func (r *Refusal) For(dest string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil && r.dest == dest
+}
+
 // Check returns the refusal that holds, or nil. While one holds it probes dest at
 // most once a second: a probe that returns nil clears it (cleared is then true, for
 // the sink to log), one that returns an error wrapping ErrRefused replaces it, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,13 @@ func newPubChannel(ch *amqp.Channel) *pubChannel {
 // wrapping sinks.ErrRefused; nil for any other outcome. A channel closed for a
 // missing exchange (404) is not one: the sink declares the exchange again when it
 // reconnects.
-func (pc *pubChannel) refusal(ctx context.Context) error {
+//
+// A refusal closes the channel under every publish on it; it is this publish's
+// only if the broker's reason names this publish's exchange and, for a topic
+// permission, its routing key. The others on the channel are not refused (a
+// sender retries them, and they pass): one forbidden event must not make its
+// channel-mates 502.
+func (pc *pubChannel) refusal(ctx context.Context, exchange, key string) error {
 	if !pc.ch.IsClosed() {
 		return nil
 	}
@@ -71,7 +78,28 @@ func (pc *pubChannel) refusal(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
-	return refusalOf(pc.reason.Load(), "publish")
+	e := pc.reason.Load()
+	if e != nil && !concerns(e.Reason, exchange, key) {
+		return nil
+	}
+	return refusalOf(e, "publish")
+}
+
+// concerns reports whether RabbitMQ's reason for refusing access ("write access to
+// topic 'a.b' in exchange 'x' in vhost '/' refused for user 'u'", "access to
+// exchange 'x' in vhost '/' refused …") is about the exchange and routing key
+// given. A reason that names neither is taken to be about every publish.
+func concerns(reason, exchange, key string) bool {
+	if exchange == "" {
+		exchange = "amq.default"
+	}
+	if strings.Contains(reason, "topic '") && !strings.Contains(reason, "topic '"+key+"'") {
+		return false
+	}
+	if strings.Contains(reason, "exchange '") && !strings.Contains(reason, "exchange '"+exchange+"'") {
+		return false
+	}
+	return true
 }
 
 // refusalOf is the refusal an AMQP error stands for, or nil: 403 ACCESS_REFUSED
@@ -114,7 +142,7 @@ func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange 
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("rabbitmq: publish: the write did not end by the deadline: %w", ctx.Err())
 	case err != nil:
-		if r := pc.refusal(ctx); r != nil {
+		if r := pc.refusal(ctx, exchange, key); r != nil {
 			return r
 		}
 		return fmt.Errorf("rabbitmq: publish: %w", err)
@@ -134,7 +162,7 @@ func (pc *pubChannel) publish(ctx context.Context, calls *stall.Calls, exchange 
 	case wasReturned:
 		return fmt.Errorf("%w (exchange %q, routing key %q)", ErrUnroutable, exchange, key)
 	case !acked:
-		if r := pc.refusal(ctx); r != nil {
+		if r := pc.refusal(ctx, exchange, key); r != nil {
 			return r
 		}
 		return errNacked
