@@ -14,6 +14,14 @@ type CheckResult struct {
 	// Skipped: the broker cannot tell without publishing or changing something;
 	// Detail says why. Not a failure.
 	Skipped bool
+	// Warning: something is wrong (Err says what) that does not stop the bridge,
+	// such as one node of a cluster away while another answers. Not a failure.
+	Warning bool
+}
+
+// Warned is a check that found something wrong that the bridge runs with.
+func Warned(name string, err error) CheckResult {
+	return CheckResult{Name: name, Err: err, Warning: true}
 }
 
 // Passed is a check that passed.

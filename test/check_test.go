@@ -13,6 +13,7 @@ import (
 
 	"github.com/audiospliter/audiospliter-bridge/internal/app/apptest"
 	"github.com/audiospliter/audiospliter-bridge/internal/bridgetest"
+	"github.com/audiospliter/audiospliter-bridge/internal/testkit"
 	"github.com/audiospliter/audiospliter-bridge/internal/testkit/certs"
 	"github.com/audiospliter/audiospliter-bridge/sinks/awssqs/sqstest"
 	"github.com/audiospliter/audiospliter-bridge/sinks/natsjs/natstest"
@@ -215,6 +216,15 @@ func TestCheckRabbitMQ(t *testing.T) {
 	want(t, lines, "ok", "exchange "+exchange, "exists")
 	want(t, lines, "ok", "queue "+queue, "exists: 0 messages")
 	want(t, lines, "ok", "publish to "+exchange+" with routing key job.completed", "nothing routed")
+
+	// A cluster with one node away (a rolling upgrade): the bridge starts on the
+	// other, so check warns and exits 0; an init container must not hold pods back.
+	away := "amqp://guest:guest@" + testkit.FreeAddr(t) + "/"
+	env["BRIDGE_RABBITMQ_URL"] = url + "," + away
+	code, lines = checkRun(t, env)
+	noFailure(t, code, lines)
+	want(t, lines, "warn", "connect amqp://guest:xxxxx@", "connection refused", "the bridge connects to a node that answers")
+	want(t, lines, "ok", "publish to "+exchange)
 
 	env["BRIDGE_RABBITMQ_URL"] = strings.Replace(url, "guest:guest", "guest:wrong", 1)
 	code, lines = checkRun(t, env)

@@ -74,6 +74,8 @@ func Run(ctx context.Context, w io.Writer, opts Options) int {
 	}
 	for _, res := range app.CheckSink(ctx, cfg) {
 		switch {
+		case res.Warning:
+			r.line("warn", res.Name, oneLine(res.Err.Error()))
 		case res.Err != nil:
 			r.line("FAIL", res.Name, oneLine(res.Err.Error()))
 		case res.Skipped:

@@ -59,6 +59,19 @@ func Check(ctx context.Context, cfg Config) []sinks.CheckResult {
 		return out
 	}
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWait)) }() // a check: nothing to lose
+	// The bridge starts and publishes while one node answers (a cluster during a
+	// rolling upgrade): the others away are a warning, not a reason to exit 2.
+	for i := range out {
+		if err := out[i].Err; err != nil {
+			const also = "(the bridge connects to a node that answers)"
+			if ce, ok := errors.AsType[*sinks.ConfigError](err); ok {
+				ce.Err = fmt.Errorf("%w %s", ce.Err, also) // the field stays what names it
+			} else {
+				err = fmt.Errorf("%w %s", err, also)
+			}
+			out[i] = sinks.Warned(out[i].Name, err)
+		}
+	}
 
 	exchangeName := "exchange " + cfg.Exchange
 	exists, err := s.passive(ctx, conn, func(ch *amqp.Channel) error {
