@@ -57,9 +57,11 @@ func FiveSenders() []Sender {
 }
 
 // Another returns a sender like s under another name, path and secret, with a
-// scheme of its own.
+// scheme of its own and the default route.
 func (s Sender) Another(name, path, secret string) Sender {
-	s.Name, s.Path, s.Secret, s.scheme = name, path, secret, nil
+	// The default route: a senders file allows {event} before a route's first '.'
+	// to one sender only.
+	s.Name, s.Path, s.Secret, s.Route, s.scheme = name, path, secret, "", nil
 	return s
 }
 
