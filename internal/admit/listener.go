@@ -85,6 +85,37 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	}
 }
 
+// connKey is the context key of a request's admitted connection.
+type connKey struct{}
+
+// ConnContext is http.Server's ConnContext hook: it keeps the admitted connection
+// in the context of its requests, for Answered.
+func (l *Listener) ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if c, ok := nc.(*conn); ok && c.slot.p == l.pool {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	return ctx
+}
+
+// Answered wraps the server's handler: once a request's handler has returned, its
+// connection is back in line, its turn beginning then, although the server is
+// still writing the answer. A client that does not read its answers (the write
+// blocks until the write deadline, tens of seconds) is then taken by a newcomer
+// after Grace, as an idle one is, instead of holding its slot as one being served.
+func (l *Listener) Answered(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+				c.slot.Done()
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
 // conn is an admitted connection: its first read with bytes after it was
 // accepted or turned idle marks its turn, and Close gives its slot back.
 type conn struct {

@@ -164,7 +164,8 @@ func Run(ctx context.Context, opts Options) error {
 	ln = admitted
 	srv := &http.Server{
 		ConnState:         admitted.ConnState,
-		Handler:           b,
+		ConnContext:       admitted.ConnContext,
+		Handler:           admitted.Answered(b),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: limits.readHeader,
 		ReadTimeout:       limits.read,

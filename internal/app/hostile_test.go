@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,6 +179,44 @@ func trickle(c net.Conn, start, piece string, every time.Duration, stop <-chan s
 				return
 			}
 		}
+	}
+}
+
+// slowReader pipelines many short requests on a connection with a tiny receive
+// window and never reads an answer: once the answers fill the socket buffers, the
+// server's write blocks until its write deadline (tens of seconds).
+func slowReader(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		})
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	reqs := []byte(strings.Repeat("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 20000))
+	go func() { _, _ = c.Write(reqs) }()
+	return c
+}
+
+// Clients that send complete requests and never read the answers do not hold
+// every slot until the write deadline: a connection whose handler has returned is
+// back in line, and the health check takes its slot after admit.Grace (it waited
+// for the 20 s write deadline, beyond its own 3 s).
+func TestSlowReadersMakeRoom(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, nil, twoConns)
+	for range 2 {
+		slowReader(t, b.addr)
+	}
+	time.Sleep(500 * time.Millisecond) // the clients' pace: their answers fill the buffers
+	start := time.Now()
+	if err := b.healthcheck(false); err != nil {
+		t.Fatalf("healthcheck with every slot held by a client that does not read failed after %s: %v",
+			time.Since(start).Round(time.Millisecond), err)
 	}
 }
 

@@ -26,7 +26,7 @@ type Calls struct {
 	// A call claims one or starts a worker, so every queued call has a worker of
 	// its own and never waits behind another that blocks.
 	spare atomic.Int32
-	left    atomic.Int64 // calls whose caller has gone, still running
+	left  atomic.Int64 // calls whose caller has gone, still running
 }
 
 // job is one call on its way through a worker.
