@@ -7,9 +7,9 @@
 // freed slot, and a body read is refused.
 //
 // A holder's turn begins when it gets its slot and again when it is marked: a
-// connection at the first byte of each request and when it turns idle; a body
-// read never. Being served takes a holder out of the line (a connection from the
-// end of a request's headers until it turns idle), so it is never taken. Taking a
+// connection at the first byte of each request and when its handler returns; a
+// body read never. Being served takes a holder out of the line (a connection from
+// the end of a request's headers until its handler returns), so it is never taken. Taking a
 // slot evicts its holder: a connection's socket is closed, a body read is cut.
 //
 // So a client that sends its request within Grace of its first byte keeps its

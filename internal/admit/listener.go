@@ -13,8 +13,9 @@ import (
 
 // Listener holds at most n connections open at once, admitted by the rule of the
 // package comment: a connection's turn begins when it gets its slot, again at the
-// first byte of each request, and again when it turns idle; while a request is
-// being served (its headers are complete) it is never taken. Taking a slot
+// first byte of each request, and again when its handler returns (Answered) or
+// it turns idle; while a request is being served (from the end of its headers
+// until its handler returns) it is never taken. Taking a slot
 // closes the holder's socket.
 //
 // Accept takes a connection from the kernel first and then a slot: waiting
