@@ -8,7 +8,9 @@
 //   - Conn: a write that moves no data for the interval fails by itself. Writes go to
 //     the kernel in pieces, each with a deadline of now + interval, and the socket
 //     keeps little unsent (TCP_NOTSENT_LOWAT), so a slow link shows progress and
-//     only a stalled one reaches a deadline. The client sees a write error, gives
+//     only a stalled one reaches a deadline. (Precisely, each piece must be taken
+//     within the interval: a link slower than a piece per interval counts as
+//     stalled.) The client sees a write error, gives
 //     the connection up and reconnects.
 //   - Calls: at most n calls into a client run at once; Run returns when its
 //     context ends, leaving a call that has not returned to finish in its slot, so at
