@@ -29,6 +29,13 @@ func (r *Refusal) Note(dest string, err error) {
 	r.dest, r.err, r.probed = dest, err, time.Now()
 }
 
+// Holds reports whether a refusal holds, of any destination.
+func (r *Refusal) Holds() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil
+}
+
 // For reports whether a refusal of dest holds.
 func (r *Refusal) For(dest string) bool {
 	r.mu.Lock()

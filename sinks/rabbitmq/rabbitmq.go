@@ -275,19 +275,20 @@ func (s *Sink) Publish(ctx context.Context, msg sinks.Message) error {
 		return err
 	}
 	exchange := s.exchange(msg.Sender)
-	dest := probeDest(exchange, key)
-	if s.refused.For(dest) {
-		// Refused before: the broker would close a channel of the pool again, and
-		// every publish in flight on it with it. It is asked again by a probe on a
-		// channel of its own, at most once a second.
-		if _, err := s.refused.Check(ctx, s.probeDest); err != nil && s.refused.For(dest) {
-			return err
+	if s.refused.Holds() { // the destination's name is made only then: no allocation per publish
+		if dest := probeDest(exchange, key); s.refused.For(dest) {
+			// Refused before: the broker would close a channel of the pool again, and
+			// every publish in flight on it with it. It is asked again by a probe on a
+			// channel of its own, at most once a second.
+			if _, err := s.refused.Check(ctx, s.probeDest); err != nil && s.refused.For(dest) {
+				return err
+			}
 		}
 	}
 	start := time.Now()
 	err = s.publishSized(ctx, sess, p, exchange, key)
 	if errors.Is(err, sinks.ErrRefused) {
-		s.refused.Note(dest, err)
+		s.refused.Note(probeDest(exchange, key), err)
 	}
 	sess.nacks.observe(err)
 	s.cfg.Metrics.ObserveConfirm(start)
