@@ -181,6 +181,21 @@ func TestCheckConfiguration(t *testing.T) {
 		t.Errorf("a key of another certificate: exit %d, want 2", code)
 	}
 	want(t, lines, "FAIL", "HTTPS certificate", "BRIDGE_TLS_CERT_FILE", "private key does not match")
+
+	// The listen address: free, or taken (a warning: the holder is most often the
+	// bridge itself, checked beside it).
+	addr := testkit.FreeAddr(t)
+	code, lines = checkRun(t, map[string]string{"BRIDGE_LISTEN_ADDR": addr})
+	noFailure(t, code, lines)
+	want(t, lines, "ok", "listen address", addr+" is free")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, lines = checkRun(t, map[string]string{"BRIDGE_LISTEN_ADDR": addr})
+	noFailure(t, code, lines)
+	want(t, lines, "warn", "listen address", "BRIDGE_LISTEN_ADDR", "address already in use", "would exit 2")
 }
 
 func TestCheckRabbitMQ(t *testing.T) {

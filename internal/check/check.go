@@ -22,6 +22,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -69,6 +70,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) int {
 			cfg.Sink, cfg.ListenAddr, cfg.WebhookPath, cfg.PublishTimeout, cfg.ShutdownTimeout))
 		r.secrets(cfg)
 	}
+	r.listen(cfg.ListenAddr)
 	if cfg.TLSCertFile != "" {
 		r.certificate(cfg.TLSCertFile, cfg.TLSKeyFile, time.Now())
 	}
@@ -108,6 +110,18 @@ func (r *report) status() int {
 
 // secrets says how many webhook secrets are in service and where they come from,
 // never what they are.
+// listen says whether the bridge could listen on addr now. Taken is a warning,
+// not a failure: the usual holder is the bridge itself, checked beside it.
+func (r *report) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		r.line("warn", "listen address", "BRIDGE_LISTEN_ADDR: "+oneLine(err.Error())+" (a bridge started now would exit 2; if the holder is a bridge already running, that is expected)")
+		return
+	}
+	_ = ln.Close()
+	r.line("ok", "listen address", addr+" is free")
+}
+
 func (r *report) secrets(cfg *config.Config) {
 	from := "BRIDGE_WEBHOOK_SECRET"
 	if cfg.WebhookSecretFile != "" {
