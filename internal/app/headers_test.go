@@ -56,7 +56,7 @@ func TestOversizedHeaderFailsAloneOnEverySink(t *testing.T) {
 			if line := webhookLine(t, b.stderr.String(), "long-job"); line["reason"] != "broker_invalid" {
 				t.Errorf("log line %v, want reason broker_invalid", line)
 			}
-			if strings.Contains(b.stderr.String(), "connection lost") {
+			if strings.Contains(b.stderr.String(), "reconnecting") {
 				t.Errorf("the broker connection was lost:\n%s", b.stderr.String())
 			}
 		})

@@ -157,13 +157,17 @@ func (s *Sink) supervise(sess *session) {
 			}
 			continue
 		case down = <-sess.connDown:
+			s.log.Warn("rabbitmq connection lost; reconnecting", "err", errString(down))
 		case down = <-sess.chanDown:
+			// Not the network: the broker closed a channel (a refused publish, a
+			// deleted exchange), which the log should say in its own words.
+			s.log.Warn("rabbitmq closed a channel; reconnecting to declare the topology again", "err", errString(down))
 		case <-sess.nacks.stuck:
 			down = &amqp.Error{Code: amqp.InternalError, Reason: "every publish nacked for a while, none acked: connecting anew"}
+			s.log.Warn("rabbitmq nacks every publish; reconnecting", "err", errString(down))
 		}
 		// A dead channel fails every publish on it, and may mean the topology is gone
 		// (exchange deleted): start over with a new connection and declare again.
-		s.log.Warn("rabbitmq connection lost; reconnecting", "err", errString(down))
 		s.drop(sess)
 		next := s.reconnect()
 		if next == nil {

@@ -101,7 +101,7 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	if ok.Load() == 0 {
 		t.Error("no ordinary publish succeeded")
 	}
-	if strings.Contains(logs.String(), "connection lost") {
+	if strings.Contains(logs.String(), "reconnecting") {
 		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
 
@@ -136,7 +136,7 @@ func TestHeadersOverFrameMaxFailAlone(t *testing.T) {
 	if !found {
 		t.Error("the message at the edge of frame_max is not on the queue with its jobId")
 	}
-	if strings.Contains(logs.String(), "connection lost") {
+	if strings.Contains(logs.String(), "reconnecting") {
 		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
 }
@@ -160,7 +160,7 @@ func TestShortStringPropertiesRefusedBeforeWriting(t *testing.T) {
 	if err := s.Publish(t.Context(), sinktest.NewMessage("after-long-id")); err != nil {
 		t.Fatalf("the next publish: %v", err)
 	}
-	if strings.Contains(logs.String(), "connection lost") {
+	if strings.Contains(logs.String(), "reconnecting") {
 		t.Errorf("the shared connection was lost:\n%s", logs.String())
 	}
 }
