@@ -79,9 +79,12 @@ func main() {
 	defer span.End()
 	printTrace(span)
 	fmt.Printf("event: %s\n", h.Get("audiospliter-event"))
-	// Nats-Msg-Id and ce-id carry the delivery id; JetStream itself dropped any
-	// copy published again within its duplicate window.
-	fmt.Printf("delivery id: %s\n", h.Get("Nats-Msg-Id"))
+	// ce-id is the delivery id as the sender sent it. Nats-Msg-Id is the message
+	// id, the key to skip a repeat on: the delivery id, or <sender>:<delivery id>
+	// on a bridge with several senders. JetStream itself dropped any copy
+	// published again within its duplicate window.
+	fmt.Printf("delivery id: %s\n", h.Get("ce-id"))
+	fmt.Printf("message id: %s\n", h.Get("Nats-Msg-Id"))
 	for _, name := range []string{"ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "content-type", "audiospliter-job-id"} {
 		if v := h.Get(name); v != "" {
 			fmt.Printf("%s: %s\n", name, v)

@@ -78,10 +78,12 @@ func main() {
 				semconv.MessagingMessageID(d.MessageId)))
 		defer span.End()
 		printTrace(span)
-		// message_id is the delivery id: a consumer that has seen it before skips
-		// the message (the bridge may publish a delivery twice after a failure).
+		// message_id is the key to skip a repeat on (the bridge may publish a
+		// delivery twice after a failure): the delivery id, or <sender>:<delivery
+		// id> on a bridge with several senders; ce-id is the delivery id as sent.
 		fmt.Printf("event: %s\n", d.Type)
-		fmt.Printf("delivery id: %s\n", d.MessageId)
+		fmt.Printf("delivery id: %v\n", d.Headers["ce-id"])
+		fmt.Printf("message id: %s\n", d.MessageId)
 		for _, name := range []string{"ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "content-type", "audiospliter-job-id"} {
 			if v, ok := d.Headers[name]; ok {
 				fmt.Printf("%s: %v\n", name, v)
