@@ -46,3 +46,34 @@ func TestURLSecretsNeverShown(t *testing.T) {
 		})
 	}
 }
+
+// Check (`bridge check`, whose lines land in `kubectl logs` as a Helm test or an
+// init container) shows no secret of the queue URL or the endpoint, in a line's
+// name or in the SDK's errors, as New does not (TestURLSecretsNeverShown).
+func TestCheckNeverShowsURLSecrets(t *testing.T) {
+	sqstest.Env(t)
+	srv := sqstest.Shared(t)
+	queue := srv.CreateQueue(t, false, nil)
+	secrets := []string{"s3cretPW", "s3cretTOKEN", "s3cret/PW"}
+	for _, c := range []struct{ name, endpoint, queue string }{
+		{"endpoint with a password", "http://user:s3cretPW@127.0.0.1:99x", "http://127.0.0.1:99x/000000000000/q"},
+		{"endpoint with a token", "http://s3cretTOKEN@127.0.0.1:99x", "http://127.0.0.1:99x/000000000000/q"},
+		{"queue URL with a password", srv.Endpoint(), strings.Replace(queue, "http://", "http://user:s3cretPW@", 1)},
+		{"queue URL with an unescaped slash", srv.Endpoint(), strings.Replace(queue, "http://", "http://user:s3cret/PW@", 1)},
+		{"nobody listens", "http://user:s3cretPW@127.0.0.1:1", "http://user:s3cretPW@127.0.0.1:1/000000000000/q"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, r := range awssqs.Check(t.Context(), awssqs.Config{Endpoint: c.endpoint, QueueURL: c.queue}) {
+				line := r.Name + ": " + r.Detail
+				if r.Err != nil {
+					line += r.Err.Error()
+				}
+				for _, s := range secrets {
+					if strings.Contains(line, s) {
+						t.Errorf("bridge check line shows %q: %s", s, line)
+					}
+				}
+			}
+		})
+	}
+}
