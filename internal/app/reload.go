@@ -74,15 +74,24 @@ func (r *reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	return r.cert.Load(), nil
 }
 
-// run polls until ctx ends; a value on hup checks at once.
+// run checks the files every r.every until ctx ends; a value on hup checks at
+// once. A poll, by choice: the standard library has no file notifications, and
+// inotify (fsnotify) misses a Kubernetes Secret's update unless the directory is
+// watched, and sees nothing on network file systems; reading and hashing a few
+// small files every few seconds costs next to nothing. With no file to read,
+// nothing ticks.
 func (r *reloader) run(ctx context.Context, hup <-chan struct{}) {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if len(r.secrets) > 0 || r.certFile != "" {
+		t := time.NewTicker(r.every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 			r.check()
 		case <-hup:
 			if len(r.secrets) == 0 && r.certFile == "" {
